@@ -1,0 +1,71 @@
+//! HTTP: routing, authentication, request parsing and error mapping. Holds no keys and writes
+//! no SQL; every decision is the service's.
+
+pub mod accounts;
+pub mod auth;
+pub mod certificates;
+pub mod error;
+pub mod openapi;
+pub mod ops;
+pub mod pki;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::StatusCode;
+use axum::Router;
+
+use crate::service::Service;
+use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub metrics: Arc<ops::HttpMetrics>,
+}
+
+/// The whole application, without a socket (tests call `app(..).oneshot(request)`).
+pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
+    let state = AppState {
+        service,
+        metrics: Arc::new(ops::HttpMetrics::default()),
+    };
+    Router::new()
+        .merge(ops::routes())
+        .merge(pki::routes())
+        .merge(accounts::routes())
+        .merge(certificates::routes())
+        .merge(openapi::routes())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::BadRequest {
+        kind: "not-found",
+        status: StatusCode::NOT_FOUND,
+        detail: "no such endpoint".into(),
+    }
+}
+
+/// JSON body extractor whose rejections are problem+json.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}

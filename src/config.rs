@@ -1,0 +1,228 @@
+//! Typed configuration: defaults < `D/kyso.toml` < `KYSO_*` environment < command-line flags.
+//! Checked at start-up; a bad value stops the process with a message naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Errors in configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting {name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+/// Every setting kyso reads.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Data directory: keys, certificates, the SQLite database.
+    pub data_dir: PathBuf,
+    /// Address `serve` listens on.
+    pub listen: SocketAddr,
+    /// `sqlite:…` or `postgres://…`; default SQLite at `D/kyso.db`.
+    pub database_url: String,
+    /// Serve plain HTTP (only behind a TLS-terminating proxy).
+    pub plain_http: bool,
+    /// Base URL placed in certificates (AIA, CRL distribution points).
+    pub public_url: String,
+    /// Organization name used in CA subjects at `init`.
+    pub org_name: String,
+    /// Names and addresses in the TLS server certificate made at `init`.
+    pub tls_hosts: Vec<String>,
+    /// Largest request body accepted by the JSON API, in bytes.
+    pub max_body_bytes: usize,
+    /// Citizen self-service requests per account per hour.
+    pub citizen_per_account_per_hour: u32,
+    /// Citizen self-service requests per client address per hour.
+    pub citizen_per_address_per_hour: u32,
+    /// Argon2id memory (KiB) for new PIN-wrapped keys.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations for new PIN-wrapped keys.
+    pub argon2_iterations: u32,
+}
+
+/// The file form: every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    plain_http: Option<bool>,
+    public_url: Option<String>,
+    org_name: Option<String>,
+    tls_hosts: Option<Vec<String>>,
+    max_body_bytes: Option<usize>,
+    citizen_per_account_per_hour: Option<u32>,
+    citizen_per_address_per_hour: Option<u32>,
+    argon2_memory_kib: Option<u32>,
+    argon2_iterations: Option<u32>,
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub plain_http: bool,
+    pub org_name: Option<String>,
+}
+
+pub const CONFIG_FILE: &str = "kyso.toml";
+
+/// `--data-dir`, else `$KYSO_DATA_DIR`, else `./kyso-data`.
+pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("KYSO_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("kyso-data"))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn parse_env<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigError> {
+    env(name)
+        .map(|v| {
+            v.parse::<T>().map_err(|_| ConfigError::Invalid {
+                name,
+                message: format!("cannot parse `{v}`"),
+            })
+        })
+        .transpose()
+}
+
+impl Config {
+    pub fn load(data_dir: &Path, o: &Overrides) -> Result<Self, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let file: FileConfig = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.clone(),
+                message: e.message().to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let listen = o
+            .listen
+            .clone()
+            .or_else(|| env("KYSO_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8443".into());
+        let listen: SocketAddr = listen.parse().map_err(|_| ConfigError::Invalid {
+            name: "listen",
+            message: format!("`{listen}` is not host:port"),
+        })?;
+        let default_db = format!("sqlite://{}", data_dir.join("kyso.db").display());
+        let database_url = o
+            .database_url
+            .clone()
+            .or_else(|| env("KYSO_DATABASE_URL"))
+            .or(file.database_url)
+            .unwrap_or(default_db);
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "database_url",
+                message: "expected sqlite:… or postgres://…".into(),
+            });
+        }
+        let plain_http = o.plain_http
+            || parse_env::<bool>("KYSO_PLAIN_HTTP")?
+                .or(file.plain_http)
+                .unwrap_or(false);
+        let scheme = if plain_http { "http" } else { "https" };
+        let host = match listen.ip() {
+            ip if ip.is_unspecified() || ip.is_loopback() => "localhost".to_string(),
+            ip => ip.to_string(),
+        };
+        let public_url = env("KYSO_PUBLIC_URL")
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("{scheme}://{host}:{}", listen.port()));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+            || !public_url.is_ascii()
+        {
+            return Err(ConfigError::Invalid {
+                name: "public_url",
+                message: "must be an ASCII http(s) URL".into(),
+            });
+        }
+        let org_name = o
+            .org_name
+            .clone()
+            .or_else(|| env("KYSO_ORG_NAME"))
+            .or(file.org_name)
+            .unwrap_or_else(|| "kyso".into());
+        let cfg = Self {
+            data_dir: data_dir.to_path_buf(),
+            listen,
+            database_url,
+            plain_http,
+            public_url,
+            org_name,
+            tls_hosts: file
+                .tls_hosts
+                .unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]),
+            max_body_bytes: parse_env("KYSO_MAX_BODY_BYTES")?
+                .or(file.max_body_bytes)
+                .unwrap_or(256 * 1024),
+            citizen_per_account_per_hour: parse_env("KYSO_CITIZEN_PER_ACCOUNT_PER_HOUR")?
+                .or(file.citizen_per_account_per_hour)
+                .unwrap_or(5),
+            citizen_per_address_per_hour: parse_env("KYSO_CITIZEN_PER_ADDRESS_PER_HOUR")?
+                .or(file.citizen_per_address_per_hour)
+                .unwrap_or(20),
+            argon2_memory_kib: parse_env("KYSO_ARGON2_MEMORY_KIB")?
+                .or(file.argon2_memory_kib)
+                .unwrap_or(19 * 1024),
+            argon2_iterations: parse_env("KYSO_ARGON2_ITERATIONS")?
+                .or(file.argon2_iterations)
+                .unwrap_or(2),
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.org_name.trim().is_empty() || self.org_name.chars().count() > 48 {
+            return Err(ConfigError::Invalid {
+                name: "org_name",
+                message: "1 to 48 characters (CA names append to it)".into(),
+            });
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(ConfigError::Invalid {
+                name: "max_body_bytes",
+                message: "between 1 KiB and 64 MiB".into(),
+            });
+        }
+        if self.argon2_memory_kib < 64 || self.argon2_iterations == 0 {
+            return Err(ConfigError::Invalid {
+                name: "argon2",
+                message: "memory ≥ 64 KiB and iterations ≥ 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn policy(&self) -> crate::service::Policy {
+        crate::service::Policy {
+            citizen_per_account_per_hour: self.citizen_per_account_per_hour,
+            citizen_per_address_per_hour: self.citizen_per_address_per_hour,
+            kdf: crate::keys::sealed::KdfParams {
+                m: self.argon2_memory_kib,
+                t: self.argon2_iterations,
+                p: 1,
+            },
+        }
+    }
+}

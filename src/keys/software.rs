@@ -1,0 +1,124 @@
+//! Software keys backed by ring. The PKCS#8 bytes exist only inside ring's key objects and in
+//! zeroized buffers while a key is generated or sealed.
+
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use zeroize::Zeroizing;
+
+use super::{KeyAlgorithm, KeyError, SigningKey};
+
+enum Inner {
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
+/// An in-memory software key.
+pub struct SoftwareKey {
+    alg: KeyAlgorithm,
+    inner: Inner,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SoftwareKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("SoftwareKey")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SoftwareKey {
+    /// Generates a fresh key; returns it with its PKCS#8 encoding for sealing.
+    pub fn generate(alg: KeyAlgorithm) -> Result<(Self, Zeroizing<Vec<u8>>), KeyError> {
+        let rng = SystemRandom::new();
+        let pkcs8 = match alg {
+            KeyAlgorithm::EcdsaP256 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+            }
+            KeyAlgorithm::EcdsaP384 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, &rng)
+            }
+            KeyAlgorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng),
+        }
+        .map_err(|_| KeyError::Rng)?;
+        let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
+        let key = Self::from_pkcs8(alg, &pkcs8)?;
+        Ok((key, pkcs8))
+    }
+
+    /// Loads a key from PKCS#8 DER.
+    pub fn from_pkcs8(alg: KeyAlgorithm, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let rng = SystemRandom::new();
+        let inner = match alg {
+            KeyAlgorithm::EcdsaP256 => Inner::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &rng)
+                    .map_err(|_| KeyError::Rejected)?,
+            ),
+            KeyAlgorithm::EcdsaP384 => Inner::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, pkcs8, &rng)
+                    .map_err(|_| KeyError::Rejected)?,
+            ),
+            KeyAlgorithm::Ed25519 => Inner::Ed25519(
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+                    .map_err(|_| KeyError::Rejected)?,
+            ),
+        };
+        Ok(Self { alg, inner, rng })
+    }
+}
+
+impl SigningKey for SoftwareKey {
+    fn algorithm(&self) -> KeyAlgorithm {
+        self.alg
+    }
+
+    fn public_key(&self) -> &[u8] {
+        match &self.inner {
+            Inner::Ecdsa(k) => k.public_key().as_ref(),
+            Inner::Ed25519(k) => k.public_key().as_ref(),
+        }
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+        match &self.inner {
+            Inner::Ecdsa(k) => k
+                .sign(&self.rng, msg)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| KeyError::SigningFailed),
+            Inner::Ed25519(k) => Ok(k.sign(msg).as_ref().to_vec()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_signs_and_verifies() {
+        for (alg, verify) in [
+            (
+                KeyAlgorithm::EcdsaP256,
+                &signature::ECDSA_P256_SHA256_ASN1 as &dyn signature::VerificationAlgorithm,
+            ),
+            (KeyAlgorithm::EcdsaP384, &signature::ECDSA_P384_SHA384_ASN1),
+            (KeyAlgorithm::Ed25519, &signature::ED25519),
+        ] {
+            let (key, pkcs8) = SoftwareKey::generate(alg).unwrap();
+            let sig = key.sign(b"hello").unwrap();
+            let pk = signature::UnparsedPublicKey::new(verify, key.public_key());
+            pk.verify(b"hello", &sig).unwrap();
+            assert!(pk.verify(b"hellp", &sig).is_err());
+            let again = SoftwareKey::from_pkcs8(alg, &pkcs8).unwrap();
+            assert_eq!(again.public_key(), key.public_key());
+        }
+    }
+
+    #[test]
+    fn debug_does_not_print_key_material() {
+        let (key, _) = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let s = format!("{key:?}");
+        assert!(s.contains("EcdsaP256") && s.len() < 60, "{s}");
+    }
+}

@@ -1,0 +1,17 @@
+//! kyso ("ký số"): a digital signature and certificate service for e-government.
+#![forbid(unsafe_code)]
+
+/// HTTP: routing, authentication, request parsing, the one error map.
+pub mod api;
+/// The command line (one file per command group).
+pub mod cli;
+/// Typed configuration, checked at start-up.
+pub mod config;
+/// The one `SigningKey` abstraction; software keys sealed at rest.
+pub mod keys;
+/// Pure PKI logic: profiles, CSRs, issuance, lint. No I/O, no clock.
+pub mod pki;
+/// Policy: who may get, approve, revoke; rate limits; data-directory setup.
+pub mod service;
+/// Storage: the repository trait, SQLite and PostgreSQL.
+pub mod store;

@@ -1,0 +1,156 @@
+//! The CA hierarchy `kyso init` creates: a root (ECDSA P-384, 20 years), the `government` and
+//! `public` issuing CAs (ECDSA P-256, 10 years), and the TLS server certificate.
+
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SanType,
+    SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use super::issuer::{aia_extension, distinguished_name, policies_extension, IssuingCa};
+use super::profile::{DnAttribute, OID_POLICY_CA};
+use super::{PkiError, PublicUrls};
+use crate::keys::{RcgenSigner, SigningKey};
+
+pub const ROOT_YEARS: i64 = 20;
+pub const ISSUING_YEARS: i64 = 10;
+
+/// Names of the CAs, in chain order below the root.
+pub const ISSUING_CAS: [&str; 2] = ["government", "public"];
+
+fn ca_dn(org: &str, cn: &str) -> rcgen::DistinguishedName {
+    distinguished_name(&[
+        DnAttribute {
+            oid: "2.5.4.6",
+            value: "VN".into(),
+            printable: true,
+        },
+        DnAttribute {
+            oid: "2.5.4.10",
+            value: org.into(),
+            printable: false,
+        },
+        DnAttribute {
+            oid: "2.5.4.3",
+            value: cn.into(),
+            printable: false,
+        },
+    ])
+}
+
+fn base(now: OffsetDateTime, years: i64, serial: &[u8; 16]) -> CertificateParams {
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let mut p = CertificateParams::default();
+    p.not_before = now - Duration::minutes(1);
+    p.not_after = now + Duration::days(365 * years + years / 4);
+    p.serial_number = Some(SerialNumber::from_slice(serial));
+    p
+}
+
+/// The self-signed root.
+pub fn root_certificate(
+    org: &str,
+    key: Arc<dyn SigningKey>,
+    serial: &[u8; 16],
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, PkiError> {
+    let mut p = base(now, ROOT_YEARS, serial);
+    p.distinguished_name = ca_dn(org, &format!("{org} Root CA"));
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let cert = p
+        .self_signed(&RcgenSigner(key))
+        .map_err(|e| PkiError::Encoding(e.to_string()))?;
+    Ok(cert.der().to_vec())
+}
+
+/// An issuing CA certificate (path length 0) signed by the root.
+pub fn issuing_certificate(
+    name: &str,
+    org: &str,
+    key: Arc<dyn SigningKey>,
+    root: &IssuingCa,
+    serial: &[u8; 16],
+    now: OffsetDateTime,
+    urls: &PublicUrls,
+) -> Result<Vec<u8>, PkiError> {
+    let mut p = base(now, ISSUING_YEARS, serial);
+    p.not_after = p.not_after.min(root.not_after);
+    let title = match name {
+        "government" => "Government CA",
+        "public" => "Public CA",
+        other => other,
+    };
+    p.distinguished_name = ca_dn(org, &format!("{org} {title}"));
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    // digitalSignature: the issuing CAs sign OCSP responses and CRLs themselves.
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.use_authority_key_identifier_extension = true;
+    p.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+        uris: vec![urls.crl("root")],
+    }];
+    p.custom_extensions = vec![
+        policies_extension(OID_POLICY_CA),
+        aia_extension(None, &urls.ca_issuers("root")),
+    ];
+    root.sign_params(&p, &RcgenSigner(key))
+}
+
+/// The TLS server certificate for the listed DNS names and IP addresses.
+pub fn tls_certificate(
+    ca: &IssuingCa,
+    key: Arc<dyn SigningKey>,
+    hosts: &[String],
+    serial: &[u8; 16],
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, PkiError> {
+    let mut p = base(now, 2, serial);
+    p.not_after = p.not_after.min(ca.not_after);
+    let cn = hosts.first().cloned().unwrap_or_else(|| "localhost".into());
+    p.distinguished_name = distinguished_name(&[
+        DnAttribute {
+            oid: "2.5.4.6",
+            value: "VN".into(),
+            printable: true,
+        },
+        DnAttribute {
+            oid: "2.5.4.3",
+            value: cn,
+            printable: false,
+        },
+    ]);
+    p.is_ca = IsCa::NoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.use_authority_key_identifier_extension = true;
+    p.subject_alt_names = hosts
+        .iter()
+        .map(|h| match h.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) => rcgen::string::Ia5String::try_from(h.as_str())
+                .map(SanType::DnsName)
+                .map_err(|_| PkiError::Encoding(format!("bad TLS host name {h}"))),
+        })
+        .collect::<Result<_, _>>()?;
+    ca.sign_params(&p, &RcgenSigner(key))
+}
+
+impl IssuingCa {
+    /// Signs CA-made certificates (CA and service certificates) that have no subscriber profile.
+    pub fn sign_params(
+        &self,
+        params: &CertificateParams,
+        public_key: &impl rcgen::PublicKeyData,
+    ) -> Result<Vec<u8>, PkiError> {
+        let cert = params
+            .signed_by(public_key, self.issuer())
+            .map_err(|e| PkiError::Encoding(e.to_string()))?;
+        Ok(cert.der().to_vec())
+    }
+}

@@ -1,0 +1,280 @@
+//! Issuance in two steps, after Boulder's `Prepare`/`Issue`: [`prepare`] builds the certificate,
+//! signs it with a throwaway lint key and lints the result against its profile; [`issue`] then
+//! signs the same to-be-signed bytes with the CA key and checks they did not change.
+
+use std::sync::Arc;
+
+use rcgen::{
+    CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::der::{self, oid, sequence, tlv, uri_general_name};
+use super::lint::{self, Expected};
+use super::profile::{DnAttribute, Profile, ValidatedSubject, OID_EKU_DOCUMENT_SIGNING};
+use super::{serial_hex, PkiError, PublicUrls};
+use crate::keys::{RcgenSigner, SigningKey};
+
+/// A CA that signs: its certificate, its key, and a lint key of the same algorithm.
+pub struct IssuingCa {
+    pub name: String,
+    pub cert_der: Vec<u8>,
+    pub subject_raw: Vec<u8>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    issuer: Issuer<'static, RcgenSigner>,
+    lint_issuer: Issuer<'static, RcgenSigner>,
+}
+
+impl IssuingCa {
+    /// `lint_key` must have the CA key's algorithm so the linted bytes equal the signed ones.
+    pub fn new(
+        name: &str,
+        cert_der: Vec<u8>,
+        key: Arc<dyn SigningKey>,
+        lint_key: Arc<dyn SigningKey>,
+    ) -> Result<Self, PkiError> {
+        if key.algorithm() != lint_key.algorithm() {
+            return Err(PkiError::Lint(
+                "lint key algorithm differs from the CA key".into(),
+            ));
+        }
+        let (_, cert) = X509Certificate::from_der(&cert_der)
+            .map_err(|_| PkiError::Encoding("CA certificate does not parse".into()))?;
+        if cert.public_key().subject_public_key.data.as_ref() != key.public_key() {
+            return Err(PkiError::Encoding(format!(
+                "CA `{name}`: key does not match certificate"
+            )));
+        }
+        let subject_raw = cert.subject().as_raw().to_vec();
+        let not_before = cert.validity().not_before.to_datetime();
+        let not_after = cert.validity().not_after.to_datetime();
+        let ca_der = rustls_pki_der(&cert_der);
+        let issuer = Issuer::from_ca_cert_der(&ca_der, RcgenSigner(key))
+            .map_err(|e| PkiError::Encoding(e.to_string()))?;
+        let lint_issuer = Issuer::from_ca_cert_der(&ca_der, RcgenSigner(lint_key))
+            .map_err(|e| PkiError::Encoding(e.to_string()))?;
+        Ok(Self {
+            name: name.to_string(),
+            cert_der,
+            subject_raw,
+            not_before,
+            not_after,
+            issuer,
+            lint_issuer,
+        })
+    }
+
+    pub fn pem(&self) -> String {
+        pem::encode(&pem::Pem::new("CERTIFICATE", self.cert_der.clone()))
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer<'static, RcgenSigner> {
+        &self.issuer
+    }
+}
+
+fn rustls_pki_der(der: &[u8]) -> rustls::pki_types::CertificateDer<'static> {
+    rustls::pki_types::CertificateDer::from(der.to_vec())
+}
+
+/// What a subscriber certificate is to contain.
+pub struct SubscriberRequest<'a> {
+    pub profile: Profile,
+    pub subject: &'a ValidatedSubject,
+    /// SubjectPublicKeyInfo DER (from a validated CSR or a generated key).
+    pub spki: &'a [u8],
+    pub serial: [u8; 16],
+    pub now: OffsetDateTime,
+    pub validity_days: Option<u32>,
+}
+
+/// A certificate built and linted, ready for the CA key.
+pub struct Prepared {
+    params: CertificateParams,
+    public_key: rcgen::SubjectPublicKeyInfo,
+    tbs: Vec<u8>,
+    pub serial: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// A signed certificate.
+#[derive(Clone, Debug)]
+pub struct IssuedCertificate {
+    pub der: Vec<u8>,
+    pub serial: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl IssuedCertificate {
+    pub fn pem(&self) -> String {
+        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+    }
+}
+
+fn truncate_to_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+pub(crate) fn distinguished_name(attrs: &[DnAttribute]) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    for a in attrs {
+        let ty = match a.oid {
+            "2.5.4.6" => DnType::CountryName,
+            "2.5.4.3" => DnType::CommonName,
+            "2.5.4.10" => DnType::OrganizationName,
+            "2.5.4.11" => DnType::OrganizationalUnitName,
+            "2.5.4.7" => DnType::LocalityName,
+            "2.5.4.8" => DnType::StateOrProvinceName,
+            other => DnType::CustomDnType(der::arcs(other)),
+        };
+        let value = if a.printable {
+            match rcgen::string::PrintableString::try_from(a.value.as_str()) {
+                Ok(p) => DnValue::PrintableString(p),
+                Err(_) => DnValue::Utf8String(a.value.clone()),
+            }
+        } else {
+            DnValue::Utf8String(a.value.clone())
+        };
+        // rcgen's DistinguishedName keeps one value per type; UID may appear twice (CCCD and
+        // MST never do in one profile, which ValidatedSubject enforces).
+        dn.push(ty, value);
+    }
+    dn
+}
+
+/// certificatePolicies with one policy OID.
+pub(crate) fn policies_extension(policy: &str) -> CustomExtension {
+    let value = sequence(&[sequence(&[oid(policy)])]);
+    CustomExtension::from_oid_content(&[2, 5, 29, 32], value)
+}
+
+/// authorityInfoAccess with OCSP and caIssuers.
+pub(crate) fn aia_extension(ocsp: Option<&str>, ca_issuers: &str) -> CustomExtension {
+    let mut descs = Vec::new();
+    if let Some(ocsp) = ocsp {
+        descs.push(sequence(&[
+            oid("1.3.6.1.5.5.7.48.1"),
+            uri_general_name(ocsp),
+        ]));
+    }
+    descs.push(sequence(&[
+        oid("1.3.6.1.5.5.7.48.2"),
+        uri_general_name(ca_issuers),
+    ]));
+    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], tlv(0x30, &descs.concat()))
+}
+
+/// Builds a subscriber certificate and lints it, signed by the lint key.
+pub fn prepare(
+    ca: &IssuingCa,
+    req: &SubscriberRequest<'_>,
+    urls: &PublicUrls,
+) -> Result<Prepared, PkiError> {
+    let max = req.profile.max_validity_days();
+    let days = req
+        .validity_days
+        .unwrap_or_else(|| req.profile.default_validity_days());
+    if days == 0 || days > max {
+        return Err(PkiError::Validity {
+            requested: days,
+            max,
+        });
+    }
+    // Backdate one minute for clock skew between relying parties (a common CA practice).
+    let not_before = truncate_to_seconds(req.now) - Duration::minutes(1);
+    let not_after = truncate_to_seconds(req.now) + Duration::days(days as i64);
+    if not_after > ca.not_after {
+        return Err(PkiError::OutlivesCa {
+            ca_not_after: ca.not_after,
+        });
+    }
+
+    let mut params = CertificateParams::default();
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.serial_number = Some(SerialNumber::from_slice(&req.serial));
+    let dn_attrs = req.subject.dn();
+    params.distinguished_name = distinguished_name(&dn_attrs);
+    // ExplicitNoCa: basicConstraints cA=FALSE, and rcgen then writes the subject key identifier.
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::Other(der::arcs(OID_EKU_DOCUMENT_SIGNING)),
+        ExtendedKeyUsagePurpose::EmailProtection,
+    ];
+    if let Some(email) = &req.subject.email {
+        let ia5 = rcgen::string::Ia5String::try_from(email.as_str()).map_err(|_| {
+            PkiError::InvalidSubject {
+                field: "email",
+                reason: "not IA5".into(),
+            }
+        })?;
+        params.subject_alt_names = vec![SanType::Rfc822Name(ia5)];
+    }
+    params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+        uris: vec![urls.crl(&ca.name)],
+    }];
+    params.custom_extensions = vec![
+        policies_extension(req.profile.policy_oid()),
+        aia_extension(Some(&urls.ocsp()), &urls.ca_issuers(&ca.name)),
+    ];
+    params.use_authority_key_identifier_extension = true;
+
+    let public_key = rcgen::SubjectPublicKeyInfo::from_der(req.spki)
+        .map_err(|_| PkiError::UnsupportedKey("public key not usable in a certificate".into()))?;
+    let linted = params
+        .signed_by(&public_key, &ca.lint_issuer)
+        .map_err(|e| PkiError::Encoding(e.to_string()))?;
+    let serial = serial_hex(&req.serial);
+    let expected = Expected {
+        profile: req.profile,
+        dn: &dn_attrs,
+        spki: req.spki,
+        serial: &serial,
+        issuer_subject_raw: &ca.subject_raw,
+        email: req.subject.email.as_deref(),
+        not_before,
+        not_after,
+        ocsp_url: &urls.ocsp(),
+        ca_issuers_url: &urls.ca_issuers(&ca.name),
+        crl_url: &urls.crl(&ca.name),
+    };
+    let tbs = lint::lint_subscriber(linted.der(), &expected)?;
+    Ok(Prepared {
+        params,
+        public_key,
+        tbs,
+        serial,
+        not_before,
+        not_after,
+    })
+}
+
+/// Signs a prepared certificate with the CA key; the to-be-signed bytes must equal those linted.
+pub fn issue(ca: &IssuingCa, prepared: Prepared) -> Result<IssuedCertificate, PkiError> {
+    let cert = prepared
+        .params
+        .signed_by(&prepared.public_key, &ca.issuer)
+        .map_err(|_| PkiError::Signing)?;
+    let der = cert.der().to_vec();
+    let (_, parsed) = X509Certificate::from_der(&der).map_err(|_| PkiError::Signing)?;
+    if parsed.tbs_certificate.as_ref() != prepared.tbs.as_slice() {
+        return Err(PkiError::Lint(
+            "signed certificate differs from the linted one".into(),
+        ));
+    }
+    Ok(IssuedCertificate {
+        der,
+        serial: prepared.serial,
+        not_before: prepared.not_before,
+        not_after: prepared.not_after,
+    })
+}

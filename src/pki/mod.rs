@@ -1,0 +1,75 @@
+//! Pure PKI logic: certificate profiles, CSR checks, CA hierarchy, issuance and linting.
+//!
+//! No I/O and no clock: time, serial numbers and keys are parameters.
+
+pub mod ca;
+pub mod csr;
+pub mod der;
+pub mod issuer;
+pub mod lint;
+pub mod profile;
+
+use time::OffsetDateTime;
+
+/// Errors from PKI logic. Messages are safe to show to the requester: they describe the request,
+/// never key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    #[error("malformed certificate signing request: {0}")]
+    MalformedCsr(String),
+    #[error(
+        "the certificate signing request's signature does not verify (no proof of possession)"
+    )]
+    CsrSignature,
+    #[error("key rejected: {0}")]
+    WeakKey(String),
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(String),
+    #[error("invalid subject field `{field}`: {reason}")]
+    InvalidSubject { field: &'static str, reason: String },
+    #[error("unknown profile `{0}` (expected citizen, personal or organization)")]
+    UnknownProfile(String),
+    #[error("requested validity of {requested} days exceeds the profile maximum of {max}")]
+    Validity { requested: u32, max: u32 },
+    #[error("certificate would outlive its issuing CA (CA expires {ca_not_after})")]
+    OutlivesCa { ca_not_after: OffsetDateTime },
+    #[error("lint failed before signing: {0}")]
+    Lint(String),
+    #[error("certificate encoding failed: {0}")]
+    Encoding(String),
+    #[error("signing failed")]
+    Signing,
+}
+
+/// URLs placed in certificates (AIA, CRL distribution points), built from the public base URL.
+#[derive(Clone, Debug)]
+pub struct PublicUrls {
+    base: String,
+}
+
+impl PublicUrls {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+    pub fn ocsp(&self) -> String {
+        format!("{}/pki/ocsp", self.base)
+    }
+    pub fn ca_issuers(&self, ca: &str) -> String {
+        format!("{}/pki/ca/{ca}.crt", self.base)
+    }
+    pub fn crl(&self, ca: &str) -> String {
+        format!("{}/pki/crl/{ca}.crl", self.base)
+    }
+}
+
+/// Hex form of a serial number as kyso prints and stores it (lowercase, no separators).
+pub fn serial_hex(serial: &[u8]) -> String {
+    let trimmed: &[u8] = match serial.iter().position(|b| *b != 0) {
+        Some(i) => &serial[i..],
+        None => &[0],
+    };
+    hex::encode(trimmed)
+}

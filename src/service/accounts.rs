@@ -1,0 +1,235 @@
+//! Accounts, roles and bearer tokens. Tokens carry 256 random bits, are shown once and stored
+//! only as their SHA-256 (a fast hash suffices: the input is high-entropy, not a password).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::{now, random_bytes, Service, ServiceError};
+use crate::store::{AccountRow, NewAccount};
+
+/// Roles, as in API.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Ra,
+    Official,
+    Clerk,
+    Citizen,
+    Verifier,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Ra,
+        Role::Official,
+        Role::Clerk,
+        Role::Citizen,
+        Role::Verifier,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Ra => "ra",
+            Role::Official => "official",
+            Role::Clerk => "clerk",
+            Role::Citizen => "citizen",
+            Role::Verifier => "verifier",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ServiceError> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                ServiceError::Invalid(format!(
+                    "unknown role `{}` (expected admin, ra, official, clerk, citizen or verifier)",
+                    s.chars().take(32).collect::<String>()
+                ))
+            })
+    }
+
+    /// May decide requests and issue any profile directly.
+    pub fn is_registrar(self) -> bool {
+        matches!(self, Role::Admin | Role::Ra)
+    }
+}
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub organization: Option<String>,
+}
+
+impl Actor {
+    /// The operator at the console (the CLI on the data directory): acts as an admin.
+    pub fn operator() -> Self {
+        Self {
+            id: 0,
+            name: "operator".into(),
+            role: Role::Admin,
+            organization: None,
+        }
+    }
+
+    fn from_row(row: &AccountRow) -> Result<Self, ServiceError> {
+        Ok(Self {
+            id: row.id,
+            name: row.name.clone(),
+            role: Role::parse(&row.role)?,
+            organization: row.organization.clone(),
+        })
+    }
+}
+
+/// A new account and its token, which is shown once.
+pub struct CreatedAccount {
+    pub account: AccountRow,
+    pub token: Zeroizing<String>,
+}
+
+pub fn token_hash(token: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+fn new_token() -> Result<Zeroizing<String>, ServiceError> {
+    let bytes = Zeroizing::new(random_bytes::<32>()?);
+    Ok(Zeroizing::new(format!(
+        "kyso_{}",
+        URL_SAFE_NO_PAD.encode(bytes.as_ref())
+    )))
+}
+
+const MAX_NAME: usize = 128;
+
+impl Service {
+    /// Resolves a bearer token. A wrong token and a disabled account are errors, never
+    /// "anonymous".
+    pub async fn authenticate(&self, token: &str) -> Result<Actor, ServiceError> {
+        if !token.starts_with("kyso_") || token.len() > 100 {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let row = self
+            .store
+            .account_by_token_hash(&token_hash(token))
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        if row.disabled {
+            return Err(ServiceError::AccountDisabled);
+        }
+        Actor::from_row(&row)
+    }
+
+    pub async fn create_account(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: Role,
+        organization: Option<&str>,
+    ) -> Result<CreatedAccount, ServiceError> {
+        if actor.role != Role::Admin {
+            return Err(ServiceError::Forbidden(
+                "only an admin creates accounts".into(),
+            ));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
+        {
+            return Err(ServiceError::Invalid(format!(
+                "account name must be 1 to {MAX_NAME} printable characters"
+            )));
+        }
+        if let Some(org) = organization {
+            if org.trim().is_empty() || org.chars().count() > MAX_NAME {
+                return Err(ServiceError::Invalid(
+                    "organization must be 1 to 128 characters".into(),
+                ));
+            }
+        }
+        let token = new_token()?;
+        let account = self
+            .store
+            .create_account(&NewAccount {
+                name: name.to_string(),
+                role: role.as_str().to_string(),
+                organization: organization.map(|o| o.trim().to_string()),
+                token_hash: token_hash(&token),
+                created_at: now().unix_timestamp(),
+            })
+            .await?;
+        tracing::info!(
+            account = account.id,
+            role = role.as_str(),
+            by = actor.id,
+            "account created"
+        );
+        Ok(CreatedAccount { account, token })
+    }
+
+    pub async fn list_accounts(&self, actor: &Actor) -> Result<Vec<AccountRow>, ServiceError> {
+        if actor.role != Role::Admin {
+            return Err(ServiceError::Forbidden(
+                "only an admin lists accounts".into(),
+            ));
+        }
+        Ok(self.store.list_accounts().await?)
+    }
+
+    pub async fn set_account_disabled(
+        &self,
+        actor: &Actor,
+        id: i64,
+        disabled: bool,
+    ) -> Result<(), ServiceError> {
+        if actor.role != Role::Admin {
+            return Err(ServiceError::Forbidden(
+                "only an admin disables accounts".into(),
+            ));
+        }
+        if !self.store.set_account_disabled(id, disabled).await? {
+            return Err(ServiceError::NotFound("account"));
+        }
+        tracing::info!(
+            account = id,
+            disabled,
+            by = actor.id,
+            "account status changed"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_have_256_bits_and_differ() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(*a, *b);
+        let raw = URL_SAFE_NO_PAD
+            .decode(a.trim_start_matches("kyso_"))
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_eq!(token_hash(&a).len(), 32);
+    }
+
+    #[test]
+    fn roles_parse_and_unknown_is_rejected() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()).unwrap(), r);
+        }
+        assert!(Role::parse("root").is_err());
+    }
+}

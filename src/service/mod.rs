@@ -1,0 +1,185 @@
+//! Policy (the registration authority): who may get which certificate, who may revoke, rate
+//! limits and the approval workflow. The only caller of `pki` issuance.
+
+pub mod accounts;
+pub mod issuance;
+pub mod rate;
+pub mod setup;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::keys::sealed::KdfParams;
+use crate::keys::Kek;
+use crate::pki::issuer::IssuingCa;
+use crate::pki::{PkiError, PublicUrls};
+use crate::store::{GroupCommit, Repository, StoreError};
+
+pub use accounts::{Actor, Role};
+
+/// Errors the service reports. `api::error` maps each to one HTTP status and problem type;
+/// the CLI prints the message and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    #[error("missing or invalid bearer token")]
+    Unauthenticated,
+    #[error("this account is disabled")]
+    AccountDisabled,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error("rate limit exceeded; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("storage is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ServiceError::Conflict(what.to_string()),
+            StoreError::WriterGone => ServiceError::Unavailable,
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Tunables the service enforces (from configuration).
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Citizen self-service requests per account per hour.
+    pub citizen_per_account_per_hour: u32,
+    /// Citizen self-service requests per client address per hour.
+    pub citizen_per_address_per_hour: u32,
+    /// Argon2id parameters for new PIN-wrapped keys.
+    pub kdf: KdfParams,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            citizen_per_account_per_hour: 5,
+            citizen_per_address_per_hour: 20,
+            kdf: KdfParams::default(),
+        }
+    }
+}
+
+/// The CAs loaded from the data directory.
+pub struct Authorities {
+    pub root: IssuingCa,
+    pub issuing: HashMap<String, IssuingCa>,
+}
+
+impl Authorities {
+    pub fn get(&self, name: &str) -> Option<&IssuingCa> {
+        if name == "root" {
+            Some(&self.root)
+        } else {
+            self.issuing.get(name)
+        }
+    }
+
+    /// Root first, then the issuing CAs in a fixed order.
+    pub fn all(&self) -> Vec<&IssuingCa> {
+        let mut v = vec![&self.root];
+        for name in crate::pki::ca::ISSUING_CAS {
+            if let Some(ca) = self.issuing.get(name) {
+                v.push(ca);
+            }
+        }
+        v
+    }
+
+    /// PEM of the issuing CA then the root: what a subscriber's chain needs.
+    pub fn chain_pem(&self, ca: &str) -> String {
+        let mut s = self.get(ca).map(|c| c.pem()).unwrap_or_default();
+        if ca != "root" {
+            s.push_str(&self.root.pem());
+        }
+        s
+    }
+
+    /// Every CA certificate, for `openssl verify -CAfile`.
+    pub fn bundle_pem(&self) -> String {
+        self.all().iter().map(|c| c.pem()).collect()
+    }
+}
+
+/// The service: policy over pki and store.
+pub struct Service {
+    pub store: Arc<dyn Repository>,
+    writer: GroupCommit,
+    pub cas: Authorities,
+    kek: Arc<Kek>,
+    pub urls: PublicUrls,
+    pub policy: Policy,
+    limiter: rate::Limiter,
+    pub metrics: Metrics,
+}
+
+/// Counters exported at /metrics.
+#[derive(Default)]
+pub struct Metrics {
+    pub issued: [std::sync::atomic::AtomicU64; 3],
+    pub pending: std::sync::atomic::AtomicU64,
+    pub revoked: std::sync::atomic::AtomicU64,
+    pub rejected_requests: std::sync::atomic::AtomicU64,
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Repository>,
+        cas: Authorities,
+        kek: Arc<Kek>,
+        urls: PublicUrls,
+        policy: Policy,
+    ) -> Arc<Self> {
+        let writer = GroupCommit::start(store.clone());
+        Arc::new(Self {
+            store,
+            writer,
+            cas,
+            kek,
+            urls,
+            policy,
+            limiter: rate::Limiter::default(),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// Whether the database answers (for /readyz).
+    pub async fn ready(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+}
+
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ServiceError> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| ServiceError::Internal("random number generator failed".into()))?;
+    Ok(b)
+}
+
+/// A random identifier with a readable prefix, e.g. `req_3f9a…`.
+pub(crate) fn new_id(prefix: &str) -> Result<String, ServiceError> {
+    Ok(format!("{prefix}_{}", hex::encode(random_bytes::<12>()?)))
+}

@@ -1,0 +1,338 @@
+//! The data directory: `kyso init` creates the CA hierarchy, keys and first admin; `serve` and
+//! the console commands load them.
+//!
+//! Layout: `kek` (0600, unless `KYSO_MASTER_KEY` is set), `keys/*.key` (sealed under the KEK),
+//! `certs/{root,government,public,chain,tls}.pem`, `certs/ledger.pub`, `kyso.toml`, `kyso.db`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::{Actor, Authorities, Role, Service, ServiceError};
+use crate::config::Config;
+use crate::keys::{self, Kek, KeyAlgorithm, KeyError, SealedKey, SigningKey, SoftwareKey};
+use crate::pki::ca;
+use crate::pki::issuer::IssuingCa;
+use crate::pki::{PkiError, PublicUrls};
+use crate::store::{self, StoreError};
+
+/// Errors while initializing or loading the data directory.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key: {0}")]
+    Key(#[from] KeyError),
+    #[error("certificate: {0}")]
+    Pki(#[from] PkiError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    #[error("the data directory {0} is not initialized; run `kyso init`")]
+    NotInitialized(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
+    move |source| SetupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Paths inside the data directory.
+pub struct DataDir {
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+    pub fn kek(&self) -> PathBuf {
+        self.root.join("kek")
+    }
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.root.join("keys").join(format!("{name}.key"))
+    }
+    pub fn cert(&self, name: &str) -> PathBuf {
+        self.root.join("certs").join(format!("{name}.pem"))
+    }
+    pub fn ledger_pub(&self) -> PathBuf {
+        self.root.join("certs").join("ledger.pub")
+    }
+    /// The root key is written last, so its presence means init completed.
+    pub fn is_initialized(&self) -> bool {
+        self.key("root").exists()
+    }
+}
+
+/// Writes a file durably: temporary file, fsync, rename.
+fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), SetupError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if private { 0o600 } else { 0o644 });
+    }
+    let mut f = opts.open(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// The KEK: `KYSO_MASTER_KEY` if set, else the `kek` file (created when `create`).
+pub fn load_kek(dir: &DataDir, create: bool) -> Result<Kek, SetupError> {
+    if let Ok(text) = std::env::var("KYSO_MASTER_KEY") {
+        return Ok(Kek::from_text(&text)?);
+    }
+    let path = dir.kek();
+    if path.exists() || !create {
+        Ok(Kek::load(&path)?)
+    } else {
+        std::fs::create_dir_all(&dir.root).map_err(io(&dir.root))?;
+        Ok(Kek::write_new(&path)?)
+    }
+}
+
+fn purpose(name: &str) -> &'static str {
+    match name {
+        "tls" => "tls",
+        "ledger" => "ledger",
+        _ => "ca",
+    }
+}
+
+fn seal_key(
+    dir: &DataDir,
+    kek: &Kek,
+    name: &str,
+    alg: KeyAlgorithm,
+) -> Result<(Arc<dyn SigningKey>, Vec<u8>), SetupError> {
+    let (key, pkcs8) = SoftwareKey::generate(alg)?;
+    let blob = SealedKey::seal(kek, name, purpose(name), alg, &pkcs8)?;
+    let _ = dir;
+    Ok((Arc::new(key), blob.to_bytes()))
+}
+
+fn open_key(dir: &DataDir, kek: &Kek, name: &str) -> Result<Arc<dyn SigningKey>, SetupError> {
+    let path = dir.key(name);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    Ok(Arc::new(SealedKey::from_bytes(&bytes)?.open(
+        kek,
+        name,
+        purpose(name),
+    )?))
+}
+
+fn pem_cert(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+}
+
+fn read_cert(dir: &DataDir, name: &str) -> Result<Vec<u8>, SetupError> {
+    let path = dir.cert(name);
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    let p = pem::parse(&text).map_err(|_| {
+        SetupError::Pki(PkiError::Encoding(format!("{} is not PEM", path.display())))
+    })?;
+    Ok(p.into_contents())
+}
+
+fn lint_key_for(key: &Arc<dyn SigningKey>) -> Result<Arc<dyn SigningKey>, SetupError> {
+    Ok(Arc::new(SoftwareKey::generate(key.algorithm())?.0))
+}
+
+/// What `init` did.
+pub struct InitReport {
+    /// Whether the CA hierarchy was created now (false: it existed).
+    pub created_hierarchy: bool,
+    /// The first admin's token, when the admin was created now.
+    pub admin_token: Option<Zeroizing<String>>,
+}
+
+/// Creates the data directory's keys, certificates and first admin. Idempotent.
+pub async fn init(cfg: &Config) -> Result<InitReport, SetupError> {
+    let dir = DataDir::new(&cfg.data_dir);
+    let kek = load_kek(&dir, true)?;
+    let created_hierarchy = if dir.is_initialized() {
+        false
+    } else {
+        create_hierarchy(cfg, &dir, &kek)?;
+        true
+    };
+    let repo = store::open(&cfg.database_url).await?;
+    let admin_token = if repo.count_accounts_with_role("admin").await? == 0 {
+        let svc = Service::new(
+            repo,
+            load_authorities(cfg, &dir, &kek)?,
+            Arc::new(kek),
+            PublicUrls::new(&cfg.public_url),
+            cfg.policy(),
+        );
+        let created = svc
+            .create_account(&Actor::operator(), "admin", Role::Admin, None)
+            .await?;
+        Some(created.token)
+    } else {
+        None
+    };
+    Ok(InitReport {
+        created_hierarchy,
+        admin_token,
+    })
+}
+
+fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupError> {
+    let now = time::OffsetDateTime::now_utc();
+    let urls = PublicUrls::new(&cfg.public_url);
+    let serial = || -> Result<[u8; 16], SetupError> {
+        super::random_bytes::<16>().map_err(SetupError::from)
+    };
+    let mut files: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
+
+    let (root_key, root_blob) = seal_key(dir, kek, "root", KeyAlgorithm::EcdsaP384)?;
+    let root_der = ca::root_certificate(&cfg.org_name, root_key.clone(), &serial()?, now)?;
+    let root = IssuingCa::new(
+        "root",
+        root_der.clone(),
+        root_key.clone(),
+        lint_key_for(&root_key)?,
+    )?;
+    let mut chain = pem_cert(&root_der);
+    files.push((dir.cert("root"), pem_cert(&root_der).into_bytes(), false));
+
+    let mut government = None;
+    for name in ca::ISSUING_CAS {
+        let (key, blob) = seal_key(dir, kek, name, KeyAlgorithm::EcdsaP256)?;
+        let der = ca::issuing_certificate(
+            name,
+            &cfg.org_name,
+            key.clone(),
+            &root,
+            &serial()?,
+            now,
+            &urls,
+        )?;
+        chain.push_str(&pem_cert(&der));
+        files.push((dir.cert(name), pem_cert(&der).into_bytes(), false));
+        files.push((dir.key(name), blob, true));
+        if name == "government" {
+            government = Some(IssuingCa::new(name, der, key.clone(), lint_key_for(&key)?)?);
+        }
+    }
+    let government =
+        government.ok_or_else(|| SetupError::Pki(PkiError::Encoding("no government CA".into())))?;
+    files.push((
+        dir.root.join("certs").join("chain.pem"),
+        chain.into_bytes(),
+        false,
+    ));
+
+    let (tls_key, tls_blob) = seal_key(dir, kek, "tls", KeyAlgorithm::EcdsaP256)?;
+    let tls_der = ca::tls_certificate(&government, tls_key, &cfg.tls_hosts, &serial()?, now)?;
+    let mut tls_chain = pem_cert(&tls_der);
+    tls_chain.push_str(&government.pem());
+    files.push((dir.cert("tls"), tls_chain.into_bytes(), false));
+    files.push((dir.key("tls"), tls_blob, true));
+
+    let (ledger_key, ledger_blob) = seal_key(dir, kek, "ledger", KeyAlgorithm::Ed25519)?;
+    use base64::Engine;
+    let ledger_pub = base64::engine::general_purpose::STANDARD.encode(ledger_key.public_key());
+    files.push((
+        dir.ledger_pub(),
+        format!("{ledger_pub}\n").into_bytes(),
+        false,
+    ));
+    files.push((dir.key("ledger"), ledger_blob, true));
+
+    let toml = format!(
+        "# kyso configuration (written by `kyso init`; see src/config.rs for every setting)\norg_name = {:?}\npublic_url = {:?}\n",
+        cfg.org_name, cfg.public_url
+    );
+    let config_path = dir.root.join(crate::config::CONFIG_FILE);
+    if !config_path.exists() {
+        files.push((config_path, toml.into_bytes(), false));
+    }
+    // The root key goes last: its presence marks a complete init.
+    files.push((dir.key("root"), root_blob, true));
+    for (path, bytes, private) in files {
+        write_file(&path, &bytes, private)?;
+    }
+    Ok(())
+}
+
+/// Loads the CAs (keys unsealed into memory) from the data directory.
+pub fn load_authorities(
+    _cfg: &Config,
+    dir: &DataDir,
+    kek: &Kek,
+) -> Result<Authorities, SetupError> {
+    if !dir.is_initialized() {
+        return Err(SetupError::NotInitialized(dir.root.clone()));
+    }
+    let load = |name: &str| -> Result<IssuingCa, SetupError> {
+        let key = open_key(dir, kek, name)?;
+        Ok(IssuingCa::new(
+            name,
+            read_cert(dir, name)?,
+            key.clone(),
+            lint_key_for(&key)?,
+        )?)
+    };
+    let root = load("root")?;
+    let mut issuing = HashMap::new();
+    for name in ca::ISSUING_CAS {
+        issuing.insert(name.to_string(), load(name)?);
+    }
+    Ok(Authorities { root, issuing })
+}
+
+/// Opens the service on an initialized data directory.
+pub async fn open_service(cfg: &Config) -> Result<Arc<Service>, SetupError> {
+    let dir = DataDir::new(&cfg.data_dir);
+    if !dir.is_initialized() {
+        return Err(SetupError::NotInitialized(dir.root.clone()));
+    }
+    let kek = load_kek(&dir, false)?;
+    let cas = load_authorities(cfg, &dir, &kek)?;
+    let repo = store::open(&cfg.database_url).await?;
+    Ok(Service::new(
+        repo,
+        cas,
+        Arc::new(kek),
+        PublicUrls::new(&cfg.public_url),
+        cfg.policy(),
+    ))
+}
+
+/// The TLS certificate chain (DER) and private key (PKCS#8) for rustls.
+pub fn tls_material(cfg: &Config) -> Result<(Vec<Vec<u8>>, Zeroizing<Vec<u8>>), SetupError> {
+    let dir = DataDir::new(&cfg.data_dir);
+    let kek = load_kek(&dir, false)?;
+    let path = dir.cert("tls");
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    let chain: Vec<Vec<u8>> = pem::parse_many(&text)
+        .map_err(|_| SetupError::Pki(PkiError::Encoding("tls.pem is not PEM".into())))?
+        .into_iter()
+        .map(|p| p.into_contents())
+        .collect();
+    let key_path = dir.key("tls");
+    let bytes = std::fs::read(&key_path).map_err(io(&key_path))?;
+    let pkcs8 = SealedKey::from_bytes(&bytes)?.open_pkcs8(&kek, "tls", "tls")?;
+    let _ = keys::spki_der;
+    Ok((chain, pkcs8))
+}

@@ -1,0 +1,200 @@
+//! Storage: the only owner of SQL. One [`Repository`] trait with SQLite and PostgreSQL
+//! implementations that share their SQL text (see [`sql`]); certificate issuance goes through a
+//! group-commit writer ([`GroupCommit`]) so durability does not cost throughput.
+
+mod group;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use group::GroupCommit;
+
+/// Errors from storage. The text is for logs only; the API maps these to a generic 500/503.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unique constraint: {0}")]
+    Conflict(&'static str),
+    #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
+    UnsupportedUrl,
+    #[error("the writer task has stopped")]
+    WriterGone,
+}
+
+/// An account row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub organization: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub name: String,
+    pub role: String,
+    pub organization: Option<String>,
+    pub token_hash: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// A certificate row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CertificateRow {
+    pub serial: String,
+    pub ca: String,
+    pub profile: String,
+    pub common_name: String,
+    pub citizen_id: Option<String>,
+    pub tax_code: Option<String>,
+    pub owner_account: Option<i64>,
+    pub request_id: Option<String>,
+    pub credential_id: Option<String>,
+    pub status: String,
+    pub revocation_reason: Option<String>,
+    pub revoked_at: Option<i64>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub issued_at: i64,
+    pub der: Vec<u8>,
+}
+
+/// A pending, approved or rejected certificate request.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: String,
+    pub profile: String,
+    pub subject_json: String,
+    pub spki: Vec<u8>,
+    pub credential_id: Option<String>,
+    pub validity_days: Option<i64>,
+    pub requested_by: i64,
+    pub status: String,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<i64>,
+    pub reason: Option<String>,
+    pub serial: Option<String>,
+    pub created_at: i64,
+}
+
+/// A signing credential: a PIN-wrapped key and, once issued, its certificate.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CredentialRow {
+    pub id: String,
+    pub owner_account: i64,
+    pub algorithm: String,
+    pub sealed_key: Vec<u8>,
+    pub certificate_serial: Option<String>,
+    pub created_at: i64,
+}
+
+/// Filter for listing certificates.
+#[derive(Clone, Debug, Default)]
+pub struct CertificateFilter {
+    pub owner: Option<i64>,
+    pub status: Option<String>,
+    pub profile: Option<String>,
+    pub citizen_id: Option<String>,
+    /// Serial to continue after (keyset paging, newest first by serial order).
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// Everything one issuance writes, committed atomically (and, in a batch, durably) before the
+/// certificate is released.
+#[derive(Clone, Debug)]
+pub struct IssuanceRecord {
+    pub certificate: CertificateRow,
+    /// A request this issuance approves (pending → approved).
+    pub approves_request: Option<(String, i64, i64)>,
+}
+
+/// A revocation.
+#[derive(Clone, Debug)]
+pub struct RevocationRecord {
+    pub serial: String,
+    pub reason: String,
+    pub revoked_at: i64,
+}
+
+/// Writes that go through the group-commit writer.
+#[derive(Clone, Debug)]
+pub enum WriteOp {
+    Issue(IssuanceRecord),
+    Revoke(RevocationRecord),
+}
+
+/// The repository. Reads go straight to the pool; issuance and revocation through
+/// [`GroupCommit`], which calls [`Repository::apply_batch`].
+#[async_trait]
+pub trait Repository: Send + Sync {
+    /// Applies a batch of writes in one transaction. Each op gets its own result: a constraint
+    /// failure in one op does not fail the others.
+    async fn apply_batch(&self, ops: &[WriteOp])
+        -> Result<Vec<Result<(), StoreError>>, StoreError>;
+
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_account(&self, a: &NewAccount) -> Result<AccountRow, StoreError>;
+    async fn account_by_token_hash(&self, hash: &[u8]) -> Result<Option<AccountRow>, StoreError>;
+    async fn account(&self, id: i64) -> Result<Option<AccountRow>, StoreError>;
+    async fn list_accounts(&self) -> Result<Vec<AccountRow>, StoreError>;
+    async fn set_account_disabled(&self, id: i64, disabled: bool) -> Result<bool, StoreError>;
+    async fn count_accounts_with_role(&self, role: &str) -> Result<i64, StoreError>;
+
+    async fn certificate(&self, serial: &str) -> Result<Option<CertificateRow>, StoreError>;
+    async fn list_certificates(
+        &self,
+        f: &CertificateFilter,
+    ) -> Result<Vec<CertificateRow>, StoreError>;
+    async fn count_certificates(&self) -> Result<i64, StoreError>;
+    async fn active_citizen_certificate(
+        &self,
+        citizen_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    async fn create_request(
+        &self,
+        r: &RequestRow,
+        credential: Option<&CredentialRow>,
+    ) -> Result<(), StoreError>;
+    async fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError>;
+    async fn list_requests(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RequestRow>, StoreError>;
+    /// pending → rejected; false if the request was not pending.
+    async fn reject_request(
+        &self,
+        id: &str,
+        by: i64,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+
+    async fn create_credential(&self, c: &CredentialRow) -> Result<(), StoreError>;
+    async fn credential(&self, id: &str) -> Result<Option<CredentialRow>, StoreError>;
+}
+
+/// Opens the database named by `url` and applies migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Repository>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteRepo::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgRepo::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}

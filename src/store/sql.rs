@@ -1,0 +1,303 @@
+//! The SQL both backends share. SQLite and PostgreSQL accept the same `$N` placeholders, upserts
+//! and RETURNING, so one text serves both; [`impl_repository!`] instantiates it per driver.
+
+pub const CERT_COLUMNS: &str = "serial, ca, profile, common_name, citizen_id, tax_code, \
+    owner_account, request_id, credential_id, status, revocation_reason, revoked_at, \
+    not_before, not_after, issued_at, der";
+
+pub const INSERT_CERT: &str = "INSERT INTO certificates (serial, ca, profile, common_name, \
+    citizen_id, tax_code, owner_account, request_id, credential_id, status, revocation_reason, \
+    revoked_at, not_before, not_after, issued_at, der) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+    ON CONFLICT DO NOTHING";
+
+pub const APPROVE_REQUEST: &str = "UPDATE certificate_requests SET status = 'approved', \
+    decided_by = $2, decided_at = $3, serial = $4 WHERE id = $1 AND status = 'pending'";
+
+pub const LINK_CREDENTIAL: &str =
+    "UPDATE credentials SET certificate_serial = $2 WHERE id = $1 AND certificate_serial IS NULL";
+
+pub const REVOKE: &str = "UPDATE certificates SET status = 'revoked', revocation_reason = $2, \
+    revoked_at = $3 WHERE serial = $1 AND status = 'active'";
+
+pub const ACCOUNT_COLUMNS: &str = "id, name, role, organization, disabled, created_at";
+
+pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_id, \
+    validity_days, requested_by, status, decided_by, decided_at, reason, serial, created_at";
+
+pub const CREDENTIAL_COLUMNS: &str =
+    "id, owner_account, algorithm, sealed_key, certificate_serial, created_at";
+
+/// Implements [`super::Repository`] for a struct with a `pool: sqlx::Pool<$db>` field.
+macro_rules! impl_repository {
+    ($repo:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Repository for $repo {
+            async fn apply_batch(
+                &self,
+                ops: &[$crate::store::WriteOp],
+            ) -> Result<Vec<Result<(), $crate::store::StoreError>>, $crate::store::StoreError> {
+                use $crate::store::{sql, StoreError, WriteOp};
+                let mut tx = self.pool.begin().await?;
+                let mut results = Vec::with_capacity(ops.len());
+                for op in ops {
+                    let r = match op {
+                        WriteOp::Issue(rec) => {
+                            // A savepoint only where one op writes more than one row that can
+                            // conflict; the common path is a single insert.
+                            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                            let c = &rec.certificate;
+                            let mut outcome = Ok(());
+                            if let Some((id, by, at)) = &rec.approves_request {
+                                let n = sqlx::query(sql::APPROVE_REQUEST)
+                                    .bind(id).bind(by).bind(at).bind(&c.serial)
+                                    .execute(&mut *sp).await?.rows_affected();
+                                if n == 0 {
+                                    outcome = Err(StoreError::Conflict("request is no longer pending"));
+                                }
+                            }
+                            if outcome.is_ok() {
+                                let n = sqlx::query(sql::INSERT_CERT)
+                                    .bind(&c.serial).bind(&c.ca).bind(&c.profile).bind(&c.common_name)
+                                    .bind(&c.citizen_id).bind(&c.tax_code).bind(c.owner_account)
+                                    .bind(&c.request_id).bind(&c.credential_id).bind(&c.status)
+                                    .bind(&c.revocation_reason).bind(c.revoked_at).bind(c.not_before)
+                                    .bind(c.not_after).bind(c.issued_at).bind(&c.der)
+                                    .execute(&mut *sp).await?.rows_affected();
+                                if n == 0 {
+                                    outcome = Err(StoreError::Conflict(
+                                        "an active citizen certificate exists for this CCCD",
+                                    ));
+                                }
+                            }
+                            if outcome.is_ok() {
+                                if let Some(cred) = &c.credential_id {
+                                    sqlx::query(sql::LINK_CREDENTIAL)
+                                        .bind(cred).bind(&c.serial)
+                                        .execute(&mut *sp).await?;
+                                }
+                                sp.commit().await?;
+                            } else {
+                                sp.rollback().await?;
+                            }
+                            outcome
+                        }
+                        WriteOp::Revoke(r) => {
+                            let n = sqlx::query(sql::REVOKE)
+                                .bind(&r.serial).bind(&r.reason).bind(r.revoked_at)
+                                .execute(&mut *tx).await?.rows_affected();
+                            if n == 0 {
+                                Err(StoreError::Conflict("certificate is not active"))
+                            } else {
+                                Ok(())
+                            }
+                        }
+                    };
+                    results.push(r);
+                }
+                tx.commit().await?;
+                Ok(results)
+            }
+
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_account(
+                &self,
+                a: &$crate::store::NewAccount,
+            ) -> Result<$crate::store::AccountRow, $crate::store::StoreError> {
+                let q = format!(
+                    "INSERT INTO accounts (name, role, organization, token_hash, disabled, created_at) \
+                     VALUES ($1, $2, $3, $4, FALSE, $5) RETURNING {}",
+                    $crate::store::sql::ACCOUNT_COLUMNS
+                );
+                Ok(sqlx::query_as(&q)
+                    .bind(&a.name).bind(&a.role).bind(&a.organization).bind(&a.token_hash)
+                    .bind(a.created_at)
+                    .fetch_one(&self.pool).await?)
+            }
+
+            async fn account_by_token_hash(
+                &self,
+                hash: &[u8],
+            ) -> Result<Option<$crate::store::AccountRow>, $crate::store::StoreError> {
+                let q = format!(
+                    "SELECT {} FROM accounts WHERE token_hash = $1",
+                    $crate::store::sql::ACCOUNT_COLUMNS
+                );
+                Ok(sqlx::query_as(&q).bind(hash).fetch_optional(&self.pool).await?)
+            }
+
+            async fn account(
+                &self,
+                id: i64,
+            ) -> Result<Option<$crate::store::AccountRow>, $crate::store::StoreError> {
+                let q = format!("SELECT {} FROM accounts WHERE id = $1", $crate::store::sql::ACCOUNT_COLUMNS);
+                Ok(sqlx::query_as(&q).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_accounts(&self) -> Result<Vec<$crate::store::AccountRow>, $crate::store::StoreError> {
+                let q = format!("SELECT {} FROM accounts ORDER BY id", $crate::store::sql::ACCOUNT_COLUMNS);
+                Ok(sqlx::query_as(&q).fetch_all(&self.pool).await?)
+            }
+
+            async fn set_account_disabled(&self, id: i64, disabled: bool) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query("UPDATE accounts SET disabled = $2 WHERE id = $1")
+                    .bind(id).bind(disabled)
+                    .execute(&self.pool).await?.rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn count_accounts_with_role(&self, role: &str) -> Result<i64, $crate::store::StoreError> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE role = $1")
+                    .bind(role).fetch_one(&self.pool).await?;
+                Ok(n)
+            }
+
+            async fn certificate(
+                &self,
+                serial: &str,
+            ) -> Result<Option<$crate::store::CertificateRow>, $crate::store::StoreError> {
+                let q = format!("SELECT {} FROM certificates WHERE serial = $1", $crate::store::sql::CERT_COLUMNS);
+                Ok(sqlx::query_as(&q).bind(serial).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_certificates(
+                &self,
+                f: &$crate::store::CertificateFilter,
+            ) -> Result<Vec<$crate::store::CertificateRow>, $crate::store::StoreError> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM certificates WHERE 1 = 1",
+                    $crate::store::sql::CERT_COLUMNS
+                ));
+                if let Some(o) = f.owner {
+                    qb.push(" AND owner_account = ").push_bind(o);
+                }
+                if let Some(s) = &f.status {
+                    qb.push(" AND status = ").push_bind(s.clone());
+                }
+                if let Some(p) = &f.profile {
+                    qb.push(" AND profile = ").push_bind(p.clone());
+                }
+                if let Some(c) = &f.citizen_id {
+                    qb.push(" AND citizen_id = ").push_bind(c.clone());
+                }
+                if let Some(a) = &f.after {
+                    qb.push(" AND serial > ").push_bind(a.clone());
+                }
+                qb.push(" ORDER BY serial LIMIT ").push_bind(f.limit);
+                Ok(qb.build_query_as().fetch_all(&self.pool).await?)
+            }
+
+            async fn count_certificates(&self) -> Result<i64, $crate::store::StoreError> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM certificates").fetch_one(&self.pool).await?;
+                Ok(n)
+            }
+
+            async fn active_citizen_certificate(
+                &self,
+                citizen_id: &str,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT serial FROM certificates WHERE citizen_id = $1 AND profile = 'citizen' AND status = 'active'",
+                )
+                .bind(citizen_id).fetch_optional(&self.pool).await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            async fn create_request(
+                &self,
+                r: &$crate::store::RequestRow,
+                credential: Option<&$crate::store::CredentialRow>,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(c) = credential {
+                    insert_credential(&mut *tx, c).await?;
+                }
+                sqlx::query(
+                    "INSERT INTO certificate_requests (id, profile, subject_json, spki, credential_id, \
+                     validity_days, requested_by, status, decided_by, decided_at, reason, serial, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&r.id).bind(&r.profile).bind(&r.subject_json).bind(&r.spki).bind(&r.credential_id)
+                .bind(r.validity_days).bind(r.requested_by).bind(&r.status).bind(r.decided_by)
+                .bind(r.decided_at).bind(&r.reason).bind(&r.serial).bind(r.created_at)
+                .execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn request(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::store::RequestRow>, $crate::store::StoreError> {
+                let q = format!("SELECT {} FROM certificate_requests WHERE id = $1", $crate::store::sql::REQUEST_COLUMNS);
+                Ok(sqlx::query_as(&q).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_requests(
+                &self,
+                status: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::RequestRow>, $crate::store::StoreError> {
+                let q = format!(
+                    "SELECT {} FROM certificate_requests WHERE ($1 IS NULL OR status = $1) ORDER BY created_at, id LIMIT $2",
+                    $crate::store::sql::REQUEST_COLUMNS
+                );
+                Ok(sqlx::query_as(&q).bind(status).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            async fn reject_request(
+                &self,
+                id: &str,
+                by: i64,
+                at: i64,
+                reason: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query(
+                    "UPDATE certificate_requests SET status = 'rejected', decided_by = $2, decided_at = $3, \
+                     reason = $4 WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(id).bind(by).bind(at).bind(reason)
+                .execute(&self.pool).await?.rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn create_credential(
+                &self,
+                c: &$crate::store::CredentialRow,
+            ) -> Result<(), $crate::store::StoreError> {
+                insert_credential(&self.pool, c).await
+            }
+
+            async fn credential(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::store::CredentialRow>, $crate::store::StoreError> {
+                let q = format!("SELECT {} FROM credentials WHERE id = $1", $crate::store::sql::CREDENTIAL_COLUMNS);
+                Ok(sqlx::query_as(&q).bind(id).fetch_optional(&self.pool).await?)
+            }
+        }
+
+        async fn insert_credential<'e, E>(
+            exec: E,
+            c: &$crate::store::CredentialRow,
+        ) -> Result<(), $crate::store::StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO credentials (id, owner_account, algorithm, sealed_key, certificate_serial, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&c.id).bind(c.owner_account).bind(&c.algorithm).bind(&c.sealed_key)
+            .bind(&c.certificate_serial).bind(c.created_at)
+            .execute(exec).await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use impl_repository;
