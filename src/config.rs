@@ -48,6 +48,8 @@ pub struct Config {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations for new PIN-wrapped keys.
     pub argon2_iterations: u32,
+    /// Certificate-policy OIDs per profile (`[policies]` table).
+    pub policies: crate::pki::profile::PolicyOids,
 }
 
 /// The file form: every field optional.
@@ -65,6 +67,7 @@ struct FileConfig {
     citizen_per_address_per_hour: Option<u32>,
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
+    policies: Option<crate::pki::profile::PolicyOids>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -187,6 +190,7 @@ impl Config {
             argon2_iterations: parse_env("KYSO_ARGON2_ITERATIONS")?
                 .or(file.argon2_iterations)
                 .unwrap_or(2),
+            policies: file.policies.unwrap_or_default(),
         };
         cfg.check()?;
         Ok(cfg)
@@ -211,7 +215,13 @@ impl Config {
                 message: "memory ≥ 64 KiB and iterations ≥ 1".into(),
             });
         }
+        self.policies.check().map_err(|message| ConfigError::Invalid { name: "policies", message })?;
         Ok(())
+    }
+
+    /// URLs and policy OIDs every certificate refers to.
+    pub fn ca_context(&self) -> crate::pki::CaContext {
+        crate::pki::CaContext::new(&self.public_url, self.policies.clone())
     }
 
     pub fn policy(&self) -> crate::service::Policy {

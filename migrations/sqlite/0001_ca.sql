@@ -4,6 +4,8 @@ CREATE TABLE accounts (
     name          TEXT    NOT NULL,
     role          TEXT    NOT NULL,
     organization  TEXT,
+    -- The CCCD verified when a citizen account was created; binds self-service requests.
+    citizen_id    TEXT,
     token_hash    BLOB    NOT NULL UNIQUE,
     disabled      BOOLEAN NOT NULL DEFAULT FALSE,
     created_at    BIGINT  NOT NULL

@@ -4,12 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::auth::Auth;
 use super::error::ApiError;
 use super::{ApiJson, AppState};
-use crate::service::Role;
+use crate::service::accounts::AccountSpec;
 use crate::store::AccountRow;
 
 pub fn routes() -> Router<AppState> {
@@ -19,15 +19,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/accounts/{id}/enable", post(enable))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAccountBody {
-    pub name: String,
-    pub role: Role,
-    #[serde(default)]
-    pub organization: Option<String>,
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: i64,
@@ -35,6 +26,8 @@ pub struct AccountView {
     pub role: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citizen_id: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
 }
@@ -46,6 +39,7 @@ impl From<AccountRow> for AccountView {
             name: a.name,
             role: a.role,
             organization: a.organization,
+            citizen_id: a.citizen_id,
             disabled: a.disabled,
             created_at: a.created_at,
         }
@@ -61,17 +55,17 @@ pub struct CreatedAccountView {
 }
 
 /// Create an account (admin). The token is in this answer only.
-#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccountBody,
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = AccountSpec,
     responses((status = 201, body = CreatedAccountView), (status = 401, body = super::error::Problem), (status = 403, body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     Auth(actor): Auth,
-    ApiJson(body): ApiJson<NewAccountBody>,
+    ApiJson(body): ApiJson<AccountSpec>,
 ) -> Result<(StatusCode, Json<CreatedAccountView>), ApiError> {
     let created = state
         .service
-        .create_account(&actor, &body.name, body.role, body.organization.as_deref())
+        .create_account(&actor, &body)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -3,6 +3,7 @@
 use clap::Subcommand;
 
 use crate::config::Overrides;
+use crate::service::accounts::AccountSpec;
 use crate::service::{setup, Actor, Role};
 
 #[derive(Subcommand)]
@@ -21,6 +22,9 @@ pub enum AccountCommand {
         role: String,
         #[arg(long)]
         organization: Option<String>,
+        /// The verified CCCD of a citizen account's holder (required for role citizen).
+        #[arg(long)]
+        citizen_id: Option<String>,
     },
     /// List accounts.
     #[command(after_help = "Example:\n  kyso account list")]
@@ -47,16 +51,11 @@ pub enum AccountCommand {
 pub async fn run(c: AccountCommand) -> anyhow::Result<()> {
     let op = Actor::operator();
     match c {
-        AccountCommand::Create {
-            data,
-            name,
-            role,
-            organization,
-        } => {
+        AccountCommand::Create { data, name, role, organization, citizen_id } => {
             let role = Role::parse(&role)?;
             let svc = setup::open_service(&data.config(Overrides::default())?).await?;
             let created = svc
-                .create_account(&op, &name, role, organization.as_deref())
+                .create_account(&op, &AccountSpec { name, role, organization, citizen_id })
                 .await?;
             println!(
                 "created account {} ({}, {})",

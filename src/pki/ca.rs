@@ -10,8 +10,8 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 use super::issuer::{aia_extension, distinguished_name, policies_extension, IssuingCa};
-use super::profile::{DnAttribute, OID_POLICY_CA};
-use super::{PkiError, PublicUrls};
+use super::profile::DnAttribute;
+use super::{PkiError, CaContext};
 use crate::keys::{RcgenSigner, SigningKey};
 
 pub const ROOT_YEARS: i64 = 20;
@@ -74,7 +74,7 @@ pub fn issuing_certificate(
     root: &IssuingCa,
     serial: &[u8; 16],
     now: OffsetDateTime,
-    urls: &PublicUrls,
+    urls: &CaContext,
 ) -> Result<Vec<u8>, PkiError> {
     let mut p = base(now, ISSUING_YEARS, serial);
     p.not_after = p.not_after.min(root.not_after);
@@ -96,7 +96,7 @@ pub fn issuing_certificate(
         uris: vec![urls.crl("root")],
     }];
     p.custom_extensions = vec![
-        policies_extension(OID_POLICY_CA),
+        policies_extension(&urls.policies.ca),
         aia_extension(None, &urls.ca_issuers("root")),
     ];
     root.sign_params(&p, &RcgenSigner(key))

@@ -14,7 +14,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::der::{self, oid, sequence, tlv, uri_general_name};
 use super::lint::{self, Expected};
 use super::profile::{DnAttribute, Profile, ValidatedSubject, OID_EKU_DOCUMENT_SIGNING};
-use super::{serial_hex, PkiError, PublicUrls};
+use super::{serial_hex, PkiError, CaContext};
 use crate::keys::{RcgenSigner, SigningKey};
 
 /// A CA that signs: its certificate, its key, and a lint key of the same algorithm.
@@ -173,7 +173,7 @@ pub(crate) fn aia_extension(ocsp: Option<&str>, ca_issuers: &str) -> CustomExten
 pub fn prepare(
     ca: &IssuingCa,
     req: &SubscriberRequest<'_>,
-    urls: &PublicUrls,
+    urls: &CaContext,
 ) -> Result<Prepared, PkiError> {
     let max = req.profile.max_validity_days();
     let days = req
@@ -223,7 +223,7 @@ pub fn prepare(
         uris: vec![urls.crl(&ca.name)],
     }];
     params.custom_extensions = vec![
-        policies_extension(req.profile.policy_oid()),
+        policies_extension(urls.policies.for_profile(req.profile)),
         aia_extension(Some(&urls.ocsp()), &urls.ca_issuers(&ca.name)),
     ];
     params.use_authority_key_identifier_extension = true;
@@ -246,6 +246,7 @@ pub fn prepare(
         ocsp_url: &urls.ocsp(),
         ca_issuers_url: &urls.ca_issuers(&ca.name),
         crl_url: &urls.crl(&ca.name),
+        policy_oid: urls.policies.for_profile(req.profile),
     };
     let tbs = lint::lint_subscriber(linted.der(), &expected)?;
     Ok(Prepared {

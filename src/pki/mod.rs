@@ -42,17 +42,17 @@ pub enum PkiError {
     Signing,
 }
 
-/// URLs placed in certificates (AIA, CRL distribution points), built from the public base URL.
+/// What every certificate the CA makes refers to: the URLs placed in certificates (AIA, CRL
+/// distribution points, built from the public base URL) and the certificate-policy OIDs.
 #[derive(Clone, Debug)]
-pub struct PublicUrls {
+pub struct CaContext {
     base: String,
+    pub policies: profile::PolicyOids,
 }
 
-impl PublicUrls {
-    pub fn new(base: &str) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-        }
+impl CaContext {
+    pub fn new(base: &str, policies: profile::PolicyOids) -> Self {
+        Self { base: base.trim_end_matches('/').to_string(), policies }
     }
     pub fn ocsp(&self) -> String {
         format!("{}/pki/ocsp", self.base)

@@ -16,8 +16,6 @@ pub const OID_TITLE: &str = "2.5.4.12";
 pub const OID_EKU_DOCUMENT_SIGNING: &str = "1.3.6.1.5.5.7.3.36";
 /// id-kp-emailProtection.
 pub const OID_EKU_EMAIL_PROTECTION: &str = "1.3.6.1.5.5.7.3.4";
-/// kyso's policy for its CA certificates (documented in SECURITY.md).
-pub const OID_POLICY_CA: &str = "2.25.81471425017140460183805157865053886556";
 
 /// RFC 5280 upper bounds (characters).
 const UB_NAME: usize = 64;
@@ -62,15 +60,6 @@ impl Profile {
         }
     }
 
-    /// The certificate-policies OID (UUID arc; documented in SECURITY.md).
-    pub fn policy_oid(self) -> &'static str {
-        match self {
-            Self::Citizen => "2.25.40454352581029703767006245071585818794",
-            Self::Personal => "2.25.79834658804300509179482413207471545093",
-            Self::Organization => "2.25.172426744224457858278456620505744411802",
-        }
-    }
-
     pub fn default_validity_days(self) -> u32 {
         730
     }
@@ -78,6 +67,57 @@ impl Profile {
     pub fn max_validity_days(self) -> u32 {
         // 3 years, counting one leap day.
         3 * 365 + 1
+    }
+}
+
+/// Certificate-policy OIDs, one per profile and one for the CA certificates.
+///
+/// The defaults are kyso's own, under the UUID arc 2.25 (documented in SECURITY.md). A
+/// deployment under a national PKI sets the OIDs its policy authority assigned (`[policies]` in
+/// kyso.toml). Note that 2.25 arcs are 128-bit numbers: RFC 5280 only obliges relying parties to
+/// handle arcs up to 2^28, and some parsers (pkilint's, Botan, older pyca/cryptography) refuse
+/// larger ones.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOids {
+    pub citizen: String,
+    pub personal: String,
+    pub organization: String,
+    pub ca: String,
+}
+
+impl Default for PolicyOids {
+    fn default() -> Self {
+        Self {
+            citizen: "2.25.40454352581029703767006245071585818794".into(),
+            personal: "2.25.79834658804300509179482413207471545093".into(),
+            organization: "2.25.172426744224457858278456620505744411802".into(),
+            ca: "2.25.81471425017140460183805157865053886556".into(),
+        }
+    }
+}
+
+impl PolicyOids {
+    pub fn for_profile(&self, p: Profile) -> &str {
+        match p {
+            Profile::Citizen => &self.citizen,
+            Profile::Personal => &self.personal,
+            Profile::Organization => &self.organization,
+        }
+    }
+
+    /// Each OID must be dotted decimal with a first arc of 0-2 and arcs of at most 128 bits.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, oid) in [("citizen", &self.citizen), ("personal", &self.personal), ("organization", &self.organization), ("ca", &self.ca)] {
+            let arcs: Vec<&str> = oid.split('.').collect();
+            let ok = arcs.len() >= 2
+                && arcs.iter().all(|a| !a.is_empty() && a.len() <= 39 && a.bytes().all(|b| b.is_ascii_digit()) && a.parse::<u128>().is_ok())
+                && matches!(arcs[0], "0" | "1" | "2");
+            if !ok {
+                return Err(format!("policies.{name}: `{oid}` is not a dotted OID"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -67,6 +67,22 @@ pub struct Actor {
     pub name: String,
     pub role: Role,
     pub organization: Option<String>,
+    /// For a citizen: the CCCD verified when the account was created.
+    pub citizen_id: Option<String>,
+}
+
+/// What an admin gives to create an account.
+#[derive(Clone, Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Required for a citizen: the CCCD whose identity was verified (e.g. through VNeID) when
+    /// the account was opened. A citizen can only obtain a certificate for this CCCD.
+    #[serde(default)]
+    pub citizen_id: Option<String>,
 }
 
 impl Actor {
@@ -77,6 +93,7 @@ impl Actor {
             name: "operator".into(),
             role: Role::Admin,
             organization: None,
+            citizen_id: None,
         }
     }
 
@@ -86,6 +103,7 @@ impl Actor {
             name: row.name.clone(),
             role: Role::parse(&row.role)?,
             organization: row.organization.clone(),
+            citizen_id: row.citizen_id.clone(),
         })
     }
 }
@@ -133,16 +151,15 @@ impl Service {
     pub async fn create_account(
         &self,
         actor: &Actor,
-        name: &str,
-        role: Role,
-        organization: Option<&str>,
+        spec: &AccountSpec,
     ) -> Result<CreatedAccount, ServiceError> {
+        let (role, organization) = (spec.role, spec.organization.as_deref());
         if actor.role != Role::Admin {
             return Err(ServiceError::Forbidden(
                 "only an admin creates accounts".into(),
             ));
         }
-        let name = name.trim();
+        let name = spec.name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
         {
             return Err(ServiceError::Invalid(format!(
@@ -156,6 +173,16 @@ impl Service {
                 ));
             }
         }
+        let citizen_id = match (role, &spec.citizen_id) {
+            (Role::Citizen, Some(c)) => Some(crate::pki::profile::check_citizen_id(c)?),
+            (Role::Citizen, None) => {
+                return Err(ServiceError::Invalid(
+                    "a citizen account needs the verified citizen_id (CCCD) of its holder".into(),
+                ))
+            }
+            (_, Some(c)) => Some(crate::pki::profile::check_citizen_id(c)?),
+            (_, None) => None,
+        };
         let token = new_token()?;
         let account = self
             .store
@@ -163,6 +190,7 @@ impl Service {
                 name: name.to_string(),
                 role: role.as_str().to_string(),
                 organization: organization.map(|o| o.trim().to_string()),
+                citizen_id,
                 token_hash: token_hash(&token),
                 created_at: now().unix_timestamp(),
             })

@@ -198,6 +198,11 @@ impl Service {
             }
             None => actor.id,
         };
+        if actor.role == Role::Citizen && subject.citizen_id != actor.citizen_id {
+            return Err(ServiceError::Forbidden(
+                "a citizen may only request a certificate for the CCCD bound to their account".into(),
+            ));
+        }
         if profile == Profile::Citizen {
             if actor.role == Role::Citizen {
                 let t = now().unix_timestamp();
@@ -259,9 +264,11 @@ impl Service {
     async fn refuse_second_citizen(&self, subject: &ValidatedSubject) -> Result<(), ServiceError> {
         if let Some(cccd) = &subject.citizen_id {
             if let Some(serial) = self.store.active_citizen_certificate(cccd).await? {
-                return Err(ServiceError::Conflict(format!(
-                    "an active citizen certificate ({serial}) exists for this CCCD; revoke it first"
-                )));
+                // The serial is not named: the CCCD may be someone else's.
+                tracing::debug!(%serial, "second citizen certificate refused");
+                return Err(ServiceError::Conflict(
+                    "an active citizen certificate exists for this CCCD; revoke it first".into(),
+                ));
             }
         }
         Ok(())

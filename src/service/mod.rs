@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::keys::sealed::KdfParams;
 use crate::keys::Kek;
 use crate::pki::issuer::IssuingCa;
-use crate::pki::{PkiError, PublicUrls};
+use crate::pki::{PkiError, CaContext};
 use crate::store::{GroupCommit, Repository, StoreError};
 
 pub use accounts::{Actor, Role};
@@ -124,7 +124,7 @@ pub struct Service {
     writer: GroupCommit,
     pub cas: Authorities,
     kek: Arc<Kek>,
-    pub urls: PublicUrls,
+    pub urls: CaContext,
     pub policy: Policy,
     limiter: rate::Limiter,
     pub metrics: Metrics,
@@ -144,7 +144,7 @@ impl Service {
         store: Arc<dyn Repository>,
         cas: Authorities,
         kek: Arc<Kek>,
-        urls: PublicUrls,
+        urls: CaContext,
         policy: Policy,
     ) -> Arc<Self> {
         let writer = GroupCommit::start(store.clone());

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::keys::{self, Kek, KeyAlgorithm, KeyError, SealedKey, SigningKey, SoftwareKey};
 use crate::pki::ca;
 use crate::pki::issuer::IssuingCa;
-use crate::pki::{PkiError, PublicUrls};
+use crate::pki::PkiError;
 use crate::store::{self, StoreError};
 
 /// Errors while initializing or loading the data directory.
@@ -95,6 +95,21 @@ fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), SetupError
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
+/// Creates the data directory accessible to its owner only.
+fn create_private_dir(path: &Path) -> Result<(), SetupError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(path).map_err(io(path))
+}
+
 /// The KEK: `KYSO_MASTER_KEY` if set, else the `kek` file (created when `create`).
 pub fn load_kek(dir: &DataDir, create: bool) -> Result<Kek, SetupError> {
     if let Ok(text) = std::env::var("KYSO_MASTER_KEY") {
@@ -167,6 +182,7 @@ pub struct InitReport {
 /// Creates the data directory's keys, certificates and first admin. Idempotent.
 pub async fn init(cfg: &Config) -> Result<InitReport, SetupError> {
     let dir = DataDir::new(&cfg.data_dir);
+    create_private_dir(&dir.root)?;
     let kek = load_kek(&dir, true)?;
     let created_hierarchy = if dir.is_initialized() {
         false
@@ -180,11 +196,19 @@ pub async fn init(cfg: &Config) -> Result<InitReport, SetupError> {
             repo,
             load_authorities(cfg, &dir, &kek)?,
             Arc::new(kek),
-            PublicUrls::new(&cfg.public_url),
+            cfg.ca_context(),
             cfg.policy(),
         );
         let created = svc
-            .create_account(&Actor::operator(), "admin", Role::Admin, None)
+            .create_account(
+                &Actor::operator(),
+                &super::accounts::AccountSpec {
+                    name: "admin".into(),
+                    role: Role::Admin,
+                    organization: None,
+                    citizen_id: None,
+                },
+            )
             .await?;
         Some(created.token)
     } else {
@@ -198,7 +222,7 @@ pub async fn init(cfg: &Config) -> Result<InitReport, SetupError> {
 
 fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupError> {
     let now = time::OffsetDateTime::now_utc();
-    let urls = PublicUrls::new(&cfg.public_url);
+    let urls = cfg.ca_context();
     let serial = || -> Result<[u8; 16], SetupError> {
         super::random_bytes::<16>().map_err(SetupError::from)
     };
@@ -314,7 +338,7 @@ pub async fn open_service(cfg: &Config) -> Result<Arc<Service>, SetupError> {
         repo,
         cas,
         Arc::new(kek),
-        PublicUrls::new(&cfg.public_url),
+        cfg.ca_context(),
         cfg.policy(),
     ))
 }

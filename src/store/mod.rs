@@ -36,6 +36,7 @@ pub struct AccountRow {
     pub name: String,
     pub role: String,
     pub organization: Option<String>,
+    pub citizen_id: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
 }
@@ -45,6 +46,7 @@ pub struct NewAccount {
     pub name: String,
     pub role: String,
     pub organization: Option<String>,
+    pub citizen_id: Option<String>,
     pub token_hash: Vec<u8>,
     pub created_at: i64,
 }

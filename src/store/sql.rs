@@ -20,7 +20,7 @@ pub const LINK_CREDENTIAL: &str =
 pub const REVOKE: &str = "UPDATE certificates SET status = 'revoked', revocation_reason = $2, \
     revoked_at = $3 WHERE serial = $1 AND status = 'active'";
 
-pub const ACCOUNT_COLUMNS: &str = "id, name, role, organization, disabled, created_at";
+pub const ACCOUNT_COLUMNS: &str = "id, name, role, organization, citizen_id, disabled, created_at";
 
 pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_id, \
     validity_days, requested_by, status, decided_by, decided_at, reason, serial, created_at";
@@ -109,12 +109,12 @@ macro_rules! impl_repository {
                 a: &$crate::store::NewAccount,
             ) -> Result<$crate::store::AccountRow, $crate::store::StoreError> {
                 let q = format!(
-                    "INSERT INTO accounts (name, role, organization, token_hash, disabled, created_at) \
-                     VALUES ($1, $2, $3, $4, FALSE, $5) RETURNING {}",
+                    "INSERT INTO accounts (name, role, organization, citizen_id, token_hash, disabled, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, FALSE, $6) RETURNING {}",
                     $crate::store::sql::ACCOUNT_COLUMNS
                 );
                 Ok(sqlx::query_as(&q)
-                    .bind(&a.name).bind(&a.role).bind(&a.organization).bind(&a.token_hash)
+                    .bind(&a.name).bind(&a.role).bind(&a.organization).bind(&a.citizen_id).bind(&a.token_hash)
                     .bind(a.created_at)
                     .fetch_one(&self.pool).await?)
             }

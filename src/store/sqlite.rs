@@ -14,6 +14,7 @@ pub struct SqliteRepo {
 
 impl SqliteRepo {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        private_file(url);
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -27,6 +28,24 @@ impl SqliteRepo {
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Creates the database file readable by its owner only (SQLite gives the -wal and -shm files
+/// the same mode). Best effort: a failure here surfaces when SQLite opens the file.
+fn private_file(url: &str) {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(':') || std::path::Path::new(path).exists() {
+        return;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let _ = opts.open(path);
 }
 
 super::sql::impl_repository!(SqliteRepo, sqlx::Sqlite);

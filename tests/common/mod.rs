@@ -1,0 +1,182 @@
+//! Test harness: a real service on a temporary data directory, on SQLite and (when
+//! `KYSO_TEST_DATABASE_URL` is set) on PostgreSQL, driven through the axum router.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use kyso::config::{Config, Overrides};
+use kyso::service::{setup, Service};
+
+/// Where a test's data lives.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// SQLite always; PostgreSQL too when `KYSO_TEST_DATABASE_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    if let Ok(url) = std::env::var("KYSO_TEST_DATABASE_URL") {
+        if !url.is_empty() {
+            v.push(Backend::Postgres(url));
+        }
+    }
+    v
+}
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub cfg: Config,
+    pub service: Arc<Service>,
+    pub app: Router,
+    pub admin: String,
+    pub backend: Backend,
+}
+
+/// A fresh PostgreSQL schema per test, selected through the connection's search_path.
+async fn pg_schema_url(base: &str) -> String {
+    use sqlx::Connection;
+    let schema = format!("kyso_t_{}", hex::encode(rand_bytes()));
+    let mut conn = sqlx::PgConnection::connect(base).await.expect("PostgreSQL reachable");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+fn rand_bytes() -> [u8; 8] {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut b).unwrap();
+    b
+}
+
+/// Extra kyso.toml lines a test wants (rate limits, policies, URLs).
+pub async fn env_with(backend: Backend, extra_toml: &str) -> TestEnv {
+    let dir = tempfile::tempdir().unwrap();
+    // Cheap Argon2 keeps tests fast; production defaults are checked in unit tests.
+    let toml = format!("argon2_memory_kib = 256\nargon2_iterations = 1\n{extra_toml}\n");
+    std::fs::write(dir.path().join("kyso.toml"), toml).unwrap();
+    let database_url = match &backend {
+        Backend::Sqlite => None,
+        Backend::Postgres(base) => Some(pg_schema_url(base).await),
+    };
+    let cfg = Config::load(dir.path(), &Overrides { database_url, ..Default::default() }).unwrap();
+    let report = setup::init(&cfg).await.unwrap();
+    let admin = report.admin_token.expect("first init creates the admin").to_string();
+    let service = setup::open_service(&cfg).await.unwrap();
+    let app = kyso::api::app(service.clone(), cfg.max_body_bytes);
+    TestEnv { dir, cfg, service, app, admin, backend }
+}
+
+pub async fn env(backend: Backend) -> TestEnv {
+    env_with(backend, "").await
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub json: Value,
+    pub bytes: Vec<u8>,
+}
+
+impl TestEnv {
+    pub async fn raw(&self, req: Request<Body>) -> Resp {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, content_type, json, bytes }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        self.raw(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Creates an account through the API; returns (id, token).
+    pub async fn account(&self, role: &str) -> (i64, String) {
+        let r = self
+            .post("/api/v1/accounts", &self.admin, serde_json::json!({"name": format!("{role} user"), "role": role}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        (r.json["id"].as_i64().unwrap(), r.json["token"].as_str().unwrap().to_string())
+    }
+
+    /// Creates a citizen account bound to a CCCD; returns (id, token).
+    pub async fn citizen(&self, cccd: &str) -> (i64, String) {
+        let r = self
+            .post("/api/v1/accounts", &self.admin, serde_json::json!({"name": format!("citizen {cccd}"), "role": "citizen", "citizen_id": cccd}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        (r.json["id"].as_i64().unwrap(), r.json["token"].as_str().unwrap().to_string())
+    }
+
+    pub async fn certificate_count(&self) -> i64 {
+        self.service.store.count_certificates().await.unwrap()
+    }
+
+    pub fn chain_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("certs").join("chain.pem")
+    }
+}
+
+/// A fresh P-256 CSR (its subject is irrelevant: kyso takes the subject from the request).
+pub fn fresh_csr() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "from the CSR, must be ignored");
+    params.serialize_request(&key).unwrap().pem().unwrap()
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
+}
+
+pub fn citizen_body(cn: &str, cccd: &str, csr: &str) -> Value {
+    serde_json::json!({"profile": "citizen", "subject": {"common_name": cn, "citizen_id": cccd}, "csr": csr})
+}
+
+/// Asserts a problem+json answer with the given status and type suffix.
+pub fn assert_problem(r: &Resp, status: StatusCode, kind: &str) {
+    assert_eq!(r.status, status, "body: {}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.content_type, "application/problem+json");
+    let t = r.json["type"].as_str().unwrap_or("");
+    assert!(t.ends_with(&format!("/{kind}")), "type {t}, expected …/{kind}");
+    assert_eq!(r.json["status"].as_u64(), Some(u64::from(status.as_u16())));
+    assert!(r.json["detail"].as_str().is_some_and(|d| !d.is_empty()));
+}
+
+/// Parses a PEM certificate.
+pub fn cert_der(pem_text: &str) -> Vec<u8> {
+    pem::parse(pem_text).unwrap().into_contents()
+}
