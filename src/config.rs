@@ -215,7 +215,12 @@ impl Config {
                 message: "memory ≥ 64 KiB and iterations ≥ 1".into(),
             });
         }
-        self.policies.check().map_err(|message| ConfigError::Invalid { name: "policies", message })?;
+        self.policies
+            .check()
+            .map_err(|message| ConfigError::Invalid {
+                name: "policies",
+                message,
+            })?;
         Ok(())
     }
 

@@ -12,7 +12,12 @@ fn subject_of(pem_text: &str) -> Vec<(String, String)> {
     let (_, cert) = X509Certificate::from_der(&der).unwrap();
     cert.subject()
         .iter_attributes()
-        .map(|a| (a.attr_type().to_id_string(), a.as_str().unwrap().to_string()))
+        .map(|a| {
+            (
+                a.attr_type().to_id_string(),
+                a.as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -21,14 +26,26 @@ async fn citizen_self_service_issues_a_certificate_with_the_requested_subject() 
     for b in backends() {
         let env = env(b).await;
         let (id, citizen) = env.citizen("001099012345").await;
-        let r = env.post("/api/v1/certificates", &citizen, citizen_body("Nguyễn Thị Bình", "001099012345", &fresh_csr())).await;
+        let r = env
+            .post(
+                "/api/v1/certificates",
+                &citizen,
+                citizen_body("Nguyễn Thị Bình", "001099012345", &fresh_csr()),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
         assert_eq!(r.json["profile"], "citizen");
         assert_eq!(r.json["ca"], "public");
         let pem_text = r.json["certificate_pem"].as_str().unwrap();
         let subject = subject_of(pem_text);
-        assert!(subject.contains(&("2.5.4.3".into(), "Nguyễn Thị Bình".into())), "{subject:?}");
-        assert!(subject.contains(&("0.9.2342.19200300.100.1.1".into(), "CCCD:001099012345".into())));
+        assert!(
+            subject.contains(&("2.5.4.3".into(), "Nguyễn Thị Bình".into())),
+            "{subject:?}"
+        );
+        assert!(subject.contains(&(
+            "0.9.2342.19200300.100.1.1".into(),
+            "CCCD:001099012345".into()
+        )));
         assert!(subject.contains(&("2.5.4.6".into(), "VN".into())));
         // The CSR's own subject is never copied.
         assert!(!subject.iter().any(|(_, v)| v.contains("from the CSR")));
@@ -37,7 +54,9 @@ async fn citizen_self_service_issues_a_certificate_with_the_requested_subject() 
         assert_eq!(chain.len(), 2);
         // Stored, owned by the citizen, and visible to them.
         let serial = r.json["serial"].as_str().unwrap();
-        let got = env.get(&format!("/api/v1/certificates/{serial}"), Some(&citizen)).await;
+        let got = env
+            .get(&format!("/api/v1/certificates/{serial}"), Some(&citizen))
+            .await;
         assert_eq!(got.status, StatusCode::OK);
         assert_eq!(got.json["owner_account"].as_i64(), Some(id));
         assert_eq!(got.json["status"], "active");
@@ -50,17 +69,41 @@ async fn issue_citizen_rejects_second_active_certificate_until_the_first_is_revo
     for b in backends() {
         let env = env(b).await;
         let (_, citizen) = env.citizen("079203004321").await;
-        let first = env.post("/api/v1/certificates", &citizen, citizen_body("Lê Văn Hải", "079203004321", &fresh_csr())).await;
+        let first = env
+            .post(
+                "/api/v1/certificates",
+                &citizen,
+                citizen_body("Lê Văn Hải", "079203004321", &fresh_csr()),
+            )
+            .await;
         assert_eq!(first.status, StatusCode::CREATED);
         let before = env.certificate_count().await;
-        let second = env.post("/api/v1/certificates", &citizen, citizen_body("Lê Văn Hải", "079203004321", &fresh_csr())).await;
+        let second = env
+            .post(
+                "/api/v1/certificates",
+                &citizen,
+                citizen_body("Lê Văn Hải", "079203004321", &fresh_csr()),
+            )
+            .await;
         assert_problem(&second, StatusCode::CONFLICT, "conflict");
         assert_eq!(env.certificate_count().await, before, "nothing written");
         let serial = first.json["serial"].as_str().unwrap();
-        let rev = env.post(&format!("/api/v1/certificates/{serial}/revoke"), &citizen, json!({"reason": "superseded"})).await;
+        let rev = env
+            .post(
+                &format!("/api/v1/certificates/{serial}/revoke"),
+                &citizen,
+                json!({"reason": "superseded"}),
+            )
+            .await;
         assert_eq!(rev.status, StatusCode::OK, "{:?}", rev.json);
         assert_eq!(rev.json["status"], "revoked");
-        let third = env.post("/api/v1/certificates", &citizen, citizen_body("Lê Văn Hải", "079203004321", &fresh_csr())).await;
+        let third = env
+            .post(
+                "/api/v1/certificates",
+                &citizen,
+                citizen_body("Lê Văn Hải", "079203004321", &fresh_csr()),
+            )
+            .await;
         assert_eq!(third.status, StatusCode::CREATED, "{:?}", third.json);
     }
 }
@@ -79,7 +122,9 @@ async fn concurrent_citizen_requests_for_one_cccd_issue_exactly_one() {
                 let req = axum::http::Request::post("/api/v1/certificates")
                     .header("authorization", format!("Bearer {ra}"))
                     .header("content-type", "application/json")
-                    .body(axum::body::Body::from(citizen_body("Phạm Thu", "001188000111", &fresh_csr()).to_string()))
+                    .body(axum::body::Body::from(
+                        citizen_body("Phạm Thu", "001188000111", &fresh_csr()).to_string(),
+                    ))
                     .unwrap();
                 app.oneshot(req).await.unwrap().status()
             }));
@@ -114,13 +159,33 @@ async fn official_request_with_generated_key_waits_for_ra_approval() {
         assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
         let id = r.json["id"].as_str().unwrap().to_string();
         let credential = r.json["credential_id"].as_str().unwrap().to_string();
-        assert_eq!(env.certificate_count().await, 0, "nothing issued before approval");
+        assert_eq!(
+            env.certificate_count().await,
+            0,
+            "nothing issued before approval"
+        );
         // The official cannot approve their own request.
-        let self_approve = env.call(Method::POST, &format!("/api/v1/certificates/requests/{id}/approve"), Some(&official), None).await;
+        let self_approve = env
+            .call(
+                Method::POST,
+                &format!("/api/v1/certificates/requests/{id}/approve"),
+                Some(&official),
+                None,
+            )
+            .await;
         assert_problem(&self_approve, StatusCode::FORBIDDEN, "forbidden");
-        let pending = env.get("/api/v1/certificates/requests?status=pending", Some(&ra)).await;
+        let pending = env
+            .get("/api/v1/certificates/requests?status=pending", Some(&ra))
+            .await;
         assert_eq!(pending.json.as_array().unwrap().len(), 1);
-        let ok = env.call(Method::POST, &format!("/api/v1/certificates/requests/{id}/approve"), Some(&ra), None).await;
+        let ok = env
+            .call(
+                Method::POST,
+                &format!("/api/v1/certificates/requests/{id}/approve"),
+                Some(&ra),
+                None,
+            )
+            .await;
         assert_eq!(ok.status, StatusCode::CREATED, "{:?}", ok.json);
         assert_eq!(ok.json["credential_id"], credential.as_str());
         assert_eq!(ok.json["ca"], "government");
@@ -129,18 +194,44 @@ async fn official_request_with_generated_key_waits_for_ra_approval() {
         assert!(subject.contains(&("2.5.4.10".into(), "Sở Nội vụ tỉnh Hà Giang".into())));
         // Owned by the requester, not the RA.
         let serial = ok.json["serial"].as_str().unwrap();
-        let got = env.get(&format!("/api/v1/certificates/{serial}"), Some(&official)).await;
+        let got = env
+            .get(&format!("/api/v1/certificates/{serial}"), Some(&official))
+            .await;
         assert_eq!(got.json["owner_account"].as_i64(), Some(official_id));
         // The generated key matches the certificate, opens only with the PIN.
-        let key = env.service.open_credential(&credential, "246810".to_string().into()).await.unwrap();
+        let key = env
+            .service
+            .open_credential(&credential, "246810".to_string().into())
+            .await
+            .unwrap();
         let der = cert_der(ok.json["certificate_pem"].as_str().unwrap());
         let (_, cert) = X509Certificate::from_der(&der).unwrap();
-        assert_eq!(cert.public_key().subject_public_key.data.as_ref(), key.public_key());
-        assert!(env.service.open_credential(&credential, "246811".to_string().into()).await.is_err());
+        assert_eq!(
+            cert.public_key().subject_public_key.data.as_ref(),
+            key.public_key()
+        );
+        assert!(env
+            .service
+            .open_credential(&credential, "246811".to_string().into())
+            .await
+            .is_err());
         // Deciding twice is a conflict.
-        let again = env.call(Method::POST, &format!("/api/v1/certificates/requests/{id}/approve"), Some(&ra), None).await;
+        let again = env
+            .call(
+                Method::POST,
+                &format!("/api/v1/certificates/requests/{id}/approve"),
+                Some(&ra),
+                None,
+            )
+            .await;
         assert_problem(&again, StatusCode::CONFLICT, "conflict");
-        let reject = env.post(&format!("/api/v1/certificates/requests/{id}/reject"), &ra, json!({})).await;
+        let reject = env
+            .post(
+                &format!("/api/v1/certificates/requests/{id}/reject"),
+                &ra,
+                json!({}),
+            )
+            .await;
         assert_problem(&reject, StatusCode::CONFLICT, "conflict");
     }
 }
@@ -155,12 +246,32 @@ async fn rejected_request_cannot_be_approved() {
         let r = env.post("/api/v1/certificates", &clerk, body).await;
         assert_eq!(r.status, StatusCode::ACCEPTED);
         let id = r.json["id"].as_str().unwrap();
-        let rej = env.post(&format!("/api/v1/certificates/requests/{id}/reject"), &ra, json!({"reason": "tax code not confirmed"})).await;
+        let rej = env
+            .post(
+                &format!("/api/v1/certificates/requests/{id}/reject"),
+                &ra,
+                json!({"reason": "tax code not confirmed"}),
+            )
+            .await;
         assert_eq!(rej.status, StatusCode::NO_CONTENT);
-        let ok = env.call(Method::POST, &format!("/api/v1/certificates/requests/{id}/approve"), Some(&ra), None).await;
+        let ok = env
+            .call(
+                Method::POST,
+                &format!("/api/v1/certificates/requests/{id}/approve"),
+                Some(&ra),
+                None,
+            )
+            .await;
         assert_problem(&ok, StatusCode::CONFLICT, "conflict");
         assert_eq!(env.certificate_count().await, 0);
-        let unknown = env.call(Method::POST, "/api/v1/certificates/requests/req_nope/approve", Some(&ra), None).await;
+        let unknown = env
+            .call(
+                Method::POST,
+                "/api/v1/certificates/requests/req_nope/approve",
+                Some(&ra),
+                None,
+            )
+            .await;
         assert_problem(&unknown, StatusCode::NOT_FOUND, "not-found");
     }
 }
@@ -179,7 +290,10 @@ async fn ra_issues_an_organization_seal_directly() {
         let r = env.post("/api/v1/certificates", &ra, body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
         let subject = subject_of(r.json["certificate_pem"].as_str().unwrap());
-        assert!(subject.contains(&("0.9.2342.19200300.100.1.1".into(), "MST:5100123456-001".into())));
+        assert!(subject.contains(&(
+            "0.9.2342.19200300.100.1.1".into(),
+            "MST:5100123456-001".into()
+        )));
         assert!(subject.contains(&("2.5.4.8".into(), "Hà Giang".into())));
     }
 }
@@ -188,7 +302,10 @@ async fn ra_issues_an_organization_seal_directly() {
 async fn every_accepted_key_type_is_certified() {
     let env = env(Backend::Sqlite).await;
     let (_, ra) = env.account("ra").await;
-    for (i, f) in ["rsa2048.csr", "p384.csr", "ed25519.csr", "p256.csr"].iter().enumerate() {
+    for (i, f) in ["rsa2048.csr", "p384.csr", "ed25519.csr", "p256.csr"]
+        .iter()
+        .enumerate()
+    {
         let csr = String::from_utf8(fixture(f)).unwrap();
         let body = json!({"profile": "personal", "subject": {"common_name": format!("Key {i}"), "citizen_id": format!("00109900000{i}")}, "csr": csr});
         let r = env.post("/api/v1/certificates", &ra, body).await;
@@ -210,7 +327,8 @@ async fn bad_requests_are_clear_problems_and_write_nothing() {
         let csr = fresh_csr();
         let text = |f: &str| String::from_utf8(fixture(f)).unwrap();
         use base64::Engine;
-        let bad_sig = base64::engine::general_purpose::STANDARD.encode(fixture("p256-bad-signature.der"));
+        let bad_sig =
+            base64::engine::general_purpose::STANDARD.encode(fixture("p256-bad-signature.der"));
         let cases: Vec<(&str, serde_json::Value, StatusCode, &str)> = vec![
             ("malformed CSR", citizen_body("A", "001099012345", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"), StatusCode::BAD_REQUEST, "malformed-csr"),
             ("not a CSR at all", citizen_body("A", "001099012345", "hello"), StatusCode::BAD_REQUEST, "malformed-csr"),
@@ -231,24 +349,50 @@ async fn bad_requests_are_clear_problems_and_write_nothing() {
         ];
         for (what, body, status, kind) in cases {
             let r = env.post("/api/v1/certificates", &citizen, body).await;
-            assert_eq!(r.status, status, "{what}: {}", String::from_utf8_lossy(&r.bytes));
+            assert_eq!(
+                r.status,
+                status,
+                "{what}: {}",
+                String::from_utf8_lossy(&r.bytes)
+            );
             assert_problem(&r, status, kind);
         }
         let bad_tax = json!({"profile": "organization", "subject": {"common_name": "A", "tax_code": "01001091"}, "csr": csr});
-        assert_problem(&env.post("/api/v1/certificates", &ra, bad_tax).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid-subject");
+        assert_problem(
+            &env.post("/api/v1/certificates", &ra, bad_tax).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-subject",
+        );
         let syntax = env
-            .raw(axum::http::Request::post("/api/v1/certificates")
-                .header("authorization", format!("Bearer {citizen}"))
-                .header("content-type", "application/json")
-                .body(axum::body::Body::from("{\"profile\": "))
-                .unwrap())
+            .raw(
+                axum::http::Request::post("/api/v1/certificates")
+                    .header("authorization", format!("Bearer {citizen}"))
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from("{\"profile\": "))
+                    .unwrap(),
+            )
             .await;
         assert_problem(&syntax, StatusCode::BAD_REQUEST, "invalid-json");
         let huge = "x".repeat(env.cfg.max_body_bytes + 1);
-        let r = env.post("/api/v1/certificates", &citizen, json!({"profile": "citizen", "subject": {"common_name": huge}})).await;
+        let r = env
+            .post(
+                "/api/v1/certificates",
+                &citizen,
+                json!({"profile": "citizen", "subject": {"common_name": huge}}),
+            )
+            .await;
         assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large");
-        assert_eq!(env.certificate_count().await, 0, "no bad request wrote a certificate");
-        assert!(env.service.list_requests(&kyso::service::Actor::operator(), None).await.unwrap().is_empty());
+        assert_eq!(
+            env.certificate_count().await,
+            0,
+            "no bad request wrote a certificate"
+        );
+        assert!(env
+            .service
+            .list_requests(&kyso::service::Actor::operator(), None)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }
 
@@ -258,20 +402,56 @@ async fn missing_wrong_and_disabled_tokens_are_401() {
         let env = env(b).await;
         let (id, citizen) = env.citizen("001099012345").await;
         let body = citizen_body("A", "001099012345", &fresh_csr());
-        let none = env.call(Method::POST, "/api/v1/certificates", None, Some(body.clone())).await;
+        let none = env
+            .call(
+                Method::POST,
+                "/api/v1/certificates",
+                None,
+                Some(body.clone()),
+            )
+            .await;
         assert_problem(&none, StatusCode::UNAUTHORIZED, "unauthenticated");
-        let wrong = env.post("/api/v1/certificates", "kyso_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", body.clone()).await;
+        let wrong = env
+            .post(
+                "/api/v1/certificates",
+                "kyso_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                body.clone(),
+            )
+            .await;
         assert_problem(&wrong, StatusCode::UNAUTHORIZED, "unauthenticated");
-        let garbage = env.post("/api/v1/certificates", "not a token", body.clone()).await;
+        let garbage = env
+            .post("/api/v1/certificates", "not a token", body.clone())
+            .await;
         assert_problem(&garbage, StatusCode::UNAUTHORIZED, "unauthenticated");
-        let dis = env.call(Method::POST, &format!("/api/v1/accounts/{id}/disable"), Some(&env.admin), None).await;
+        let dis = env
+            .call(
+                Method::POST,
+                &format!("/api/v1/accounts/{id}/disable"),
+                Some(&env.admin),
+                None,
+            )
+            .await;
         assert_eq!(dis.status, StatusCode::NO_CONTENT);
-        let disabled = env.post("/api/v1/certificates", &citizen, body.clone()).await;
+        let disabled = env
+            .post("/api/v1/certificates", &citizen, body.clone())
+            .await;
         assert_problem(&disabled, StatusCode::UNAUTHORIZED, "account-disabled");
         assert_eq!(env.certificate_count().await, 0);
-        let en = env.call(Method::POST, &format!("/api/v1/accounts/{id}/enable"), Some(&env.admin), None).await;
+        let en = env
+            .call(
+                Method::POST,
+                &format!("/api/v1/accounts/{id}/enable"),
+                Some(&env.admin),
+                None,
+            )
+            .await;
         assert_eq!(en.status, StatusCode::NO_CONTENT);
-        assert_eq!(env.post("/api/v1/certificates", &citizen, body).await.status, StatusCode::CREATED);
+        assert_eq!(
+            env.post("/api/v1/certificates", &citizen, body)
+                .await
+                .status,
+            StatusCode::CREATED
+        );
     }
 }
 
@@ -280,16 +460,34 @@ async fn only_admins_manage_accounts() {
     for b in backends() {
         let env = env(b).await;
         let (_, ra) = env.account("ra").await;
-        let r = env.post("/api/v1/accounts", &ra, json!({"name": "x", "role": "admin"})).await;
+        let r = env
+            .post(
+                "/api/v1/accounts",
+                &ra,
+                json!({"name": "x", "role": "admin"}),
+            )
+            .await;
         assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
-        let r = env.post("/api/v1/accounts", &env.admin, json!({"name": "x", "role": "superuser"})).await;
+        let r = env
+            .post(
+                "/api/v1/accounts",
+                &env.admin,
+                json!({"name": "x", "role": "superuser"}),
+            )
+            .await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-json-data");
         let list = env.get("/api/v1/accounts", Some(&env.admin)).await;
         assert_eq!(list.status, StatusCode::OK);
         let accounts = list.json.as_array().unwrap();
         assert_eq!(accounts.len(), 2);
-        assert!(accounts.iter().all(|a| a.get("token").is_none() && a.get("token_hash").is_none()));
-        assert_problem(&env.get("/api/v1/accounts", Some(&ra)).await, StatusCode::FORBIDDEN, "forbidden");
+        assert!(accounts
+            .iter()
+            .all(|a| a.get("token").is_none() && a.get("token_hash").is_none()));
+        assert_problem(
+            &env.get("/api/v1/accounts", Some(&ra)).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
     }
 }
 
@@ -299,22 +497,72 @@ async fn revocation_rules() {
         let env = env(b).await;
         let (_, alice) = env.citizen("001099012345").await;
         let (_, bob) = env.citizen("001099012346").await;
-        let r = env.post("/api/v1/certificates", &alice, citizen_body("Alice", "001099012345", &fresh_csr())).await;
+        let r = env
+            .post(
+                "/api/v1/certificates",
+                &alice,
+                citizen_body("Alice", "001099012345", &fresh_csr()),
+            )
+            .await;
         let serial = r.json["serial"].as_str().unwrap().to_string();
         let path = format!("/api/v1/certificates/{serial}/revoke");
         // Someone else's certificate is invisible to them.
-        assert_problem(&env.post(&path, &bob, json!({"reason": "keyCompromise"})).await, StatusCode::NOT_FOUND, "not-found");
-        assert_problem(&env.get(&format!("/api/v1/certificates/{serial}"), Some(&bob)).await, StatusCode::NOT_FOUND, "not-found");
-        assert_problem(&env.post(&path, &alice, json!({"reason": "becauseISaidSo"})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
-        assert_problem(&env.post(&path, &alice, json!({"reason": "cACompromise"})).await, StatusCode::FORBIDDEN, "forbidden");
-        let ok = env.post(&path, &alice, json!({"reason": "keyCompromise"})).await;
+        assert_problem(
+            &env.post(&path, &bob, json!({"reason": "keyCompromise"}))
+                .await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        );
+        assert_problem(
+            &env.get(&format!("/api/v1/certificates/{serial}"), Some(&bob))
+                .await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        );
+        assert_problem(
+            &env.post(&path, &alice, json!({"reason": "becauseISaidSo"}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+        );
+        assert_problem(
+            &env.post(&path, &alice, json!({"reason": "cACompromise"}))
+                .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+        let ok = env
+            .post(&path, &alice, json!({"reason": "keyCompromise"}))
+            .await;
         assert_eq!(ok.status, StatusCode::OK);
         assert_eq!(ok.json["revocation_reason"], "keyCompromise");
-        assert_problem(&env.post(&path, &alice, json!({"reason": "keyCompromise"})).await, StatusCode::CONFLICT, "conflict");
-        assert_problem(&env.post("/api/v1/certificates/zz/revoke", &alice, json!({"reason": "keyCompromise"})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+        assert_problem(
+            &env.post(&path, &alice, json!({"reason": "keyCompromise"}))
+                .await,
+            StatusCode::CONFLICT,
+            "conflict",
+        );
+        assert_problem(
+            &env.post(
+                "/api/v1/certificates/zz/revoke",
+                &alice,
+                json!({"reason": "keyCompromise"}),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+        );
         // Serials are accepted with colons and upper case too.
-        let colon: String = serial.to_uppercase().as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":");
-        let got = env.get(&format!("/api/v1/certificates/{colon}"), Some(&alice)).await;
+        let colon: String = serial
+            .to_uppercase()
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(":");
+        let got = env
+            .get(&format!("/api/v1/certificates/{colon}"), Some(&alice))
+            .await;
         assert_eq!(got.json["status"], "revoked");
     }
 }
@@ -326,21 +574,47 @@ async fn listing_shows_citizens_only_their_own() {
         let (_, alice) = env.citizen("001099000001").await;
         let (_, bob) = env.citizen("001099000002").await;
         let (_, ra) = env.account("ra").await;
-        env.post("/api/v1/certificates", &alice, citizen_body("Alice", "001099000001", &fresh_csr())).await;
-        env.post("/api/v1/certificates", &bob, citizen_body("Bob", "001099000002", &fresh_csr())).await;
+        env.post(
+            "/api/v1/certificates",
+            &alice,
+            citizen_body("Alice", "001099000001", &fresh_csr()),
+        )
+        .await;
+        env.post(
+            "/api/v1/certificates",
+            &bob,
+            citizen_body("Bob", "001099000002", &fresh_csr()),
+        )
+        .await;
         let mine = env.get("/api/v1/certificates", Some(&alice)).await;
         assert_eq!(mine.json.as_array().unwrap().len(), 1);
         assert_eq!(mine.json[0]["common_name"], "Alice");
-        let all = env.get("/api/v1/certificates?status=active", Some(&ra)).await;
+        let all = env
+            .get("/api/v1/certificates?status=active", Some(&ra))
+            .await;
         assert_eq!(all.json.as_array().unwrap().len(), 2);
         let page = env.get("/api/v1/certificates?limit=1", Some(&ra)).await;
         assert_eq!(page.json.as_array().unwrap().len(), 1);
         let after = page.json[0]["serial"].as_str().unwrap();
-        let next = env.get(&format!("/api/v1/certificates?limit=1&after={after}"), Some(&ra)).await;
+        let next = env
+            .get(
+                &format!("/api/v1/certificates?limit=1&after={after}"),
+                Some(&ra),
+            )
+            .await;
         assert_eq!(next.json.as_array().unwrap().len(), 1);
         assert_ne!(next.json[0]["serial"], page.json[0]["serial"]);
-        assert_problem(&env.get("/api/v1/certificates?status=weird", Some(&ra)).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
-        assert_problem(&env.get("/api/v1/certificates?limit=abc", Some(&ra)).await, StatusCode::BAD_REQUEST, "invalid-query");
+        assert_problem(
+            &env.get("/api/v1/certificates?status=weird", Some(&ra))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+        );
+        assert_problem(
+            &env.get("/api/v1/certificates?limit=abc", Some(&ra)).await,
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+        );
     }
 }
 
@@ -348,11 +622,29 @@ async fn listing_shows_citizens_only_their_own() {
 async fn citizen_self_service_is_rate_limited_per_account() {
     let env = env_with(Backend::Sqlite, "citizen_per_account_per_hour = 2").await;
     let (_, citizen) = env.citizen("001099000011").await;
-    let first = env.post("/api/v1/certificates", &citizen, citizen_body("C", "001099000011", &fresh_csr())).await;
+    let first = env
+        .post(
+            "/api/v1/certificates",
+            &citizen,
+            citizen_body("C", "001099000011", &fresh_csr()),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let second = env.post("/api/v1/certificates", &citizen, citizen_body("C", "001099000011", &fresh_csr())).await;
+    let second = env
+        .post(
+            "/api/v1/certificates",
+            &citizen,
+            citizen_body("C", "001099000011", &fresh_csr()),
+        )
+        .await;
     assert_problem(&second, StatusCode::CONFLICT, "conflict");
-    let third = env.post("/api/v1/certificates", &citizen, citizen_body("C", "001099000011", &fresh_csr())).await;
+    let third = env
+        .post(
+            "/api/v1/certificates",
+            &citizen,
+            citizen_body("C", "001099000011", &fresh_csr()),
+        )
+        .await;
     assert_problem(&third, StatusCode::TOO_MANY_REQUESTS, "rate-limited");
     assert_eq!(env.certificate_count().await, 1);
 }
@@ -362,19 +654,49 @@ async fn citizen_accounts_are_bound_to_their_cccd() {
     for b in backends() {
         let env = env(b).await;
         let (_, citizen) = env.citizen("001099000021").await;
-        let other = env.post("/api/v1/certificates", &citizen, citizen_body("Not me", "001099000022", &fresh_csr())).await;
+        let other = env
+            .post(
+                "/api/v1/certificates",
+                &citizen,
+                citizen_body("Not me", "001099000022", &fresh_csr()),
+            )
+            .await;
         assert_problem(&other, StatusCode::FORBIDDEN, "forbidden");
         // The conflict answer does not reveal the other holder's serial.
         let (_, ra) = env.account("ra").await;
-        let r = env.post("/api/v1/certificates", &ra, citizen_body("Holder", "001099000021", &fresh_csr())).await;
+        let r = env
+            .post(
+                "/api/v1/certificates",
+                &ra,
+                citizen_body("Holder", "001099000021", &fresh_csr()),
+            )
+            .await;
         let serial = r.json["serial"].as_str().unwrap();
-        let dup = env.post("/api/v1/certificates", &citizen, citizen_body("Me", "001099000021", &fresh_csr())).await;
+        let dup = env
+            .post(
+                "/api/v1/certificates",
+                &citizen,
+                citizen_body("Me", "001099000021", &fresh_csr()),
+            )
+            .await;
         assert_problem(&dup, StatusCode::CONFLICT, "conflict");
         assert!(!dup.json["detail"].as_str().unwrap().contains(serial));
         // A citizen account needs a valid CCCD.
-        let no_id = env.post("/api/v1/accounts", &env.admin, serde_json::json!({"name": "x", "role": "citizen"})).await;
+        let no_id = env
+            .post(
+                "/api/v1/accounts",
+                &env.admin,
+                serde_json::json!({"name": "x", "role": "citizen"}),
+            )
+            .await;
         assert_problem(&no_id, StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
-        let bad_id = env.post("/api/v1/accounts", &env.admin, serde_json::json!({"name": "x", "role": "citizen", "citizen_id": "12"})).await;
+        let bad_id = env
+            .post(
+                "/api/v1/accounts",
+                &env.admin,
+                serde_json::json!({"name": "x", "role": "citizen", "citizen_id": "12"}),
+            )
+            .await;
         assert_problem(&bad_id, StatusCode::UNPROCESSABLE_ENTITY, "invalid-subject");
     }
 }

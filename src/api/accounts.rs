@@ -63,10 +63,7 @@ pub async fn create(
     Auth(actor): Auth,
     ApiJson(body): ApiJson<AccountSpec>,
 ) -> Result<(StatusCode, Json<CreatedAccountView>), ApiError> {
-    let created = state
-        .service
-        .create_account(&actor, &body)
-        .await?;
+    let created = state.service.create_account(&actor, &body).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedAccountView {

@@ -51,11 +51,25 @@ pub enum AccountCommand {
 pub async fn run(c: AccountCommand) -> anyhow::Result<()> {
     let op = Actor::operator();
     match c {
-        AccountCommand::Create { data, name, role, organization, citizen_id } => {
+        AccountCommand::Create {
+            data,
+            name,
+            role,
+            organization,
+            citizen_id,
+        } => {
             let role = Role::parse(&role)?;
             let svc = setup::open_service(&data.config(Overrides::default())?).await?;
             let created = svc
-                .create_account(&op, &AccountSpec { name, role, organization, citizen_id })
+                .create_account(
+                    &op,
+                    &AccountSpec {
+                        name,
+                        role,
+                        organization,
+                        citizen_id,
+                    },
+                )
                 .await?;
             println!(
                 "created account {} ({}, {})",

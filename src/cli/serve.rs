@@ -49,8 +49,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
             .serve(app)
             .await?;
     } else {
-        let (chain, key) = setup::tls_material(&cfg)?;
-        let tls = rustls_config(chain, &key)?;
+        let material = setup::tls_material(&cfg)?;
+        let tls = rustls_config(material.chain, &material.pkcs8)?;
         tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "kyso listening (https)");
         println!("kyso listening on https://{addr}");
         axum_server::from_tcp_rustls(

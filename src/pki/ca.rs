@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::issuer::{aia_extension, distinguished_name, policies_extension, IssuingCa};
 use super::profile::DnAttribute;
-use super::{PkiError, CaContext};
+use super::{CaContext, PkiError};
 use crate::keys::{RcgenSigner, SigningKey};
 
 pub const ROOT_YEARS: i64 = 20;

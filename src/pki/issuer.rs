@@ -14,7 +14,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::der::{self, oid, sequence, tlv, uri_general_name};
 use super::lint::{self, Expected};
 use super::profile::{DnAttribute, Profile, ValidatedSubject, OID_EKU_DOCUMENT_SIGNING};
-use super::{serial_hex, PkiError, CaContext};
+use super::{serial_hex, CaContext, PkiError};
 use crate::keys::{RcgenSigner, SigningKey};
 
 /// A CA that signs: its certificate, its key, and a lint key of the same algorithm.

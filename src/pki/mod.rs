@@ -52,7 +52,10 @@ pub struct CaContext {
 
 impl CaContext {
     pub fn new(base: &str, policies: profile::PolicyOids) -> Self {
-        Self { base: base.trim_end_matches('/').to_string(), policies }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            policies,
+        }
     }
     pub fn ocsp(&self) -> String {
         format!("{}/pki/ocsp", self.base)

@@ -108,10 +108,20 @@ impl PolicyOids {
 
     /// Each OID must be dotted decimal with a first arc of 0-2 and arcs of at most 128 bits.
     pub fn check(&self) -> Result<(), String> {
-        for (name, oid) in [("citizen", &self.citizen), ("personal", &self.personal), ("organization", &self.organization), ("ca", &self.ca)] {
+        for (name, oid) in [
+            ("citizen", &self.citizen),
+            ("personal", &self.personal),
+            ("organization", &self.organization),
+            ("ca", &self.ca),
+        ] {
             let arcs: Vec<&str> = oid.split('.').collect();
             let ok = arcs.len() >= 2
-                && arcs.iter().all(|a| !a.is_empty() && a.len() <= 39 && a.bytes().all(|b| b.is_ascii_digit()) && a.parse::<u128>().is_ok())
+                && arcs.iter().all(|a| {
+                    !a.is_empty()
+                        && a.len() <= 39
+                        && a.bytes().all(|b| b.is_ascii_digit())
+                        && a.parse::<u128>().is_ok()
+                })
                 && matches!(arcs[0], "0" | "1" | "2");
             if !ok {
                 return Err(format!("policies.{name}: `{oid}` is not a dotted OID"));

@@ -200,7 +200,8 @@ impl Service {
         };
         if actor.role == Role::Citizen && subject.citizen_id != actor.citizen_id {
             return Err(ServiceError::Forbidden(
-                "a citizen may only request a certificate for the CCCD bound to their account".into(),
+                "a citizen may only request a certificate for the CCCD bound to their account"
+                    .into(),
             ));
         }
         if profile == Profile::Citizen {
@@ -388,7 +389,8 @@ impl Service {
             certificate: row,
             approves_request: approves.map(|(id, by)| (id, by, t.unix_timestamp())),
         };
-        self.record_and_release(WriteOp::Issue(record)).await?;
+        self.record_and_release(WriteOp::Issue(Box::new(record)))
+            .await?;
         self.metrics.issued[profile as usize].fetch_add(1, Ordering::Relaxed);
         Ok(Issued {
             serial: cert.serial.clone(),

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::keys::sealed::KdfParams;
 use crate::keys::Kek;
 use crate::pki::issuer::IssuingCa;
-use crate::pki::{PkiError, CaContext};
+use crate::pki::{CaContext, PkiError};
 use crate::store::{GroupCommit, Repository, StoreError};
 
 pub use accounts::{Actor, Role};

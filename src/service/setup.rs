@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::{Actor, Authorities, Role, Service, ServiceError};
 use crate::config::Config;
-use crate::keys::{self, Kek, KeyAlgorithm, KeyError, SealedKey, SigningKey, SoftwareKey};
+use crate::keys::{Kek, KeyAlgorithm, KeyError, SealedKey, SigningKey, SoftwareKey};
 use crate::pki::ca;
 use crate::pki::issuer::IssuingCa;
 use crate::pki::PkiError;
@@ -133,14 +133,12 @@ fn purpose(name: &str) -> &'static str {
 }
 
 fn seal_key(
-    dir: &DataDir,
     kek: &Kek,
     name: &str,
     alg: KeyAlgorithm,
 ) -> Result<(Arc<dyn SigningKey>, Vec<u8>), SetupError> {
     let (key, pkcs8) = SoftwareKey::generate(alg)?;
     let blob = SealedKey::seal(kek, name, purpose(name), alg, &pkcs8)?;
-    let _ = dir;
     Ok((Arc::new(key), blob.to_bytes()))
 }
 
@@ -228,7 +226,7 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
     };
     let mut files: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
 
-    let (root_key, root_blob) = seal_key(dir, kek, "root", KeyAlgorithm::EcdsaP384)?;
+    let (root_key, root_blob) = seal_key(kek, "root", KeyAlgorithm::EcdsaP384)?;
     let root_der = ca::root_certificate(&cfg.org_name, root_key.clone(), &serial()?, now)?;
     let root = IssuingCa::new(
         "root",
@@ -241,7 +239,7 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
 
     let mut government = None;
     for name in ca::ISSUING_CAS {
-        let (key, blob) = seal_key(dir, kek, name, KeyAlgorithm::EcdsaP256)?;
+        let (key, blob) = seal_key(kek, name, KeyAlgorithm::EcdsaP256)?;
         let der = ca::issuing_certificate(
             name,
             &cfg.org_name,
@@ -266,14 +264,14 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
         false,
     ));
 
-    let (tls_key, tls_blob) = seal_key(dir, kek, "tls", KeyAlgorithm::EcdsaP256)?;
+    let (tls_key, tls_blob) = seal_key(kek, "tls", KeyAlgorithm::EcdsaP256)?;
     let tls_der = ca::tls_certificate(&government, tls_key, &cfg.tls_hosts, &serial()?, now)?;
     let mut tls_chain = pem_cert(&tls_der);
     tls_chain.push_str(&government.pem());
     files.push((dir.cert("tls"), tls_chain.into_bytes(), false));
     files.push((dir.key("tls"), tls_blob, true));
 
-    let (ledger_key, ledger_blob) = seal_key(dir, kek, "ledger", KeyAlgorithm::Ed25519)?;
+    let (ledger_key, ledger_blob) = seal_key(kek, "ledger", KeyAlgorithm::Ed25519)?;
     use base64::Engine;
     let ledger_pub = base64::engine::general_purpose::STANDARD.encode(ledger_key.public_key());
     files.push((
@@ -343,8 +341,14 @@ pub async fn open_service(cfg: &Config) -> Result<Arc<Service>, SetupError> {
     ))
 }
 
-/// The TLS certificate chain (DER) and private key (PKCS#8) for rustls.
-pub fn tls_material(cfg: &Config) -> Result<(Vec<Vec<u8>>, Zeroizing<Vec<u8>>), SetupError> {
+/// The TLS server's certificate chain (DER, leaf first) and private key (PKCS#8).
+pub struct TlsMaterial {
+    pub chain: Vec<Vec<u8>>,
+    pub pkcs8: Zeroizing<Vec<u8>>,
+}
+
+/// Loads the TLS certificate chain and unseals its key, for rustls.
+pub fn tls_material(cfg: &Config) -> Result<TlsMaterial, SetupError> {
     let dir = DataDir::new(&cfg.data_dir);
     let kek = load_kek(&dir, false)?;
     let path = dir.cert("tls");
@@ -357,6 +361,5 @@ pub fn tls_material(cfg: &Config) -> Result<(Vec<Vec<u8>>, Zeroizing<Vec<u8>>), 
     let key_path = dir.key("tls");
     let bytes = std::fs::read(&key_path).map_err(io(&key_path))?;
     let pkcs8 = SealedKey::from_bytes(&bytes)?.open_pkcs8(&kek, "tls", "tls")?;
-    let _ = keys::spki_der;
-    Ok((chain, pkcs8))
+    Ok(TlsMaterial { chain, pkcs8 })
 }

@@ -133,7 +133,7 @@ pub struct RevocationRecord {
 /// Writes that go through the group-commit writer.
 #[derive(Clone, Debug)]
 pub enum WriteOp {
-    Issue(IssuanceRecord),
+    Issue(Box<IssuanceRecord>),
     Revoke(RevocationRecord),
 }
 

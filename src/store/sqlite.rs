@@ -33,7 +33,9 @@ impl SqliteRepo {
 /// Creates the database file readable by its owner only (SQLite gives the -wal and -shm files
 /// the same mode). Best effort: a failure here surfaces when SQLite opens the file.
 fn private_file(url: &str) {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path.starts_with(':') || std::path::Path::new(path).exists() {
         return;

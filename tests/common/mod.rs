@@ -46,8 +46,13 @@ pub struct TestEnv {
 async fn pg_schema_url(base: &str) -> String {
     use sqlx::Connection;
     let schema = format!("kyso_t_{}", hex::encode(rand_bytes()));
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("PostgreSQL reachable");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
+    let mut conn = sqlx::PgConnection::connect(base)
+        .await
+        .expect("PostgreSQL reachable");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .expect("create schema");
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
@@ -69,12 +74,29 @@ pub async fn env_with(backend: Backend, extra_toml: &str) -> TestEnv {
         Backend::Sqlite => None,
         Backend::Postgres(base) => Some(pg_schema_url(base).await),
     };
-    let cfg = Config::load(dir.path(), &Overrides { database_url, ..Default::default() }).unwrap();
+    let cfg = Config::load(
+        dir.path(),
+        &Overrides {
+            database_url,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let report = setup::init(&cfg).await.unwrap();
-    let admin = report.admin_token.expect("first init creates the admin").to_string();
+    let admin = report
+        .admin_token
+        .expect("first init creates the admin")
+        .to_string();
     let service = setup::open_service(&cfg).await.unwrap();
     let app = kyso::api::app(service.clone(), cfg.max_body_bytes);
-    TestEnv { dir, cfg, service, app, admin, backend }
+    TestEnv {
+        dir,
+        cfg,
+        service,
+        app,
+        admin,
+        backend,
+    }
 }
 
 pub async fn env(backend: Backend) -> TestEnv {
@@ -98,18 +120,38 @@ impl TestEnv {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, content_type, json, bytes }
+        Resp {
+            status,
+            content_type,
+            json,
+            bytes,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let mut b = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let req = match body {
-            Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+            Some(v) => b
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
             None => b.body(Body::empty()).unwrap(),
         };
         self.raw(req).await
@@ -126,10 +168,17 @@ impl TestEnv {
     /// Creates an account through the API; returns (id, token).
     pub async fn account(&self, role: &str) -> (i64, String) {
         let r = self
-            .post("/api/v1/accounts", &self.admin, serde_json::json!({"name": format!("{role} user"), "role": role}))
+            .post(
+                "/api/v1/accounts",
+                &self.admin,
+                serde_json::json!({"name": format!("{role} user"), "role": role}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
-        (r.json["id"].as_i64().unwrap(), r.json["token"].as_str().unwrap().to_string())
+        (
+            r.json["id"].as_i64().unwrap(),
+            r.json["token"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Creates a citizen account bound to a CCCD; returns (id, token).
@@ -138,7 +187,10 @@ impl TestEnv {
             .post("/api/v1/accounts", &self.admin, serde_json::json!({"name": format!("citizen {cccd}"), "role": "citizen", "citizen_id": cccd}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
-        (r.json["id"].as_i64().unwrap(), r.json["token"].as_str().unwrap().to_string())
+        (
+            r.json["id"].as_i64().unwrap(),
+            r.json["token"].as_str().unwrap().to_string(),
+        )
     }
 
     pub async fn certificate_count(&self) -> i64 {
@@ -154,12 +206,19 @@ impl TestEnv {
 pub fn fresh_csr() -> String {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "from the CSR, must be ignored");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "from the CSR, must be ignored");
     params.serialize_request(&key).unwrap().pem().unwrap()
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
 }
 
 pub fn citizen_body(cn: &str, cccd: &str, csr: &str) -> Value {
@@ -168,10 +227,18 @@ pub fn citizen_body(cn: &str, cccd: &str, csr: &str) -> Value {
 
 /// Asserts a problem+json answer with the given status and type suffix.
 pub fn assert_problem(r: &Resp, status: StatusCode, kind: &str) {
-    assert_eq!(r.status, status, "body: {}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(
+        r.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&r.bytes)
+    );
     assert_eq!(r.content_type, "application/problem+json");
     let t = r.json["type"].as_str().unwrap_or("");
-    assert!(t.ends_with(&format!("/{kind}")), "type {t}, expected …/{kind}");
+    assert!(
+        t.ends_with(&format!("/{kind}")),
+        "type {t}, expected …/{kind}"
+    );
     assert_eq!(r.json["status"].as_u64(), Some(u64::from(status.as_u16())));
     assert!(r.json["detail"].as_str().is_some_and(|d| !d.is_empty()));
 }

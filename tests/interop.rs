@@ -1,0 +1,235 @@
+//! Other implementations check what kyso issues: OpenSSL's verifier and printer, and pkilint
+//! (RFC 5280 linter). The pkilint tests need `KYSO_PKILINT_DIR` (a virtualenv's bin directory);
+//! `.ci/run` creates it and runs them with `--include-ignored`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use axum::http::StatusCode;
+use common::*;
+use serde_json::json;
+
+/// Issues one certificate of each profile; returns their PEM files.
+async fn issue_all(env: &TestEnv) -> Vec<(&'static str, PathBuf)> {
+    let (_, citizen) = env.citizen("001099012345").await;
+    let (_, ra) = env.account("ra").await;
+    let requests = [
+        (
+            "citizen",
+            citizen.clone(),
+            citizen_body("Nguyễn Thị Bình", "001099012345", &fresh_csr()),
+        ),
+        (
+            "personal",
+            ra.clone(),
+            json!({"profile": "personal", "subject": {
+            "common_name": "Trần Văn Cường", "citizen_id": "001085001234", "title": "Phó Giám đốc",
+            "organization": "Sở Nội vụ tỉnh Hà Giang", "organizational_unit": "Văn phòng Sở",
+            "locality": "Thành phố Hà Giang", "province": "Hà Giang", "email": "tvcuong@hagiang.gov.vn"},
+            "csr": fresh_csr()}),
+        ),
+        (
+            "organization",
+            ra.clone(),
+            json!({"profile": "organization", "subject": {
+            "common_name": "Ủy ban nhân dân tỉnh Hà Giang", "tax_code": "5100123456",
+            "organization": "Ủy ban nhân dân tỉnh Hà Giang", "locality": "Thành phố Hà Giang", "province": "Hà Giang"},
+            "key": {"pin": "97531246"}}),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, token, body) in requests {
+        let r = env.post("/api/v1/certificates", &token, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.json);
+        let path = env.dir.path().join(format!("{name}.pem"));
+        std::fs::write(&path, r.json["certificate_pem"].as_str().unwrap()).unwrap();
+        out.push((name, path));
+    }
+    out
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn openssl_verify_accepts_every_issued_certificate() {
+    let env = env(Backend::Sqlite).await;
+    let chain = env.chain_path();
+    let chain = chain.to_str().unwrap();
+    for (name, path) in issue_all(&env).await {
+        let (ok, text) = openssl(&["verify", "-CAfile", chain, path.to_str().unwrap()]);
+        assert!(ok && text.contains(": OK"), "{name}: {text}");
+    }
+    // The TLS server certificate chains to the government CA too.
+    let tls = env.dir.path().join("certs/tls.pem");
+    let (ok, text) = openssl(&[
+        "verify",
+        "-CAfile",
+        chain,
+        "-purpose",
+        "sslserver",
+        tls.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    // A certificate from another CA is refused by the same command (the check can fail).
+    let other = tempfile::tempdir().unwrap();
+    let key = other.path().join("k.pem");
+    let crt = other.path().join("c.pem");
+    let (ok, text) = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        crt.to_str().unwrap(),
+        "-subj",
+        "/CN=stranger",
+        "-days",
+        "1",
+    ]);
+    assert!(ok, "{text}");
+    let (ok, _) = openssl(&["verify", "-CAfile", chain, crt.to_str().unwrap()]);
+    assert!(!ok);
+}
+
+#[tokio::test]
+async fn openssl_shows_vietnamese_names_unchanged() {
+    let env = env(Backend::Sqlite).await;
+    let certs = issue_all(&env).await;
+    let text_of = |p: &Path| {
+        openssl(&[
+            "x509",
+            "-in",
+            p.to_str().unwrap(),
+            "-noout",
+            "-text",
+            "-nameopt",
+            "utf8",
+        ])
+    };
+    let (ok, citizen) = text_of(&certs[0].1);
+    assert!(ok);
+    assert!(
+        citizen.contains("CN=Nguyễn Thị Bình") || citizen.contains("CN = Nguyễn Thị Bình"),
+        "{citizen}"
+    );
+    assert!(
+        citizen.contains("UID=CCCD:001099012345") || citizen.contains("UID = CCCD:001099012345"),
+        "{citizen}"
+    );
+    assert!(citizen.contains("C=VN") || citizen.contains("C = VN"));
+    assert!(citizen.contains("Digital Signature, Non Repudiation"));
+    assert!(citizen.contains("1.3.6.1.5.5.7.3.36") && citizen.contains("E-mail Protection"));
+    assert!(citizen.contains("OCSP - URI:") && citizen.contains("CA Issuers - URI:"));
+    let (_, personal) = text_of(&certs[1].1);
+    assert!(
+        personal.contains("Phó Giám đốc") && personal.contains("Sở Nội vụ tỉnh Hà Giang"),
+        "{personal}"
+    );
+    assert!(personal.contains("email:tvcuong@hagiang.gov.vn"));
+    let (_, org) = text_of(&certs[2].1);
+    assert!(
+        org.contains("UID=MST:5100123456") || org.contains("UID = MST:5100123456"),
+        "{org}"
+    );
+    assert!(org.contains("Ủy ban nhân dân tỉnh Hà Giang"));
+}
+
+fn pkilint_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("KYSO_PKILINT_DIR")
+            .expect("KYSO_PKILINT_DIR names the bin directory of a virtualenv with pkilint"),
+    )
+}
+
+/// Runs `lint_pkix_cert` at ERROR threshold; returns the findings (empty means clean).
+fn pkilint(file: &Path) -> String {
+    let out = Command::new(pkilint_dir().join("lint_pkix_cert"))
+        .args(["lint", "-s", "ERROR", file.to_str().unwrap()])
+        .output()
+        .expect("pkilint runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn ca_files(env: &TestEnv) -> Vec<PathBuf> {
+    ["root", "government", "public"]
+        .iter()
+        .map(|n| env.dir.path().join(format!("certs/{n}.pem")))
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs pkilint (KYSO_PKILINT_DIR); .ci/run runs it"]
+async fn pkilint_finds_no_error_with_deployment_policy_oids() {
+    // A deployment publishes at a real host name and uses the policy OIDs its policy authority
+    // assigned (here example OIDs with 32-bit arcs).
+    let extra = "public_url = \"https://ca.hagiang.gov.vn\"\n[policies]\ncitizen = \"1.3.6.1.4.1.55555.1.1\"\npersonal = \"1.3.6.1.4.1.55555.1.2\"\norganization = \"1.3.6.1.4.1.55555.1.3\"\nca = \"1.3.6.1.4.1.55555.1.0\"\n";
+    let env = env_with(Backend::Sqlite, extra).await;
+    let mut files = ca_files(&env);
+    files.extend(issue_all(&env).await.into_iter().map(|(_, p)| p));
+    for f in &files {
+        let findings = pkilint(f);
+        assert!(findings.is_empty(), "{}: {findings}", f.display());
+    }
+    // Issuer/subject linkage (names, key identifiers) for each issuing CA under the root.
+    for ca in ["government", "public"] {
+        let out = Command::new(pkilint_dir().join("lint_pkix_signer_signee_cert_chain"))
+            .args(["lint", "-s", "ERROR"])
+            .arg(env.dir.path().join("certs/root.pem"))
+            .arg(env.dir.path().join(format!("certs/{ca}.pem")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            "{ca}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs pkilint (KYSO_PKILINT_DIR); .ci/run runs it"]
+async fn pkilint_on_default_uuid_policy_oids_reports_only_its_decoder_limit() {
+    // kyso's default policy OIDs sit under 2.25 (UUID arcs of 128 bits). pkilint's DER decoder
+    // refuses arcs above 32 bits; that must be the only finding at ERROR or above.
+    let env = env_with(
+        Backend::Sqlite,
+        "public_url = \"https://ca.hagiang.gov.vn\"",
+    )
+    .await;
+    let mut files = ca_files(&env);
+    files.extend(issue_all(&env).await.into_iter().map(|(_, p)| p));
+    for f in &files[1..] {
+        let findings = pkilint(f);
+        let lines: Vec<&str> = findings
+            .lines()
+            .filter(|l| l.contains("(ERROR)") || l.contains("(FATAL)"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{}: {findings}", f.display());
+        assert!(
+            lines[0].contains("CertificatePolicies") && lines[0].contains("larger than 32-bits"),
+            "{findings}"
+        );
+    }
+    assert!(
+        pkilint(&files[0]).is_empty(),
+        "the root carries no policy extension"
+    );
+}
