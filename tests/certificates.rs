@@ -215,6 +215,16 @@ async fn official_request_with_generated_key_waits_for_ra_approval() {
             .open_credential(&credential, "246811".to_string().into())
             .await
             .is_err());
+        // Neither the PIN nor a plaintext key is stored.
+        let row = env
+            .service
+            .store
+            .credential(&credential)
+            .await
+            .unwrap()
+            .unwrap();
+        let blob = String::from_utf8_lossy(&row.sealed_key);
+        assert!(!blob.contains("246810") && !blob.contains("PRIVATE"));
         // Deciding twice is a conflict.
         let again = env
             .call(
@@ -699,4 +709,40 @@ async fn citizen_accounts_are_bound_to_their_cccd() {
             .await;
         assert_problem(&bad_id, StatusCode::UNPROCESSABLE_ENTITY, "invalid-subject");
     }
+}
+
+#[tokio::test]
+async fn citizen_self_service_is_rate_limited_per_address() {
+    use axum::extract::connect_info::MockConnectInfo;
+    let mut env = env_with(Backend::Sqlite, "citizen_per_address_per_hour = 1").await;
+    let addr: std::net::SocketAddr = "203.0.113.7:40000".parse().unwrap();
+    env.app = env.app.clone().layer(MockConnectInfo(addr));
+    let (_, a) = env.citizen("001099000031").await;
+    let (_, b) = env.citizen("001099000032").await;
+    let first = env
+        .post(
+            "/api/v1/certificates",
+            &a,
+            citizen_body("A", "001099000031", &fresh_csr()),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = env
+        .post(
+            "/api/v1/certificates",
+            &b,
+            citizen_body("B", "001099000032", &fresh_csr()),
+        )
+        .await;
+    assert_problem(&second, StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+    // Registrars are not limited by the citizen self-service quota.
+    let (_, ra) = env.account("ra").await;
+    let third = env
+        .post(
+            "/api/v1/certificates",
+            &ra,
+            citizen_body("B", "001099000032", &fresh_csr()),
+        )
+        .await;
+    assert_eq!(third.status, StatusCode::CREATED);
 }

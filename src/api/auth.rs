@@ -34,7 +34,11 @@ impl FromRequestParts<AppState> for Auth {
 
 /// The client's address, when the server knows it (for per-address rate limits).
 pub fn client_addr(parts: &axum::http::Extensions) -> Option<String> {
+    use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
+    use std::net::SocketAddr;
     parts
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| parts.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0))
+        .map(|a| a.ip().to_string())
 }

@@ -80,7 +80,7 @@ pub struct CertificateView {
 impl From<CertificateRow> for CertificateView {
     fn from(r: CertificateRow) -> Self {
         Self {
-            certificate_pem: pem::encode(&pem::Pem::new("CERTIFICATE", r.der)),
+            certificate_pem: crate::pki::certificate_pem(&r.der),
             serial: r.serial,
             ca: r.ca,
             profile: r.profile,

@@ -258,7 +258,7 @@ pub async fn run(c: CertCommand) -> anyhow::Result<()> {
         CertCommand::Show { data, serial, pem } => {
             let svc = setup::open_service(&data.config(Overrides::default())?).await?;
             let r = svc.certificate(&op, &serial).await?;
-            let pem_text = pem::encode(&pem::Pem::new("CERTIFICATE", r.der.clone()));
+            let pem_text = crate::pki::certificate_pem(&r.der);
             if pem {
                 print!("{pem_text}");
             } else {

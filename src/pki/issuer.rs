@@ -68,7 +68,7 @@ impl IssuingCa {
     }
 
     pub fn pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE", self.cert_der.clone()))
+        super::certificate_pem(&self.cert_der)
     }
 
     pub(crate) fn issuer(&self) -> &Issuer<'static, RcgenSigner> {
@@ -112,7 +112,7 @@ pub struct IssuedCertificate {
 
 impl IssuedCertificate {
     pub fn pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        super::certificate_pem(&self.der)
     }
 }
 

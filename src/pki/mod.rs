@@ -76,3 +76,9 @@ pub fn serial_hex(serial: &[u8]) -> String {
     };
     hex::encode(trimmed)
 }
+
+/// A certificate as PEM with LF line endings (the form every file and answer of kyso uses).
+pub fn certificate_pem(der: &[u8]) -> String {
+    let cfg = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new("CERTIFICATE", der.to_vec()), cfg)
+}

@@ -153,7 +153,7 @@ fn open_key(dir: &DataDir, kek: &Kek, name: &str) -> Result<Arc<dyn SigningKey>,
 }
 
 fn pem_cert(der: &[u8]) -> String {
-    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+    crate::pki::certificate_pem(der)
 }
 
 fn read_cert(dir: &DataDir, name: &str) -> Result<Vec<u8>, SetupError> {
