@@ -9,6 +9,8 @@ pub mod cli;
 pub mod config;
 /// The one `SigningKey` abstraction; software keys sealed at rest.
 pub mod keys;
+/// The audit ledger: RFC 9162 Merkle tree, proofs.
+pub mod ledger;
 /// Pure PKI logic: profiles, CSRs, issuance, lint. No I/O, no clock.
 pub mod pki;
 /// Policy: who may get, approve, revoke; rate limits; data-directory setup.
