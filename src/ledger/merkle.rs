@@ -69,7 +69,7 @@ pub trait NodeSource {
 
 /// MTH of leaves [start, start + n).
 pub fn subtree_root<S: NodeSource>(src: &mut S, start: u64, n: u64) -> Result<Hash, S::Error> {
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return src.perfect(n.trailing_zeros(), start / n);
     }
     let k = split(n);
