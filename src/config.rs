@@ -48,6 +48,9 @@ pub struct Config {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations for new PIN-wrapped keys.
     pub argon2_iterations: u32,
+    /// Seconds an authenticated token is trusted without a database read (0 disables the
+    /// cache). A token disabled from another process or node stops working within this time.
+    pub auth_cache_seconds: u64,
     /// Certificate-policy OIDs per profile (`[policies]` table).
     pub policies: crate::pki::profile::PolicyOids,
 }
@@ -68,6 +71,7 @@ struct FileConfig {
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     policies: Option<crate::pki::profile::PolicyOids>,
+    auth_cache_seconds: Option<u64>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -190,6 +194,9 @@ impl Config {
             argon2_iterations: parse_env("KYSO_ARGON2_ITERATIONS")?
                 .or(file.argon2_iterations)
                 .unwrap_or(2),
+            auth_cache_seconds: parse_env("KYSO_AUTH_CACHE_SECONDS")?
+                .or(file.auth_cache_seconds)
+                .unwrap_or(2),
             policies: file.policies.unwrap_or_default(),
         };
         cfg.check()?;
@@ -215,6 +222,12 @@ impl Config {
                 message: "memory ≥ 64 KiB and iterations ≥ 1".into(),
             });
         }
+        if self.auth_cache_seconds > 60 {
+            return Err(ConfigError::Invalid {
+                name: "auth_cache_seconds",
+                message: "at most 60 (a disabled token must stop working soon)".into(),
+            });
+        }
         self.policies
             .check()
             .map_err(|message| ConfigError::Invalid {
@@ -238,6 +251,7 @@ impl Config {
                 t: self.argon2_iterations,
                 p: 1,
             },
+            auth_cache_ttl: std::time::Duration::from_secs(self.auth_cache_seconds),
         }
     }
 }

@@ -86,3 +86,46 @@ mod tests {
         assert_eq!(&v[..4], &[0x04, 0x82, 0x01, 0x2c]);
     }
 }
+
+/// Splits the first tag-length-value off `input`: (the whole TLV, its content, the rest).
+/// Definite lengths only, as DER requires.
+pub fn split_tlv(input: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let first = *input.get(1)?;
+    let (len, header) = if first < 0x80 {
+        (first as usize, 2)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for b in input.get(2..2 + n)? {
+            len = (len << 8) | *b as usize;
+        }
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    let whole = input.get(..end)?;
+    Some((whole, &whole[header..], &input[end..]))
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn split_tlv_walks_a_sequence_and_refuses_truncation() {
+        let inner = [tlv(0x02, &[5]), tlv(0x04, &[0u8; 200])].concat();
+        let seq = tlv(0x30, &inner);
+        let (whole, content, rest) = split_tlv(&seq).unwrap();
+        assert_eq!(whole, seq.as_slice());
+        assert!(rest.is_empty());
+        let (int, _, after) = split_tlv(content).unwrap();
+        assert_eq!(int, [0x02, 1, 5]);
+        let (_, octets, end) = split_tlv(after).unwrap();
+        assert_eq!(octets.len(), 200);
+        assert!(end.is_empty());
+        assert!(split_tlv(&seq[..seq.len() - 1]).is_none());
+        assert!(split_tlv(&[0x30]).is_none());
+    }
+}

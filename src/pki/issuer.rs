@@ -1,6 +1,7 @@
-//! Issuance in two steps, after Boulder's `Prepare`/`Issue`: [`prepare`] builds the certificate,
-//! signs it with a throwaway lint key and lints the result against its profile; [`issue`] then
-//! signs the same to-be-signed bytes with the CA key and checks they did not change.
+//! Issuance in two steps, after Boulder's `Prepare`/`Issue`: [`prepare`] builds the certificate
+//! with a placeholder signature and lints its to-be-signed bytes against the profile; [`issue`]
+//! then signs exactly those bytes with the CA key. What is signed is, byte for byte, what was
+//! linted, at the cost of one CA signature.
 
 use std::sync::Arc;
 
@@ -17,30 +18,41 @@ use super::profile::{DnAttribute, Profile, ValidatedSubject, OID_EKU_DOCUMENT_SI
 use super::{serial_hex, CaContext, PkiError};
 use crate::keys::{RcgenSigner, SigningKey};
 
-/// A CA that signs: its certificate, its key, and a lint key of the same algorithm.
+/// A CA that signs: its certificate and its key.
 pub struct IssuingCa {
     pub name: String,
     pub cert_der: Vec<u8>,
     pub subject_raw: Vec<u8>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    key: Arc<dyn SigningKey>,
     issuer: Issuer<'static, RcgenSigner>,
-    lint_issuer: Issuer<'static, RcgenSigner>,
+    /// Same name, key identifier and algorithm as `issuer`, but signs with a placeholder: used
+    /// to build the to-be-signed bytes for linting.
+    draft_issuer: Issuer<'static, RcgenSigner>,
+}
+
+/// Claims the CA key's algorithm and public key; "signs" with zeros. Certificates it makes are
+/// drafts for linting and are never released.
+struct DraftSigner {
+    alg: crate::keys::KeyAlgorithm,
+    public: Vec<u8>,
+}
+
+impl SigningKey for DraftSigner {
+    fn algorithm(&self) -> crate::keys::KeyAlgorithm {
+        self.alg
+    }
+    fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+    fn sign(&self, _msg: &[u8]) -> Result<Vec<u8>, crate::keys::KeyError> {
+        Ok(vec![0; 64])
+    }
 }
 
 impl IssuingCa {
-    /// `lint_key` must have the CA key's algorithm so the linted bytes equal the signed ones.
-    pub fn new(
-        name: &str,
-        cert_der: Vec<u8>,
-        key: Arc<dyn SigningKey>,
-        lint_key: Arc<dyn SigningKey>,
-    ) -> Result<Self, PkiError> {
-        if key.algorithm() != lint_key.algorithm() {
-            return Err(PkiError::Lint(
-                "lint key algorithm differs from the CA key".into(),
-            ));
-        }
+    pub fn new(name: &str, cert_der: Vec<u8>, key: Arc<dyn SigningKey>) -> Result<Self, PkiError> {
         let (_, cert) = X509Certificate::from_der(&cert_der)
             .map_err(|_| PkiError::Encoding("CA certificate does not parse".into()))?;
         if cert.public_key().subject_public_key.data.as_ref() != key.public_key() {
@@ -52,9 +64,13 @@ impl IssuingCa {
         let not_before = cert.validity().not_before.to_datetime();
         let not_after = cert.validity().not_after.to_datetime();
         let ca_der = rustls_pki_der(&cert_der);
-        let issuer = Issuer::from_ca_cert_der(&ca_der, RcgenSigner(key))
+        let issuer = Issuer::from_ca_cert_der(&ca_der, RcgenSigner(key.clone()))
             .map_err(|e| PkiError::Encoding(e.to_string()))?;
-        let lint_issuer = Issuer::from_ca_cert_der(&ca_der, RcgenSigner(lint_key))
+        let draft = DraftSigner {
+            alg: key.algorithm(),
+            public: key.public_key().to_vec(),
+        };
+        let draft_issuer = Issuer::from_ca_cert_der(&ca_der, RcgenSigner(Arc::new(draft)))
             .map_err(|e| PkiError::Encoding(e.to_string()))?;
         Ok(Self {
             name: name.to_string(),
@@ -62,8 +78,9 @@ impl IssuingCa {
             subject_raw,
             not_before,
             not_after,
+            key,
             issuer,
-            lint_issuer,
+            draft_issuer,
         })
     }
 
@@ -93,9 +110,10 @@ pub struct SubscriberRequest<'a> {
 
 /// A certificate built and linted, ready for the CA key.
 pub struct Prepared {
-    params: CertificateParams,
-    public_key: rcgen::SubjectPublicKeyInfo,
+    /// The linted TBSCertificate: exactly what the CA key will sign.
     tbs: Vec<u8>,
+    /// The signatureAlgorithm AlgorithmIdentifier (DER), as in the TBS.
+    signature_algorithm: Vec<u8>,
     pub serial: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
@@ -230,8 +248,8 @@ pub fn prepare(
 
     let public_key = rcgen::SubjectPublicKeyInfo::from_der(req.spki)
         .map_err(|_| PkiError::UnsupportedKey("public key not usable in a certificate".into()))?;
-    let linted = params
-        .signed_by(&public_key, &ca.lint_issuer)
+    let draft = params
+        .signed_by(&public_key, &ca.draft_issuer)
         .map_err(|e| PkiError::Encoding(e.to_string()))?;
     let serial = serial_hex(&req.serial);
     let expected = Expected {
@@ -248,30 +266,37 @@ pub fn prepare(
         crl_url: &urls.crl(&ca.name),
         policy_oid: urls.policies.for_profile(req.profile),
     };
-    let tbs = lint::lint_subscriber(linted.der(), &expected)?;
+    let tbs = lint::lint_subscriber(draft.der(), &expected)?;
+    let signature_algorithm = outer_signature_algorithm(draft.der())?;
     Ok(Prepared {
-        params,
-        public_key,
         tbs,
+        signature_algorithm,
         serial,
         not_before,
         not_after,
     })
 }
 
-/// Signs a prepared certificate with the CA key; the to-be-signed bytes must equal those linted.
+/// The signatureAlgorithm element of a Certificate (the TLV after the TBSCertificate).
+fn outer_signature_algorithm(cert: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let bad = || PkiError::Encoding("draft certificate is not a DER SEQUENCE".into());
+    let (_, content, _) = der::split_tlv(cert).ok_or_else(bad)?;
+    let (_, _, after_tbs) = der::split_tlv(content).ok_or_else(bad)?;
+    let (alg, _, _) = der::split_tlv(after_tbs).ok_or_else(bad)?;
+    Ok(alg.to_vec())
+}
+
+/// Signs the linted to-be-signed bytes with the CA key and assembles the certificate:
+/// SEQUENCE { tbsCertificate, signatureAlgorithm, BIT STRING signature }.
 pub fn issue(ca: &IssuingCa, prepared: Prepared) -> Result<IssuedCertificate, PkiError> {
-    let cert = prepared
-        .params
-        .signed_by(&prepared.public_key, &ca.issuer)
-        .map_err(|_| PkiError::Signing)?;
-    let der = cert.der().to_vec();
-    let (_, parsed) = X509Certificate::from_der(&der).map_err(|_| PkiError::Signing)?;
-    if parsed.tbs_certificate.as_ref() != prepared.tbs.as_slice() {
-        return Err(PkiError::Lint(
-            "signed certificate differs from the linted one".into(),
-        ));
-    }
+    let signature = ca.key.sign(&prepared.tbs).map_err(|_| PkiError::Signing)?;
+    let mut bits = Vec::with_capacity(signature.len() + 1);
+    bits.push(0); // no unused bits
+    bits.extend_from_slice(&signature);
+    let der = tlv(
+        0x30,
+        &[prepared.tbs, prepared.signature_algorithm, tlv(0x03, &bits)].concat(),
+    );
     Ok(IssuedCertificate {
         der,
         serial: prepared.serial,

@@ -4,6 +4,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
+use std::collections::HashMap;
+
 use zeroize::Zeroizing;
 
 use super::{now, random_bytes, Service, ServiceError};
@@ -130,6 +132,55 @@ fn new_token() -> Result<Zeroizing<String>, ServiceError> {
 
 const MAX_NAME: usize = 128;
 
+/// Recently authenticated tokens, so a busy client does not cost a database read per request.
+///
+/// An account disabled through this process is forgotten at once; one disabled through another
+/// process or node stops working within the time-to-live.
+pub struct AuthCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<HashMap<Vec<u8>, (Actor, std::time::Instant)>>,
+}
+
+/// Bound on cached tokens; past it the cache starts over.
+const AUTH_CACHE_MAX: usize = 100_000;
+
+impl AuthCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, (Actor, std::time::Instant)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, hash: &[u8], now: std::time::Instant) -> Option<Actor> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let map = self.lock();
+        let (actor, at) = map.get(hash)?;
+        (now.duration_since(*at) < self.ttl).then(|| actor.clone())
+    }
+
+    fn put(&self, hash: Vec<u8>, actor: Actor, now: std::time::Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut map = self.lock();
+        if map.len() >= AUTH_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(hash, (actor, now));
+    }
+
+    fn forget_account(&self, id: i64) {
+        self.lock().retain(|_, (a, _)| a.id != id);
+    }
+}
+
 impl Service {
     /// Resolves a bearer token. A wrong token and a disabled account are errors, never
     /// "anonymous".
@@ -137,15 +188,22 @@ impl Service {
         if !token.starts_with("kyso_") || token.len() > 100 {
             return Err(ServiceError::Unauthenticated);
         }
+        let hash = token_hash(token);
+        let now = std::time::Instant::now();
+        if let Some(actor) = self.auth_cache.get(&hash, now) {
+            return Ok(actor);
+        }
         let row = self
             .store
-            .account_by_token_hash(&token_hash(token))
+            .account_by_token_hash(&hash)
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
         if row.disabled {
             return Err(ServiceError::AccountDisabled);
         }
-        Actor::from_row(&row)
+        let actor = Actor::from_row(&row)?;
+        self.auth_cache.put(hash, actor.clone(), now);
+        Ok(actor)
     }
 
     pub async fn create_account(
@@ -227,6 +285,7 @@ impl Service {
         if !self.store.set_account_disabled(id, disabled).await? {
             return Err(ServiceError::NotFound("account"));
         }
+        self.auth_cache.forget_account(id);
         tracing::info!(
             account = id,
             disabled,
@@ -251,6 +310,38 @@ mod tests {
             .unwrap();
         assert_eq!(raw.len(), 32);
         assert_eq!(token_hash(&a).len(), 32);
+    }
+
+    #[test]
+    fn auth_cache_expires_and_forgets_disabled_accounts() {
+        use std::time::{Duration, Instant};
+        let cache = AuthCache::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        let actor = |id| Actor {
+            id,
+            name: "a".into(),
+            role: Role::Citizen,
+            organization: None,
+            citizen_id: None,
+        };
+        cache.put(vec![1], actor(7), t0);
+        cache.put(vec![2], actor(8), t0);
+        assert_eq!(
+            cache
+                .get(&[1], t0 + Duration::from_millis(1999))
+                .map(|a| a.id),
+            Some(7)
+        );
+        assert!(
+            cache.get(&[1], t0 + Duration::from_secs(2)).is_none(),
+            "expired"
+        );
+        cache.forget_account(7);
+        assert!(cache.get(&[1], t0).is_none(), "forgotten");
+        assert_eq!(cache.get(&[2], t0).map(|a| a.id), Some(8));
+        let off = AuthCache::new(Duration::ZERO);
+        off.put(vec![1], actor(7), t0);
+        assert!(off.get(&[1], t0).is_none(), "ttl 0 disables caching");
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct Policy {
     pub citizen_per_address_per_hour: u32,
     /// Argon2id parameters for new PIN-wrapped keys.
     pub kdf: KdfParams,
+    /// How long an authenticated token is trusted without asking the database again.
+    pub auth_cache_ttl: std::time::Duration,
 }
 
 impl Default for Policy {
@@ -73,6 +75,7 @@ impl Default for Policy {
             citizen_per_account_per_hour: 5,
             citizen_per_address_per_hour: 20,
             kdf: KdfParams::default(),
+            auth_cache_ttl: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -127,6 +130,7 @@ pub struct Service {
     pub urls: CaContext,
     pub policy: Policy,
     limiter: rate::Limiter,
+    auth_cache: accounts::AuthCache,
     pub metrics: Metrics,
 }
 
@@ -148,6 +152,7 @@ impl Service {
         policy: Policy,
     ) -> Arc<Self> {
         let writer = GroupCommit::start(store.clone());
+        let auth_cache = accounts::AuthCache::new(policy.auth_cache_ttl);
         Arc::new(Self {
             store,
             writer,
@@ -156,6 +161,7 @@ impl Service {
             urls,
             policy,
             limiter: rate::Limiter::default(),
+            auth_cache,
             metrics: Metrics::default(),
         })
     }

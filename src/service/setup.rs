@@ -165,10 +165,6 @@ fn read_cert(dir: &DataDir, name: &str) -> Result<Vec<u8>, SetupError> {
     Ok(p.into_contents())
 }
 
-fn lint_key_for(key: &Arc<dyn SigningKey>) -> Result<Arc<dyn SigningKey>, SetupError> {
-    Ok(Arc::new(SoftwareKey::generate(key.algorithm())?.0))
-}
-
 /// What `init` did.
 pub struct InitReport {
     /// Whether the CA hierarchy was created now (false: it existed).
@@ -228,12 +224,7 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
 
     let (root_key, root_blob) = seal_key(kek, "root", KeyAlgorithm::EcdsaP384)?;
     let root_der = ca::root_certificate(&cfg.org_name, root_key.clone(), &serial()?, now)?;
-    let root = IssuingCa::new(
-        "root",
-        root_der.clone(),
-        root_key.clone(),
-        lint_key_for(&root_key)?,
-    )?;
+    let root = IssuingCa::new("root", root_der.clone(), root_key.clone())?;
     let mut chain = pem_cert(&root_der);
     files.push((dir.cert("root"), pem_cert(&root_der).into_bytes(), false));
 
@@ -253,7 +244,7 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
         files.push((dir.cert(name), pem_cert(&der).into_bytes(), false));
         files.push((dir.key(name), blob, true));
         if name == "government" {
-            government = Some(IssuingCa::new(name, der, key.clone(), lint_key_for(&key)?)?);
+            government = Some(IssuingCa::new(name, der, key.clone())?);
         }
     }
     let government =
@@ -308,12 +299,7 @@ pub fn load_authorities(
     }
     let load = |name: &str| -> Result<IssuingCa, SetupError> {
         let key = open_key(dir, kek, name)?;
-        Ok(IssuingCa::new(
-            name,
-            read_cert(dir, name)?,
-            key.clone(),
-            lint_key_for(&key)?,
-        )?)
+        Ok(IssuingCa::new(name, read_cert(dir, name)?, key.clone())?)
     };
     let root = load("root")?;
     let mut issuing = HashMap::new();

@@ -7,13 +7,20 @@ use super::StoreError;
 
 pub struct PgRepo {
     pool: PgPool,
+    writer: PgPool,
 }
 
 impl PgRepo {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        // One connection for the group-commit writer.
+        let writer = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect(url)
+            .await?;
+        Ok(Self { pool, writer })
     }
 }
 

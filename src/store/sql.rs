@@ -11,6 +11,15 @@ pub const INSERT_CERT: &str = "INSERT INTO certificates (serial, ca, profile, co
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
     ON CONFLICT DO NOTHING";
 
+/// The head of a multi-row certificate insert (values are appended per batch).
+pub const INSERT_CERT_HEAD: &str = "INSERT INTO certificates (serial, ca, profile, common_name, \
+    citizen_id, tax_code, owner_account, request_id, credential_id, status, revocation_reason, \
+    revoked_at, not_before, not_after, issued_at, der) ";
+
+/// Rows per multi-row insert: 16 columns × 256 rows stays under SQLite's and PostgreSQL's
+/// bind-parameter limits (32,766 and 65,535).
+pub const ROWS_PER_INSERT: usize = 256;
+
 pub const APPROVE_REQUEST: &str = "UPDATE certificate_requests SET status = 'approved', \
     decided_by = $2, decided_at = $3, serial = $4 WHERE id = $1 AND status = 'pending'";
 
@@ -28,7 +37,8 @@ pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_i
 pub const CREDENTIAL_COLUMNS: &str =
     "id, owner_account, algorithm, sealed_key, certificate_serial, created_at";
 
-/// Implements [`super::Repository`] for a struct with a `pool: sqlx::Pool<$db>` field.
+/// Implements [`super::Repository`] for a struct with `pool` (reads) and `writer` (a one-connection
+/// pool for the group-commit writer) fields of type `sqlx::Pool<$db>`.
 macro_rules! impl_repository {
     ($repo:ty, $db:ty) => {
         #[async_trait::async_trait]
@@ -38,65 +48,105 @@ macro_rules! impl_repository {
                 ops: &[$crate::store::WriteOp],
             ) -> Result<Vec<Result<(), $crate::store::StoreError>>, $crate::store::StoreError> {
                 use $crate::store::{sql, StoreError, WriteOp};
-                let mut tx = self.pool.begin().await?;
-                let mut results = Vec::with_capacity(ops.len());
-                for op in ops {
-                    let r = match op {
-                        WriteOp::Issue(rec) => {
-                            // A savepoint only where one op writes more than one row that can
-                            // conflict; the common path is a single insert.
-                            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-                            let c = &rec.certificate;
-                            let mut outcome = Ok(());
-                            if let Some((id, by, at)) = &rec.approves_request {
-                                let n = sqlx::query(sql::APPROVE_REQUEST)
-                                    .bind(id).bind(by).bind(at).bind(&c.serial)
-                                    .execute(&mut *sp).await?.rows_affected();
-                                if n == 0 {
-                                    outcome = Err(StoreError::Conflict("request is no longer pending"));
-                                }
+                // The writer has a connection of its own, so BEGIN never waits behind reads.
+                let mut tx = self.writer.begin().await?;
+                let mut results: Vec<Option<Result<(), StoreError>>> = ops.iter().map(|_| None).collect();
+
+                // Revocations first: a revoke and a re-issue for one CCCD in the same batch
+                // then succeed in the order the service allowed them.
+                for (i, op) in ops.iter().enumerate() {
+                    if let WriteOp::Revoke(r) = op {
+                        let n = sqlx::query(sql::REVOKE)
+                            .bind(&r.serial).bind(&r.reason).bind(r.revoked_at)
+                            .execute(&mut *tx).await?.rows_affected();
+                        results[i] = Some(if n == 0 {
+                            Err(StoreError::Conflict("certificate is not active"))
+                        } else {
+                            Ok(())
+                        });
+                    }
+                }
+
+                // Plain issuances: one multi-row INSERT per chunk; RETURNING names the rows that
+                // went in, the others hit the one-active-citizen index.
+                let plain: Vec<usize> = ops
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, op)| matches!(op, WriteOp::Issue(r) if r.approves_request.is_none()))
+                    .map(|(i, _)| i)
+                    .collect();
+                for chunk in plain.chunks(sql::ROWS_PER_INSERT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(sql::INSERT_CERT_HEAD);
+                    qb.push_values(chunk, |mut b, i| {
+                        let WriteOp::Issue(rec) = &ops[*i] else { unreachable!("filtered above") };
+                        let c = &rec.certificate;
+                        b.push_bind(c.serial.clone()).push_bind(c.ca.clone()).push_bind(c.profile.clone())
+                            .push_bind(c.common_name.clone()).push_bind(c.citizen_id.clone())
+                            .push_bind(c.tax_code.clone()).push_bind(c.owner_account)
+                            .push_bind(c.request_id.clone()).push_bind(c.credential_id.clone())
+                            .push_bind(c.status.clone()).push_bind(c.revocation_reason.clone())
+                            .push_bind(c.revoked_at).push_bind(c.not_before).push_bind(c.not_after)
+                            .push_bind(c.issued_at).push_bind(c.der.clone());
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING RETURNING serial");
+                    let inserted: std::collections::HashSet<String> = qb
+                        .build_query_scalar::<String>()
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    for i in chunk {
+                        let WriteOp::Issue(rec) = &ops[*i] else { continue };
+                        let c = &rec.certificate;
+                        results[*i] = Some(if inserted.contains(&c.serial) {
+                            if let Some(cred) = &c.credential_id {
+                                sqlx::query(sql::LINK_CREDENTIAL)
+                                    .bind(cred).bind(&c.serial)
+                                    .execute(&mut *tx).await?;
                             }
-                            if outcome.is_ok() {
-                                let n = sqlx::query(sql::INSERT_CERT)
-                                    .bind(&c.serial).bind(&c.ca).bind(&c.profile).bind(&c.common_name)
-                                    .bind(&c.citizen_id).bind(&c.tax_code).bind(c.owner_account)
-                                    .bind(&c.request_id).bind(&c.credential_id).bind(&c.status)
-                                    .bind(&c.revocation_reason).bind(c.revoked_at).bind(c.not_before)
-                                    .bind(c.not_after).bind(c.issued_at).bind(&c.der)
-                                    .execute(&mut *sp).await?.rows_affected();
-                                if n == 0 {
-                                    outcome = Err(StoreError::Conflict(
-                                        "an active citizen certificate exists for this CCCD",
-                                    ));
-                                }
-                            }
-                            if outcome.is_ok() {
-                                if let Some(cred) = &c.credential_id {
-                                    sqlx::query(sql::LINK_CREDENTIAL)
-                                        .bind(cred).bind(&c.serial)
-                                        .execute(&mut *sp).await?;
-                                }
-                                sp.commit().await?;
-                            } else {
-                                sp.rollback().await?;
-                            }
-                            outcome
+                            Ok(())
+                        } else {
+                            Err(StoreError::Conflict("an active citizen certificate exists for this CCCD"))
+                        });
+                    }
+                }
+
+                // Approvals write two rows that must go together: each gets a savepoint.
+                for (i, op) in ops.iter().enumerate() {
+                    let WriteOp::Issue(rec) = op else { continue };
+                    let Some((id, by, at)) = &rec.approves_request else { continue };
+                    let c = &rec.certificate;
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    let approved = sqlx::query(sql::APPROVE_REQUEST)
+                        .bind(id).bind(by).bind(at).bind(&c.serial)
+                        .execute(&mut *sp).await?.rows_affected() == 1;
+                    let inserted = approved
+                        && sqlx::query(sql::INSERT_CERT)
+                            .bind(&c.serial).bind(&c.ca).bind(&c.profile).bind(&c.common_name)
+                            .bind(&c.citizen_id).bind(&c.tax_code).bind(c.owner_account)
+                            .bind(&c.request_id).bind(&c.credential_id).bind(&c.status)
+                            .bind(&c.revocation_reason).bind(c.revoked_at).bind(c.not_before)
+                            .bind(c.not_after).bind(c.issued_at).bind(&c.der)
+                            .execute(&mut *sp).await?.rows_affected() == 1;
+                    results[i] = Some(if !approved {
+                        sp.rollback().await?;
+                        Err(StoreError::Conflict("request is no longer pending"))
+                    } else if !inserted {
+                        sp.rollback().await?;
+                        Err(StoreError::Conflict("an active citizen certificate exists for this CCCD"))
+                    } else {
+                        if let Some(cred) = &c.credential_id {
+                            sqlx::query(sql::LINK_CREDENTIAL).bind(cred).bind(&c.serial).execute(&mut *sp).await?;
                         }
-                        WriteOp::Revoke(r) => {
-                            let n = sqlx::query(sql::REVOKE)
-                                .bind(&r.serial).bind(&r.reason).bind(r.revoked_at)
-                                .execute(&mut *tx).await?.rows_affected();
-                            if n == 0 {
-                                Err(StoreError::Conflict("certificate is not active"))
-                            } else {
-                                Ok(())
-                            }
-                        }
-                    };
-                    results.push(r);
+                        sp.commit().await?;
+                        Ok(())
+                    });
                 }
                 tx.commit().await?;
-                Ok(results)
+                Ok(results
+                    .into_iter()
+                    .map(|r| r.unwrap_or(Err(StoreError::Conflict("operation not applied"))))
+                    .collect())
             }
 
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {

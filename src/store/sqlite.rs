@@ -10,6 +10,7 @@ use super::StoreError;
 
 pub struct SqliteRepo {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl SqliteRepo {
@@ -23,10 +24,18 @@ impl SqliteRepo {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        // One connection, held by the group-commit writer; never idles out.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool, writer })
     }
 }
 
