@@ -1,5 +1,10 @@
 use clap::Parser;
 
+/// mimalloc: issuance allocates many small buffers (DER, JSON, PEM); glibc malloc showed up at
+/// ~8% of CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -47,7 +47,7 @@ pub async fn list_cas(State(state): State<AppState>) -> Json<Vec<CaInfo>> {
                     subject,
                     not_before: ca.not_before.format(fmt).unwrap_or_default(),
                     not_after: ca.not_after.format(fmt).unwrap_or_default(),
-                    pem: ca.pem(),
+                    pem: ca.pem().to_string(),
                 }
             })
             .collect(),
@@ -74,7 +74,11 @@ pub async fn ca_file(
             ca.cert_der.clone(),
         )
             .into_response()),
-        "pem" => Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], ca.pem()).into_response()),
+        "pem" => Ok((
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            ca.pem().to_string(),
+        )
+            .into_response()),
         _ => Err(not_found()),
     }
 }

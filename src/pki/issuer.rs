@@ -25,6 +25,7 @@ pub struct IssuingCa {
     pub subject_raw: Vec<u8>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    pem: String,
     key: Arc<dyn SigningKey>,
     issuer: Issuer<'static, RcgenSigner>,
     /// Same name, key identifier and algorithm as `issuer`, but signs with a placeholder: used
@@ -74,6 +75,7 @@ impl IssuingCa {
             .map_err(|e| PkiError::Encoding(e.to_string()))?;
         Ok(Self {
             name: name.to_string(),
+            pem: super::certificate_pem(&cert_der),
             cert_der,
             subject_raw,
             not_before,
@@ -84,8 +86,8 @@ impl IssuingCa {
         })
     }
 
-    pub fn pem(&self) -> String {
-        super::certificate_pem(&self.cert_der)
+    pub fn pem(&self) -> &str {
+        &self.pem
     }
 
     pub(crate) fn issuer(&self) -> &Issuer<'static, RcgenSigner> {

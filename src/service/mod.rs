@@ -108,9 +108,10 @@ impl Authorities {
 
     /// PEM of the issuing CA then the root: what a subscriber's chain needs.
     pub fn chain_pem(&self, ca: &str) -> String {
-        let mut s = self.get(ca).map(|c| c.pem()).unwrap_or_default();
+        let mut s = String::with_capacity(2048);
+        s.push_str(self.get(ca).map(|c| c.pem()).unwrap_or_default());
         if ca != "root" {
-            s.push_str(&self.root.pem());
+            s.push_str(self.root.pem());
         }
         s
     }
