@@ -306,3 +306,166 @@ pub fn issue(ca: &IssuingCa, prepared: Prepared) -> Result<IssuedCertificate, Pk
         not_after: prepared.not_after,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyAlgorithm, SoftwareKey};
+    use crate::pki::profile::{PolicyOids, SubjectRequest};
+
+    fn ca() -> IssuingCa {
+        let key: Arc<dyn SigningKey> =
+            Arc::new(SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap().0);
+        let now = OffsetDateTime::now_utc();
+        let der = crate::pki::ca::root_certificate("Test", key.clone(), &[7; 16], now).unwrap();
+        IssuingCa::new("public", der, key).unwrap()
+    }
+
+    fn subscriber_spki() -> Vec<u8> {
+        let k = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap().0;
+        crate::keys::spki_der(&k)
+    }
+
+    #[test]
+    fn issued_certificate_is_signed_by_the_ca_over_the_linted_bytes() {
+        let ca = ca();
+        let ctx = CaContext::new("https://ca.example.vn", PolicyOids::default());
+        let subject = ValidatedSubject::check(
+            Profile::Citizen,
+            &SubjectRequest {
+                common_name: "Đặng Thị Hoa".into(),
+                citizen_id: Some("001099012345".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let spki = subscriber_spki();
+        let req = SubscriberRequest {
+            profile: Profile::Citizen,
+            subject: &subject,
+            spki: &spki,
+            serial: [0x80; 16],
+            now: OffsetDateTime::now_utc(),
+            validity_days: None,
+        };
+        let prepared = prepare(&ca, &req, &ctx).unwrap();
+        let linted_tbs = prepared.tbs.clone();
+        let cert = issue(&ca, prepared).unwrap();
+        let (_, parsed) = X509Certificate::from_der(&cert.der).unwrap();
+        let (_, ca_cert) = X509Certificate::from_der(&ca.cert_der).unwrap();
+        parsed.verify_signature(Some(ca_cert.public_key())).unwrap();
+        assert_eq!(parsed.tbs_certificate.as_ref(), linted_tbs.as_slice());
+        // A serial with its top bit set is encoded positive (a leading zero byte).
+        assert_eq!(parsed.raw_serial().len(), 17);
+        assert_eq!(cert.serial, "80".repeat(16));
+    }
+
+    #[test]
+    fn lint_rejects_a_certificate_that_differs_from_the_request() {
+        let ca = ca();
+        let ctx = CaContext::new("https://ca.example.vn", PolicyOids::default());
+        let subject = ValidatedSubject::check(
+            Profile::Citizen,
+            &SubjectRequest {
+                common_name: "A".into(),
+                citizen_id: Some("001099012345".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let spki = subscriber_spki();
+        let now = OffsetDateTime::now_utc();
+        let req = SubscriberRequest {
+            profile: Profile::Citizen,
+            subject: &subject,
+            spki: &spki,
+            serial: [1; 16],
+            now,
+            validity_days: None,
+        };
+        let cert = issue(&ca, prepare(&ca, &req, &ctx).unwrap()).unwrap();
+        let dn = subject.dn();
+        let other_spki = subscriber_spki();
+        let good = Expected {
+            profile: Profile::Citizen,
+            dn: &dn,
+            spki: &spki,
+            serial: &cert.serial,
+            issuer_subject_raw: &ca.subject_raw,
+            email: None,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            ocsp_url: &ctx.ocsp(),
+            ca_issuers_url: &ctx.ca_issuers("public"),
+            crl_url: &ctx.crl("public"),
+            policy_oid: &ctx.policies.citizen,
+        };
+        lint::lint_subscriber(&cert.der, &good).unwrap();
+        let cases: Vec<(&str, Expected<'_>)> = vec![
+            (
+                "key",
+                Expected {
+                    spki: &other_spki,
+                    ..good
+                },
+            ),
+            (
+                "serial",
+                Expected {
+                    serial: "01",
+                    ..good
+                },
+            ),
+            (
+                "policy",
+                Expected {
+                    policy_oid: &ctx.policies.personal,
+                    ..good
+                },
+            ),
+            (
+                "ocsp",
+                Expected {
+                    ocsp_url: "https://elsewhere.example/ocsp",
+                    ..good
+                },
+            ),
+            (
+                "email",
+                Expected {
+                    email: Some("a@b.vn"),
+                    ..good
+                },
+            ),
+            (
+                "validity",
+                Expected {
+                    not_after: cert.not_after + Duration::days(1),
+                    ..good
+                },
+            ),
+            (
+                "issuer",
+                Expected {
+                    issuer_subject_raw: &[0x30, 0x00],
+                    ..good
+                },
+            ),
+        ];
+        for (what, e) in cases {
+            assert!(
+                matches!(lint::lint_subscriber(&cert.der, &e), Err(PkiError::Lint(_))),
+                "{what}"
+            );
+        }
+        // A validity above the profile maximum never reaches the signer.
+        let req = SubscriberRequest {
+            validity_days: Some(5000),
+            ..req
+        };
+        assert!(matches!(
+            prepare(&ca, &req, &ctx),
+            Err(PkiError::Validity { .. })
+        ));
+    }
+}
