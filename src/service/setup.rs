@@ -258,7 +258,7 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
     let (tls_key, tls_blob) = seal_key(kek, "tls", KeyAlgorithm::EcdsaP256)?;
     let tls_der = ca::tls_certificate(&government, tls_key, &cfg.tls_hosts, &serial()?, now)?;
     let mut tls_chain = pem_cert(&tls_der);
-    tls_chain.push_str(&government.pem());
+    tls_chain.push_str(government.pem());
     files.push((dir.cert("tls"), tls_chain.into_bytes(), false));
     files.push((dir.key("tls"), tls_blob, true));
 
