@@ -38,6 +38,7 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .merge(certificates::routes())
         .merge(openapi::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -51,6 +52,14 @@ async fn not_found() -> ApiError {
         kind: "not-found",
         status: StatusCode::NOT_FOUND,
         detail: "no such endpoint".into(),
+    }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::BadRequest {
+        kind: "method-not-allowed",
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        detail: "this endpoint does not accept that method".into(),
     }
 }
 
