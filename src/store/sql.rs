@@ -5,12 +5,6 @@ pub const CERT_COLUMNS: &str = "serial, ca, profile, common_name, citizen_id, ta
     owner_account, request_id, credential_id, status, revocation_reason, revoked_at, \
     not_before, not_after, issued_at, der";
 
-pub const INSERT_CERT: &str = "INSERT INTO certificates (serial, ca, profile, common_name, \
-    citizen_id, tax_code, owner_account, request_id, credential_id, status, revocation_reason, \
-    revoked_at, not_before, not_after, issued_at, der) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-    ON CONFLICT DO NOTHING";
-
 /// The head of a multi-row certificate insert (values are appended per batch).
 pub const INSERT_CERT_HEAD: &str = "INSERT INTO certificates (serial, ca, profile, common_name, \
     citizen_id, tax_code, owner_account, request_id, credential_id, status, revocation_reason, \
@@ -76,25 +70,14 @@ macro_rules! impl_repository {
                     .map(|(i, _)| i)
                     .collect();
                 for chunk in plain.chunks(sql::ROWS_PER_INSERT) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(sql::INSERT_CERT_HEAD);
-                    qb.push_values(chunk, |mut b, i| {
-                        let WriteOp::Issue(rec) = &ops[*i] else { unreachable!("filtered above") };
-                        let c = &rec.certificate;
-                        b.push_bind(c.serial.clone()).push_bind(c.ca.clone()).push_bind(c.profile.clone())
-                            .push_bind(c.common_name.clone()).push_bind(c.citizen_id.clone())
-                            .push_bind(c.tax_code.clone()).push_bind(c.owner_account)
-                            .push_bind(c.request_id.clone()).push_bind(c.credential_id.clone())
-                            .push_bind(c.status.clone()).push_bind(c.revocation_reason.clone())
-                            .push_bind(c.revoked_at).push_bind(c.not_before).push_bind(c.not_after)
-                            .push_bind(c.issued_at).push_bind(c.der.clone());
-                    });
-                    qb.push(" ON CONFLICT DO NOTHING RETURNING serial");
-                    let inserted: std::collections::HashSet<String> = qb
-                        .build_query_scalar::<String>()
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .into_iter()
+                    let certs: Vec<&$crate::store::CertificateRow> = chunk
+                        .iter()
+                        .filter_map(|i| match &ops[*i] {
+                            WriteOp::Issue(rec) => Some(&rec.certificate),
+                            WriteOp::Revoke(_) => None,
+                        })
                         .collect();
+                    let inserted = insert_certificates(&mut *tx, &certs).await?;
                     for i in chunk {
                         let WriteOp::Issue(rec) = &ops[*i] else { continue };
                         let c = &rec.certificate;
@@ -121,13 +104,7 @@ macro_rules! impl_repository {
                         .bind(id).bind(by).bind(at).bind(&c.serial)
                         .execute(&mut *sp).await?.rows_affected() == 1;
                     let inserted = approved
-                        && sqlx::query(sql::INSERT_CERT)
-                            .bind(&c.serial).bind(&c.ca).bind(&c.profile).bind(&c.common_name)
-                            .bind(&c.citizen_id).bind(&c.tax_code).bind(c.owner_account)
-                            .bind(&c.request_id).bind(&c.credential_id).bind(&c.status)
-                            .bind(&c.revocation_reason).bind(c.revoked_at).bind(c.not_before)
-                            .bind(c.not_after).bind(c.issued_at).bind(&c.der)
-                            .execute(&mut *sp).await?.rows_affected() == 1;
+                        && insert_certificates(&mut *sp, &[c]).await?.contains(&c.serial);
                     results[i] = Some(if !approved {
                         sp.rollback().await?;
                         Err(StoreError::Conflict("request is no longer pending"))
@@ -329,6 +306,32 @@ macro_rules! impl_repository {
                 let q = format!("SELECT {} FROM credentials WHERE id = $1", $crate::store::sql::CREDENTIAL_COLUMNS);
                 Ok(sqlx::query_as(&q).bind(id).fetch_optional(&self.pool).await?)
             }
+        }
+
+        /// Inserts certificates in one statement; returns the serials that went in (the others
+        /// hit a unique index: one active citizen certificate per CCCD, or the serial).
+        async fn insert_certificates<'e, E>(
+            exec: E,
+            certs: &[&$crate::store::CertificateRow],
+        ) -> Result<std::collections::HashSet<String>, $crate::store::StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            if certs.is_empty() {
+                return Ok(Default::default());
+            }
+            let mut qb = sqlx::QueryBuilder::<$db>::new($crate::store::sql::INSERT_CERT_HEAD);
+            qb.push_values(certs, |mut b, c| {
+                b.push_bind(c.serial.clone()).push_bind(c.ca.clone()).push_bind(c.profile.clone())
+                    .push_bind(c.common_name.clone()).push_bind(c.citizen_id.clone())
+                    .push_bind(c.tax_code.clone()).push_bind(c.owner_account)
+                    .push_bind(c.request_id.clone()).push_bind(c.credential_id.clone())
+                    .push_bind(c.status.clone()).push_bind(c.revocation_reason.clone())
+                    .push_bind(c.revoked_at).push_bind(c.not_before).push_bind(c.not_after)
+                    .push_bind(c.issued_at).push_bind(c.der.clone());
+            });
+            qb.push(" ON CONFLICT DO NOTHING RETURNING serial");
+            Ok(qb.build_query_scalar::<String>().fetch_all(exec).await?.into_iter().collect())
         }
 
         async fn insert_credential<'e, E>(
