@@ -3,4 +3,6 @@
 //! the sequencer come next.
 
 pub mod checkpoint;
+pub mod entry;
 pub mod merkle;
+pub mod sequencer;

@@ -1,0 +1,168 @@
+//! The sequencer's tree state: the tree size and its compact range (the hashes of the maximal
+//! perfect subtrees covering [0, size)), enough to append a batch, compute the new root and prove
+//! any new leaf's inclusion without reading older leaves.
+
+use super::checkpoint::{self, Checkpoint};
+use super::merkle::{self, Hash, NodeSource};
+use crate::keys::SigningKey;
+
+/// Tree state after the last committed batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeState {
+    pub size: u64,
+    /// Perfect-subtree hashes covering [0, size), largest (leftmost) first.
+    pub range: Vec<Hash>,
+}
+
+/// Errors sealing a batch.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    #[error("stored compact range does not match the tree size")]
+    BadRange,
+    #[error("checkpoint signing failed: {0}")]
+    Sign(#[from] checkpoint::NoteError),
+}
+
+/// A batch sealed: the new state, the signed checkpoint and one inclusion proof per new leaf.
+pub struct Sealed {
+    pub state: TreeState,
+    pub root: Hash,
+    pub note: String,
+    pub proofs: Vec<Vec<Hash>>,
+}
+
+impl TreeState {
+    /// Rebuilds a state from stored bytes (concatenated hashes).
+    pub fn from_parts(size: u64, range: &[u8]) -> Result<Self, SealError> {
+        if range.len() % 32 != 0 || range.len() / 32 != size.count_ones() as usize {
+            return Err(SealError::BadRange);
+        }
+        let range = range
+            .chunks(32)
+            .map(|c| c.try_into().unwrap_or([0; 32]))
+            .collect();
+        Ok(Self { size, range })
+    }
+
+    pub fn range_bytes(&self) -> Vec<u8> {
+        self.range.concat()
+    }
+
+    /// Appends `leaves` (leaf hashes), signs the new checkpoint; leaves `self` unchanged so a
+    /// failed commit can be retried from the same state.
+    pub fn seal(
+        &self,
+        leaves: &[Hash],
+        origin: &str,
+        key: &dyn SigningKey,
+    ) -> Result<Sealed, SealError> {
+        let size = self.size + leaves.len() as u64;
+        let mut src = Batch { old: self, leaves };
+        let Ok(root) = merkle::root(&mut src, size);
+        let mut proofs = Vec::with_capacity(leaves.len());
+        for i in 0..leaves.len() as u64 {
+            match merkle::inclusion_proof(&mut src, self.size + i, size) {
+                Ok(p) => proofs.push(p),
+                Err(_) => return Err(SealError::BadRange),
+            }
+        }
+        let note = checkpoint::sign(
+            &Checkpoint {
+                origin: origin.to_string(),
+                size,
+                root,
+            },
+            origin,
+            key,
+        )?;
+        let mut range = Vec::new();
+        let mut start = 0u64;
+        for bit in (0..64).rev() {
+            let n = 1u64 << bit;
+            if size & n != 0 {
+                let Ok(h) = merkle::subtree_root(&mut src, start, n);
+                range.push(h);
+                start += n;
+            }
+        }
+        Ok(Sealed {
+            state: TreeState { size, range },
+            root,
+            note,
+            proofs,
+        })
+    }
+}
+
+/// Nodes of the old tree come from its compact range, new leaves from the batch.
+struct Batch<'a> {
+    old: &'a TreeState,
+    leaves: &'a [Hash],
+}
+
+impl NodeSource for Batch<'_> {
+    type Error = std::convert::Infallible;
+
+    fn perfect(&mut self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        let n = 1u64 << level;
+        let (lo, hi) = (index * n, index * n + n);
+        let start = self.old.size;
+        if lo >= start {
+            let a = (lo - start) as usize;
+            return Ok(merkle::mth(&self.leaves[a..a + n as usize]));
+        }
+        if hi <= start {
+            // An aligned block inside the old tree: one of the compact range's blocks (proofs
+            // of new leaves and the new root only ever need those).
+            let mut s = 0u64;
+            for (k, bit) in (0..64)
+                .rev()
+                .filter(|b| start & (1u64 << b) != 0)
+                .enumerate()
+            {
+                let size = 1u64 << bit;
+                if s == lo && size == n {
+                    return Ok(self.old.range[k]);
+                }
+                s += size;
+            }
+        }
+        // Straddles the old end (or is an inner old block): split.
+        let left = self.perfect(level - 1, index * 2)?;
+        let right = self.perfect(level - 1, index * 2 + 1)?;
+        Ok(merkle::node_hash(&left, &right))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyAlgorithm, SoftwareKey};
+    use crate::ledger::merkle::{leaf_hash, mth, verify_inclusion};
+
+    #[test]
+    fn batches_of_any_size_give_the_roots_and_proofs_of_the_whole_tree() {
+        let key = SoftwareKey::generate(KeyAlgorithm::Ed25519).unwrap().0;
+        let all: Vec<Hash> = (0..70u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for batch in [1usize, 2, 3, 5, 8, 13] {
+            let mut state = TreeState::default();
+            let mut done = 0usize;
+            while done < all.len() {
+                let end = (done + batch).min(all.len());
+                let sealed = state.seal(&all[done..end], "test/ledger", &key).unwrap();
+                assert_eq!(sealed.root, mth(&all[..end]), "batch {batch} at {end}");
+                for (k, proof) in sealed.proofs.iter().enumerate() {
+                    let i = done + k;
+                    verify_inclusion(i as u64, end as u64, &all[i], proof, &sealed.root).unwrap();
+                }
+                let restored =
+                    TreeState::from_parts(sealed.state.size, &sealed.state.range_bytes()).unwrap();
+                assert_eq!(restored, sealed.state);
+                state = sealed.state;
+                done = end;
+            }
+        }
+        assert!(TreeState::from_parts(3, &[0u8; 32]).is_err());
+    }
+}
