@@ -51,6 +51,9 @@ pub struct Config {
     /// Seconds an authenticated token is trusted without a database read (0 disables the
     /// cache). A token disabled from another process or node stops working within this time.
     pub auth_cache_seconds: u64,
+    /// The ledger's origin line in checkpoints and name of its key (default: the public URL's
+    /// host and path, then `/ledger`).
+    pub ledger_origin: String,
     /// Certificate-policy OIDs per profile (`[policies]` table).
     pub policies: crate::pki::profile::PolicyOids,
 }
@@ -72,6 +75,7 @@ struct FileConfig {
     argon2_iterations: Option<u32>,
     policies: Option<crate::pki::profile::PolicyOids>,
     auth_cache_seconds: Option<u64>,
+    ledger_origin: Option<String>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -169,6 +173,15 @@ impl Config {
             .or_else(|| env("KYSO_ORG_NAME"))
             .or(file.org_name)
             .unwrap_or_else(|| "kyso".into());
+        let ledger_origin = env("KYSO_LEDGER_ORIGIN")
+            .or(file.ledger_origin)
+            .unwrap_or_else(|| {
+                let rest = public_url
+                    .split_once("://")
+                    .map(|(_, r)| r)
+                    .unwrap_or(&public_url);
+                format!("{}/ledger", rest.trim_end_matches('/'))
+            });
         let cfg = Self {
             data_dir: data_dir.to_path_buf(),
             listen,
@@ -197,6 +210,7 @@ impl Config {
             auth_cache_seconds: parse_env("KYSO_AUTH_CACHE_SECONDS")?
                 .or(file.auth_cache_seconds)
                 .unwrap_or(2),
+            ledger_origin,
             policies: file.policies.unwrap_or_default(),
         };
         cfg.check()?;
@@ -226,6 +240,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 name: "auth_cache_seconds",
                 message: "at most 60 (a disabled token must stop working soon)".into(),
+            });
+        }
+        if self.ledger_origin.is_empty()
+            || self.ledger_origin.len() > 200
+            || self
+                .ledger_origin
+                .chars()
+                .any(|c| c.is_whitespace() || c == '+' || c.is_control())
+        {
+            return Err(ConfigError::Invalid {
+                name: "ledger_origin",
+                message: "1 to 200 characters, no spaces or '+'".into(),
             });
         }
         self.policies

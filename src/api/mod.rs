@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auth;
 pub mod certificates;
 pub mod error;
+pub mod ledger;
 pub mod openapi;
 pub mod ops;
 pub mod pki;
@@ -34,6 +35,7 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(pki::routes())
+        .merge(ledger::routes())
         .merge(accounts::routes())
         .merge(certificates::routes())
         .merge(openapi::routes())

@@ -6,3 +6,4 @@ pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
 pub mod sequencer;
+pub mod writer;

@@ -35,7 +35,7 @@ pub struct Sealed {
 impl TreeState {
     /// Rebuilds a state from stored bytes (concatenated hashes).
     pub fn from_parts(size: u64, range: &[u8]) -> Result<Self, SealError> {
-        if range.len() % 32 != 0 || range.len() / 32 != size.count_ones() as usize {
+        if !range.len().is_multiple_of(32) || range.len() / 32 != size.count_ones() as usize {
             return Err(SealError::BadRange);
         }
         let range = range

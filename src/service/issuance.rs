@@ -12,6 +12,8 @@ use zeroize::Zeroizing;
 
 use super::{new_id, now, random_bytes, Actor, Role, Service, ServiceError};
 use crate::keys::{self, KeyAlgorithm, PinWrapped, SigningKey, SoftwareKey};
+use crate::ledger::entry::{Entry, ENTRY_VERSION};
+use crate::ledger::writer::Receipt;
 use crate::pki::csr::ValidatedCsr;
 use crate::pki::issuer::{self, SubscriberRequest};
 use crate::pki::profile::{Profile, SubjectRequest, ValidatedSubject};
@@ -83,6 +85,40 @@ pub struct Issued {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub not_after: time::OffsetDateTime,
+    /// Proof that the issuance is in the audit ledger.
+    pub receipt: ReceiptView,
+}
+
+/// A ledger receipt, checkable offline with the ledger's key (`GET /ledger/key`): the entry's
+/// canonical bytes hash to `leaf_hash` (SHA-256 of 0x00 || entry), `inclusion_proof` leads from
+/// it to the root in `checkpoint`, and `checkpoint` is signed by the ledger key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReceiptView {
+    pub index: u64,
+    /// Base64 of the canonical entry bytes.
+    pub entry: String,
+    /// Base64 SHA-256 leaf hash.
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    /// The signed checkpoint (C2SP signed note).
+    pub checkpoint: String,
+    /// Base64 hashes, leaf to root (RFC 9162).
+    pub inclusion_proof: Vec<String>,
+}
+
+impl ReceiptView {
+    fn new(r: &crate::ledger::writer::Receipt, entry: &[u8]) -> Self {
+        use base64::Engine;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        Self {
+            index: r.index,
+            entry: b64(entry),
+            leaf_hash: b64(&r.leaf_hash),
+            tree_size: r.tree_size,
+            checkpoint: r.checkpoint.clone(),
+            inclusion_proof: r.proof.iter().map(|h| b64(h)).collect(),
+        }
+    }
 }
 
 /// A request waiting for a registration officer.
@@ -385,11 +421,29 @@ impl Service {
             issued_at: t.unix_timestamp(),
             der: cert.der.clone(),
         };
+        let entry = Entry {
+            actor: approves.as_ref().map(|(_, by)| *by).unwrap_or(owner),
+            ca: Some(ca.name.clone()),
+            certificate_sha256: Some(hex::encode(ring::digest::digest(
+                &ring::digest::SHA256,
+                &cert.der,
+            ))),
+            kind: "certificate.issued".into(),
+            profile: Some(profile.as_str().into()),
+            reason: None,
+            request_id: request_id.clone(),
+            serial: Some(cert.serial.clone()),
+            time: t.unix_timestamp(),
+            v: ENTRY_VERSION,
+        }
+        .to_bytes();
         let record = IssuanceRecord {
             certificate: row,
             approves_request: approves.map(|(id, by)| (id, by, t.unix_timestamp())),
+            ledger_entry: entry.clone(),
         };
-        self.record_and_release(WriteOp::Issue(Box::new(record)))
+        let receipt = self
+            .record_and_release(WriteOp::Issue(Box::new(record)))
             .await?;
         self.metrics.issued[profile as usize].fetch_add(1, Ordering::Relaxed);
         Ok(Issued {
@@ -401,12 +455,13 @@ impl Service {
             credential_id,
             not_before: cert.not_before,
             not_after: cert.not_after,
+            receipt: ReceiptView::new(&receipt, &entry),
         })
     }
 
     /// Record before release: returns only once the write is durable. Every issuance and
     /// revocation passes here; the audit ledger entry is appended here too.
-    async fn record_and_release(&self, op: WriteOp) -> Result<(), ServiceError> {
+    async fn record_and_release(&self, op: WriteOp) -> Result<Receipt, ServiceError> {
         self.writer.write(op).await.map_err(ServiceError::from)
     }
 
@@ -584,10 +639,23 @@ impl Service {
             ));
         }
         let t = now().unix_timestamp();
+        let entry = Entry {
+            actor: actor.id,
+            ca: Some(row.ca.clone()),
+            certificate_sha256: None,
+            kind: "certificate.revoked".into(),
+            profile: None,
+            reason: Some(reason.to_string()),
+            request_id: None,
+            serial: Some(row.serial.clone()),
+            time: t,
+            v: ENTRY_VERSION,
+        };
         self.record_and_release(WriteOp::Revoke(RevocationRecord {
             serial: row.serial.clone(),
             reason: reason.to_string(),
             revoked_at: t,
+            ledger_entry: entry.to_bytes(),
         }))
         .await?;
         self.metrics.revoked.fetch_add(1, Ordering::Relaxed);

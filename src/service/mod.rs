@@ -13,9 +13,10 @@ use time::OffsetDateTime;
 
 use crate::keys::sealed::KdfParams;
 use crate::keys::Kek;
+use crate::ledger::writer::{GroupCommit, LedgerSigner};
 use crate::pki::issuer::IssuingCa;
 use crate::pki::{CaContext, PkiError};
-use crate::store::{GroupCommit, Repository, StoreError};
+use crate::store::{Repository, StoreError};
 
 pub use accounts::{Actor, Role};
 
@@ -126,6 +127,7 @@ impl Authorities {
 pub struct Service {
     pub store: Arc<dyn Repository>,
     writer: GroupCommit,
+    ledger_key: String,
     pub cas: Authorities,
     kek: Arc<Kek>,
     pub urls: CaContext,
@@ -145,18 +147,23 @@ pub struct Metrics {
 }
 
 impl Service {
-    pub fn new(
+    pub async fn new(
         store: Arc<dyn Repository>,
         cas: Authorities,
         kek: Arc<Kek>,
         urls: CaContext,
         policy: Policy,
-    ) -> Arc<Self> {
-        let writer = GroupCommit::start(store.clone());
+        ledger: LedgerSigner,
+    ) -> Result<Arc<Self>, StoreError> {
+        let ledger_key =
+            crate::ledger::checkpoint::verifier_key(&ledger.origin, ledger.key.as_ref())
+                .map_err(|e| StoreError::Ledger(e.to_string()))?;
+        let writer = GroupCommit::start(store.clone(), ledger).await?;
         let auth_cache = accounts::AuthCache::new(policy.auth_cache_ttl);
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             store,
             writer,
+            ledger_key,
             cas,
             kek,
             urls,
@@ -164,7 +171,17 @@ impl Service {
             limiter: rate::Limiter::default(),
             auth_cache,
             metrics: Metrics::default(),
-        })
+        }))
+    }
+
+    /// The ledger's note verifier key (`<origin>+<key hash>+<base64 key>`).
+    pub fn ledger_key(&self) -> &str {
+        &self.ledger_key
+    }
+
+    /// The newest signed checkpoint, if anything was recorded yet.
+    pub async fn latest_checkpoint(&self) -> Result<Option<String>, ServiceError> {
+        Ok(self.store.latest_checkpoint().await?.map(|c| c.note))
     }
 
     /// Whether the database answers (for /readyz).

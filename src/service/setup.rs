@@ -186,13 +186,16 @@ pub async fn init(cfg: &Config) -> Result<InitReport, SetupError> {
     };
     let repo = store::open(&cfg.database_url).await?;
     let admin_token = if repo.count_accounts_with_role("admin").await? == 0 {
+        let ledger = ledger_signer(cfg, &dir, &kek)?;
         let svc = Service::new(
             repo,
             load_authorities(cfg, &dir, &kek)?,
             Arc::new(kek),
             cfg.ca_context(),
             cfg.policy(),
-        );
+            ledger,
+        )
+        .await?;
         let created = svc
             .create_account(
                 &Actor::operator(),
@@ -317,6 +320,7 @@ pub async fn open_service(cfg: &Config) -> Result<Arc<Service>, SetupError> {
     }
     let kek = load_kek(&dir, false)?;
     let cas = load_authorities(cfg, &dir, &kek)?;
+    let ledger = ledger_signer(cfg, &dir, &kek)?;
     let repo = store::open(&cfg.database_url).await?;
     Ok(Service::new(
         repo,
@@ -324,7 +328,21 @@ pub async fn open_service(cfg: &Config) -> Result<Arc<Service>, SetupError> {
         Arc::new(kek),
         cfg.ca_context(),
         cfg.policy(),
-    ))
+        ledger,
+    )
+    .await?)
+}
+
+/// The ledger's checkpoint signer: the Ed25519 key made at init and the configured origin.
+fn ledger_signer(
+    cfg: &Config,
+    dir: &DataDir,
+    kek: &Kek,
+) -> Result<crate::ledger::writer::LedgerSigner, SetupError> {
+    Ok(crate::ledger::writer::LedgerSigner {
+        origin: cfg.ledger_origin.clone(),
+        key: open_key(dir, kek, "ledger")?,
+    })
 }
 
 /// The TLS server's certificate chain (DER, leaf first) and private key (PKCS#8).

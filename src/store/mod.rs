@@ -1,8 +1,7 @@
 //! Storage: the only owner of SQL. One [`Repository`] trait with SQLite and PostgreSQL
 //! implementations that share their SQL text (see [`sql`]); certificate issuance goes through a
-//! group-commit writer ([`GroupCommit`]) so durability does not cost throughput.
+//! group-commit writer (`ledger::writer::GroupCommit`) so durability does not cost throughput.
 
-mod group;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -10,8 +9,6 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-
-pub use group::GroupCommit;
 
 /// Errors from storage. The text is for logs only; the API maps these to a generic 500/503.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +24,8 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("the writer task has stopped")]
     WriterGone,
+    #[error("ledger: {0}")]
+    Ledger(String),
 }
 
 /// An account row.
@@ -113,6 +112,32 @@ pub struct CertificateFilter {
     pub limit: i64,
 }
 
+/// A ledger checkpoint row: the signed note and the compact range at that size.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CheckpointRow {
+    pub size: i64,
+    pub root: Vec<u8>,
+    pub note: String,
+    pub compact: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// A stored ledger entry.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LedgerEntryRow {
+    pub idx: i64,
+    pub leaf_hash: Vec<u8>,
+    pub entry: Vec<u8>,
+    pub serial: Option<String>,
+    pub created_at: i64,
+}
+
+/// Seals a batch inside its transaction: given the ledger entries of the ops that succeeded, in
+/// order, returns their leaf hashes and the checkpoint to store with them.
+pub trait Sealer: Send {
+    fn seal(&mut self, entries: &[&[u8]]) -> Result<(Vec<[u8; 32]>, CheckpointRow), String>;
+}
+
 /// Everything one issuance writes, committed atomically (and, in a batch, durably) before the
 /// certificate is released.
 #[derive(Clone, Debug)]
@@ -120,6 +145,8 @@ pub struct IssuanceRecord {
     pub certificate: CertificateRow,
     /// A request this issuance approves (pending → approved).
     pub approves_request: Option<(String, i64, i64)>,
+    /// The ledger entry (canonical bytes) recorded with it.
+    pub ledger_entry: Vec<u8>,
 }
 
 /// A revocation.
@@ -128,6 +155,8 @@ pub struct RevocationRecord {
     pub serial: String,
     pub reason: String,
     pub revoked_at: i64,
+    /// The ledger entry (canonical bytes) recorded with it.
+    pub ledger_entry: Vec<u8>,
 }
 
 /// Writes that go through the group-commit writer.
@@ -137,14 +166,44 @@ pub enum WriteOp {
     Revoke(RevocationRecord),
 }
 
+impl WriteOp {
+    pub fn ledger_entry(&self) -> &[u8] {
+        match self {
+            WriteOp::Issue(r) => &r.ledger_entry,
+            WriteOp::Revoke(r) => &r.ledger_entry,
+        }
+    }
+
+    pub fn serial(&self) -> &str {
+        match self {
+            WriteOp::Issue(r) => &r.certificate.serial,
+            WriteOp::Revoke(r) => &r.serial,
+        }
+    }
+}
+
 /// The repository. Reads go straight to the pool; issuance and revocation through
-/// [`GroupCommit`], which calls [`Repository::apply_batch`].
+/// the ledger's group-commit writer, which calls [`Repository::apply_batch`].
 #[async_trait]
 pub trait Repository: Send + Sync {
     /// Applies a batch of writes in one transaction. Each op gets its own result: a constraint
     /// failure in one op does not fail the others.
-    async fn apply_batch(&self, ops: &[WriteOp])
-        -> Result<Vec<Result<(), StoreError>>, StoreError>;
+    ///
+    /// The ledger entries of the ops that succeeded are appended in the same transaction, with
+    /// dense indexes from the current tree size, together with the checkpoint `sealer` signs.
+    async fn apply_batch(
+        &self,
+        ops: &[WriteOp],
+        sealer: &mut dyn Sealer,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
+
+    /// The newest checkpoint, if the ledger has any entry.
+    async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError>;
+    async fn ledger_entry(&self, idx: i64) -> Result<Option<LedgerEntryRow>, StoreError>;
+    async fn ledger_entries_for_serial(
+        &self,
+        serial: &str,
+    ) -> Result<Vec<LedgerEntryRow>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 

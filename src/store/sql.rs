@@ -40,6 +40,7 @@ macro_rules! impl_repository {
             async fn apply_batch(
                 &self,
                 ops: &[$crate::store::WriteOp],
+                sealer: &mut dyn $crate::store::Sealer,
             ) -> Result<Vec<Result<(), $crate::store::StoreError>>, $crate::store::StoreError> {
                 use $crate::store::{sql, StoreError, WriteOp};
                 // The writer has a connection of its own, so BEGIN never waits behind reads.
@@ -119,11 +120,62 @@ macro_rules! impl_repository {
                         Ok(())
                     });
                 }
+                // Record before release: the ledger entries of what succeeded, and the checkpoint
+                // that covers them, commit in the same transaction.
+                let ok: Vec<usize> = (0..ops.len()).filter(|i| matches!(results[*i], Some(Ok(())))).collect();
+                if !ok.is_empty() {
+                    let entries: Vec<&[u8]> = ok.iter().map(|i| ops[*i].ledger_entry()).collect();
+                    let (leaves, cp) = sealer.seal(&entries).map_err(StoreError::Ledger)?;
+                    let first = cp.size - ok.len() as i64;
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO ledger_entries (idx, leaf_hash, entry, serial, created_at) ",
+                    );
+                    qb.push_values(ok.iter().enumerate(), |mut b, (k, i)| {
+                        b.push_bind(first + k as i64)
+                            .push_bind(leaves[k].to_vec())
+                            .push_bind(ops[*i].ledger_entry().to_vec())
+                            .push_bind(ops[*i].serial().to_string())
+                            .push_bind(cp.created_at);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                    sqlx::query(
+                        "INSERT INTO ledger_checkpoints (size, root, note, compact, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(cp.size).bind(&cp.root).bind(&cp.note).bind(&cp.compact).bind(cp.created_at)
+                    .execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(results
                     .into_iter()
                     .map(|r| r.unwrap_or(Err(StoreError::Conflict("operation not applied"))))
                     .collect())
+            }
+
+            async fn latest_checkpoint(
+                &self,
+            ) -> Result<Option<$crate::store::CheckpointRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT size, root, note, compact, created_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool).await?)
+            }
+
+            async fn ledger_entry(
+                &self,
+                idx: i64,
+            ) -> Result<Option<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as("SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE idx = $1")
+                    .bind(idx).fetch_optional(&self.pool).await?)
+            }
+
+            async fn ledger_entries_for_serial(
+                &self,
+                serial: &str,
+            ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE serial = $1 ORDER BY idx",
+                )
+                .bind(serial).fetch_all(&self.pool).await?)
             }
 
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {

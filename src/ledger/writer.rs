@@ -1,0 +1,151 @@
+//! The sequencer's group commit: one task takes every pending write, applies them in one
+//! transaction together with their ledger entries and a signed checkpoint, and only then answers
+//! each caller with its receipt. Many concurrent issuances share one fsync.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::merkle::Hash;
+use super::sequencer::{Sealed, TreeState};
+use crate::keys::SigningKey;
+use crate::store::{CheckpointRow, Repository, Sealer, StoreError, WriteOp};
+
+/// Most ops per transaction: large enough to amortize the fsync, small enough that one batch
+/// does not hold SQLite's write lock for long.
+const MAX_BATCH: usize = 512;
+
+/// What a caller gets once its write is durable: enough to check offline that the ledger holds
+/// its entry.
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    pub tree_size: u64,
+    /// The signed checkpoint (C2SP note) of the tree that includes the entry.
+    pub checkpoint: String,
+    /// RFC 9162 inclusion proof of `index` in the tree of `tree_size`.
+    pub proof: Vec<Hash>,
+}
+
+type Job = (WriteOp, oneshot::Sender<Result<Receipt, StoreError>>);
+
+/// Handle to the writer task.
+#[derive(Clone)]
+pub struct GroupCommit {
+    tx: mpsc::Sender<Job>,
+}
+
+/// The ledger's identity for checkpoints.
+pub struct LedgerSigner {
+    pub origin: String,
+    pub key: Arc<dyn SigningKey>,
+}
+
+impl GroupCommit {
+    /// Starts the writer from the newest stored checkpoint.
+    pub async fn start(
+        repo: Arc<dyn Repository>,
+        signer: LedgerSigner,
+    ) -> Result<Self, StoreError> {
+        let state = match repo.latest_checkpoint().await? {
+            Some(cp) => TreeState::from_parts(cp.size as u64, &cp.compact)
+                .map_err(|e| StoreError::Ledger(e.to_string()))?,
+            None => TreeState::default(),
+        };
+        let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
+        tokio::spawn(run(
+            repo,
+            rx,
+            Sequencer {
+                state,
+                signer,
+                pending: None,
+            },
+        ));
+        Ok(Self { tx })
+    }
+
+    /// Returns once the op and its ledger entry are durably committed (or failed).
+    pub async fn write(&self, op: WriteOp) -> Result<Receipt, StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send((op, done))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        wait.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+struct Sequencer {
+    state: TreeState,
+    signer: LedgerSigner,
+    /// The sealed batch of the transaction in flight; becomes the state once it commits.
+    pending: Option<(Vec<Hash>, Sealed)>,
+}
+
+impl Sealer for Sequencer {
+    fn seal(&mut self, entries: &[&[u8]]) -> Result<(Vec<[u8; 32]>, CheckpointRow), String> {
+        let leaves: Vec<Hash> = entries
+            .iter()
+            .map(|e| super::merkle::leaf_hash(e))
+            .collect();
+        let sealed = self
+            .state
+            .seal(&leaves, &self.signer.origin, self.signer.key.as_ref())
+            .map_err(|e| e.to_string())?;
+        let row = CheckpointRow {
+            size: sealed.state.size as i64,
+            root: sealed.root.to_vec(),
+            note: sealed.note.clone(),
+            compact: sealed.state.range_bytes(),
+            created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        self.pending = Some((leaves.clone(), sealed));
+        Ok((leaves, row))
+    }
+}
+
+async fn run(repo: Arc<dyn Repository>, mut rx: mpsc::Receiver<Job>, mut seq: Sequencer) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (ops, waiters): (Vec<WriteOp>, Vec<_>) = jobs.drain(..).unzip();
+        seq.pending = None;
+        match repo.apply_batch(&ops, &mut seq).await {
+            Ok(results) => {
+                let pending = seq.pending.take();
+                let start = seq.state.size;
+                let mut k = 0usize;
+                for (done, r) in waiters.into_iter().zip(results) {
+                    let answer = match (r, &pending) {
+                        (Ok(()), Some((leaves, sealed))) => {
+                            let receipt = Receipt {
+                                index: start + k as u64,
+                                leaf_hash: leaves[k],
+                                tree_size: sealed.state.size,
+                                checkpoint: sealed.note.clone(),
+                                proof: sealed.proofs[k].clone(),
+                            };
+                            k += 1;
+                            Ok(receipt)
+                        }
+                        (Ok(()), None) => Err(StoreError::Ledger(
+                            "batch committed without a checkpoint".into(),
+                        )),
+                        (Err(e), _) => Err(e),
+                    };
+                    let _ = done.send(answer);
+                }
+                if let Some((_, sealed)) = pending {
+                    seq.state = sealed.state;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = ops.len(), "group commit failed");
+                for done in waiters {
+                    let _ = done.send(Err(StoreError::WriterGone));
+                }
+            }
+        }
+    }
+}

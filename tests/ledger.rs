@@ -1,0 +1,185 @@
+//! The ledger as wired into issuance: every certificate is an entry committed with it, and every
+//! answer carries a receipt a relying party can check offline with only the ledger's key.
+
+mod common;
+
+use axum::http::StatusCode;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::*;
+use kyso::ledger::checkpoint::{self, Verifier};
+use kyso::ledger::entry::Entry;
+use kyso::ledger::merkle::{leaf_hash, mth, verify_inclusion, Hash};
+use serde_json::{json, Value};
+
+fn hash(s: &Value) -> Hash {
+    B64.decode(s.as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
+/// Checks a receipt the way an offline verifier would; returns the entry.
+fn check_receipt(receipt: &Value, verifier: &Verifier) -> Entry {
+    let cp = checkpoint::open(receipt["checkpoint"].as_str().unwrap(), verifier)
+        .expect("checkpoint signed by the ledger key");
+    assert_eq!(cp.size, receipt["tree_size"].as_u64().unwrap());
+    let entry = B64.decode(receipt["entry"].as_str().unwrap()).unwrap();
+    let leaf = leaf_hash(&entry);
+    assert_eq!(leaf, hash(&receipt["leaf_hash"]));
+    let proof: Vec<Hash> = receipt["inclusion_proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    let index = receipt["index"].as_u64().unwrap();
+    verify_inclusion(index, cp.size, &leaf, &proof, &cp.root).expect("inclusion proof");
+    // A changed entry no longer proves inclusion.
+    let mut forged = entry.clone();
+    forged[10] ^= 1;
+    assert!(verify_inclusion(index, cp.size, &leaf_hash(&forged), &proof, &cp.root).is_err());
+    Entry::from_bytes(&entry).expect("canonical entry")
+}
+
+#[tokio::test]
+async fn issuance_receipts_verify_offline_with_the_ledger_key() {
+    for b in backends() {
+        let env = env(b).await;
+        assert_problem(
+            &env.get("/ledger/checkpoint", None).await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        );
+        let key = String::from_utf8(env.get("/ledger/key", None).await.bytes).unwrap();
+        let verifier = Verifier::parse(&key).unwrap();
+        let (_, ra) = env.account("ra").await;
+        // Concurrent requests land in shared batches; each still gets its own proof.
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let app = env.app.clone();
+            let ra = ra.clone();
+            tasks.push(tokio::spawn(async move {
+                use tower::ServiceExt;
+                let body = json!({"profile": "personal", "subject": {"common_name": format!("Cán bộ {i}"), "citizen_id": format!("0010990000{i:02}")}, "csr": fresh_csr()});
+                let req = axum::http::Request::post("/api/v1/certificates")
+                    .header("authorization", format!("Bearer {ra}"))
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(body.to_string()))
+                    .unwrap();
+                let resp = app.oneshot(req).await.unwrap();
+                assert_eq!(resp.status(), StatusCode::CREATED);
+                let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+                serde_json::from_slice::<Value>(&bytes).unwrap()
+            }));
+        }
+        let mut indexes = Vec::new();
+        for t in tasks {
+            let issued = t.await.unwrap();
+            let entry = check_receipt(&issued["receipt"], &verifier);
+            assert_eq!(entry.kind, "certificate.issued");
+            assert_eq!(entry.serial.as_deref(), issued["serial"].as_str());
+            let der = cert_der(issued["certificate_pem"].as_str().unwrap());
+            assert_eq!(
+                entry.certificate_sha256.unwrap(),
+                hex::encode(ring::digest::digest(&ring::digest::SHA256, &der))
+            );
+            indexes.push(issued["receipt"]["index"].as_u64().unwrap());
+        }
+        indexes.sort();
+        assert_eq!(
+            indexes,
+            (0..12).collect::<Vec<u64>>(),
+            "dense, no duplicate"
+        );
+        let latest = String::from_utf8(env.get("/ledger/checkpoint", None).await.bytes).unwrap();
+        assert_eq!(checkpoint::open(&latest, &verifier).unwrap().size, 12);
+    }
+}
+
+#[tokio::test]
+async fn every_certificate_and_revocation_is_one_entry_and_the_tree_survives_a_restart() {
+    for b in backends() {
+        let env = env(b).await;
+        let (_, ra) = env.account("ra").await;
+        let mut serials = Vec::new();
+        for i in 0..5 {
+            let r = env
+                .post(
+                    "/api/v1/certificates",
+                    &ra,
+                    citizen_body(
+                        &format!("Dân {i}"),
+                        &format!("00109900010{i}"),
+                        &fresh_csr(),
+                    ),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED);
+            serials.push(r.json["serial"].as_str().unwrap().to_string());
+        }
+        let rev = env
+            .post(
+                &format!("/api/v1/certificates/{}/revoke", serials[0]),
+                &ra,
+                json!({"reason": "keyCompromise"}),
+            )
+            .await;
+        assert_eq!(rev.status, StatusCode::OK);
+        // A refused request writes no entry.
+        let dup = env
+            .post(
+                "/api/v1/certificates",
+                &ra,
+                citizen_body("Dân 1", "001099000101", &fresh_csr()),
+            )
+            .await;
+        assert_eq!(dup.status, StatusCode::CONFLICT);
+        let store = &env.service.store;
+        for (i, s) in serials.iter().enumerate() {
+            let entries = store.ledger_entries_for_serial(s).await.unwrap();
+            let kinds: Vec<String> = entries
+                .iter()
+                .map(|e| Entry::from_bytes(&e.entry).unwrap().kind)
+                .collect();
+            let want: &[&str] = if i == 0 {
+                &["certificate.issued", "certificate.revoked"]
+            } else {
+                &["certificate.issued"]
+            };
+            assert_eq!(kinds, want, "{s}");
+        }
+        let cp = store.latest_checkpoint().await.unwrap().unwrap();
+        assert_eq!(cp.size, 6);
+
+        // A new process continues the same tree from the stored checkpoint.
+        let again = kyso::service::setup::open_service(&env.cfg).await.unwrap();
+        let app = kyso::api::app(again.clone(), env.cfg.max_body_bytes);
+        let env2 = TestEnv {
+            app,
+            service: again,
+            ..env
+        };
+        let r = env2
+            .post(
+                "/api/v1/certificates",
+                &ra,
+                citizen_body("Dân 9", "001099000109", &fresh_csr()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert_eq!(r.json["receipt"]["index"], 6);
+        let verifier = Verifier::parse(env2.service.ledger_key()).unwrap();
+        check_receipt(&r.json["receipt"], &verifier);
+        let mut leaves = Vec::new();
+        for i in 0..7 {
+            let e = env2.service.store.ledger_entry(i).await.unwrap().unwrap();
+            assert_eq!(leaf_hash(&e.entry).as_slice(), e.leaf_hash.as_slice());
+            leaves.push(leaf_hash(&e.entry));
+        }
+        let cp =
+            checkpoint::open(r.json["receipt"]["checkpoint"].as_str().unwrap(), &verifier).unwrap();
+        assert_eq!(
+            cp.root,
+            mth(&leaves),
+            "the checkpoint root is the root of every stored entry"
+        );
+    }
+}
