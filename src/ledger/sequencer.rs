@@ -58,13 +58,18 @@ impl TreeState {
         key: &dyn SigningKey,
     ) -> Result<Sealed, SealError> {
         let size = self.size + leaves.len() as u64;
-        let mut src = Batch { old: self, leaves };
-        let Ok(root) = merkle::root(&mut src, size);
+        let mut src = Batch {
+            old: self,
+            leaves,
+            memo: std::collections::HashMap::new(),
+        };
+        let root = merkle::root(&mut src, size)?;
         let mut proofs = Vec::with_capacity(leaves.len());
         for i in 0..leaves.len() as u64 {
             match merkle::inclusion_proof(&mut src, self.size + i, size) {
                 Ok(p) => proofs.push(p),
-                Err(_) => return Err(SealError::BadRange),
+                Err(merkle::InclusionArgs::Source(e)) => return Err(e),
+                Err(merkle::InclusionArgs::Invalid(_)) => return Err(SealError::BadRange),
             }
         }
         let note = checkpoint::sign(
@@ -81,7 +86,7 @@ impl TreeState {
         for bit in (0..64).rev() {
             let n = 1u64 << bit;
             if size & n != 0 {
-                let Ok(h) = merkle::subtree_root(&mut src, start, n);
+                let h = merkle::subtree_root(&mut src, start, n)?;
                 range.push(h);
                 start += n;
             }
@@ -95,22 +100,34 @@ impl TreeState {
     }
 }
 
-/// Nodes of the old tree come from its compact range, new leaves from the batch.
+/// Nodes of the old tree come from its compact range, new leaves from the batch. Every node
+/// computed is remembered, so the root and all the batch's proofs cost O(batch · log) hashes.
 struct Batch<'a> {
     old: &'a TreeState,
     leaves: &'a [Hash],
+    memo: std::collections::HashMap<(u32, u64), Hash>,
 }
 
 impl NodeSource for Batch<'_> {
-    type Error = std::convert::Infallible;
+    type Error = SealError;
 
     fn perfect(&mut self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        if let Some(h) = self.memo.get(&(level, index)) {
+            return Ok(*h);
+        }
+        let h = self.compute(level, index)?;
+        self.memo.insert((level, index), h);
+        Ok(h)
+    }
+}
+
+impl Batch<'_> {
+    fn compute(&mut self, level: u32, index: u64) -> Result<Hash, SealError> {
         let n = 1u64 << level;
         let (lo, hi) = (index * n, index * n + n);
         let start = self.old.size;
-        if lo >= start {
-            let a = (lo - start) as usize;
-            return Ok(merkle::mth(&self.leaves[a..a + n as usize]));
+        if level == 0 && lo >= start {
+            return Ok(self.leaves[(lo - start) as usize]);
         }
         if hi <= start {
             // An aligned block inside the old tree: one of the compact range's blocks (proofs
@@ -128,7 +145,11 @@ impl NodeSource for Batch<'_> {
                 s += size;
             }
         }
-        // Straddles the old end (or is an inner old block): split.
+        // Straddles the old end: split. (A block strictly inside an old compact-range block is
+        // never needed for the root or a new leaf's proof; reaching a leaf of it is an error.)
+        if level == 0 {
+            return Err(SealError::BadRange);
+        }
         let left = self.perfect(level - 1, index * 2)?;
         let right = self.perfect(level - 1, index * 2 + 1)?;
         Ok(merkle::node_hash(&left, &right))
