@@ -4,6 +4,7 @@
 pub mod account;
 pub mod cert;
 pub mod init;
+pub mod ledger;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Request, approve, revoke and inspect certificates (operator console).
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Audit the ledger (operator console).
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
 }
 
 /// Runs the command; the binary maps an error to a message and exit code 1.
@@ -65,5 +69,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(a).await,
         Command::Account(c) => account::run(c).await,
         Command::Cert(c) => cert::run(c).await,
+        Command::Ledger(c) => ledger::run(c).await,
     }
 }

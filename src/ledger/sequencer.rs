@@ -49,6 +49,20 @@ impl TreeState {
         self.range.concat()
     }
 
+    /// Appends leaves without signing (for recomputing the tree from stored entries); returns
+    /// the new state and root.
+    pub fn append(&self, leaves: &[Hash]) -> Result<(TreeState, Hash), SealError> {
+        let size = self.size + leaves.len() as u64;
+        let mut src = Batch {
+            old: self,
+            leaves,
+            memo: std::collections::HashMap::new(),
+        };
+        let root = merkle::root(&mut src, size)?;
+        let range = compact_range(&mut src, size)?;
+        Ok((TreeState { size, range }, root))
+    }
+
     /// Appends `leaves` (leaf hashes), signs the new checkpoint; leaves `self` unchanged so a
     /// failed commit can be retried from the same state.
     pub fn seal(
@@ -81,16 +95,7 @@ impl TreeState {
             origin,
             key,
         )?;
-        let mut range = Vec::new();
-        let mut start = 0u64;
-        for bit in (0..64).rev() {
-            let n = 1u64 << bit;
-            if size & n != 0 {
-                let h = merkle::subtree_root(&mut src, start, n)?;
-                range.push(h);
-                start += n;
-            }
-        }
+        let range = compact_range(&mut src, size)?;
         Ok(Sealed {
             state: TreeState { size, range },
             root,
@@ -98,6 +103,20 @@ impl TreeState {
             proofs,
         })
     }
+}
+
+/// The perfect-subtree hashes covering [0, size), largest first.
+fn compact_range(src: &mut Batch<'_>, size: u64) -> Result<Vec<Hash>, SealError> {
+    let mut range = Vec::new();
+    let mut start = 0u64;
+    for bit in (0..64).rev() {
+        let n = 1u64 << bit;
+        if size & n != 0 {
+            range.push(merkle::subtree_root(src, start, n)?);
+            start += n;
+        }
+    }
+    Ok(range)
 }
 
 /// Nodes of the old tree come from its compact range, new leaves from the batch. Every node

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod issuance;
+pub mod ledger;
 pub mod rate;
 pub mod setup;
 

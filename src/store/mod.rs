@@ -204,6 +204,14 @@ pub trait Repository: Send + Sync {
         &self,
         serial: &str,
     ) -> Result<Vec<LedgerEntryRow>, StoreError>;
+    /// Entries with `idx >= from`, in index order, at most `limit`.
+    async fn ledger_entries_from(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<LedgerEntryRow>, StoreError>;
+    /// Every checkpoint, by size.
+    async fn ledger_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 

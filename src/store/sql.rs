@@ -178,6 +178,24 @@ macro_rules! impl_repository {
                 .bind(serial).fetch_all(&self.pool).await?)
             }
 
+            async fn ledger_entries_from(
+                &self,
+                from: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
+                )
+                .bind(from).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            async fn ledger_checkpoints(
+                &self,
+            ) -> Result<Vec<$crate::store::CheckpointRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as("SELECT size, root, note, compact, created_at FROM ledger_checkpoints ORDER BY size")
+                    .fetch_all(&self.pool).await?)
+            }
+
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -1,0 +1,109 @@
+//! Auditing the ledger: `kyso ledger verify` recomputes every leaf and tree hash from the stored
+//! entries and checks every stored checkpoint against them and against the ledger key.
+
+use super::{Service, ServiceError};
+use crate::ledger::checkpoint::{self, Verifier};
+use crate::ledger::entry::Entry;
+use crate::ledger::merkle::{leaf_hash, Hash};
+use crate::ledger::sequencer::TreeState;
+
+/// Entries read per query while verifying.
+const PAGE: i64 = 10_000;
+
+/// What `verify_ledger` checked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub checkpoints: usize,
+}
+
+/// The first discrepancy found.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerFault {
+    #[error("entry {index} is missing (found {found} next)")]
+    Gap { index: u64, found: u64 },
+    #[error("entry {index}: stored leaf hash does not match its bytes")]
+    LeafHash { index: u64 },
+    #[error("entry {index}: not in canonical form")]
+    NotCanonical { index: u64 },
+    #[error("checkpoint at size {size}: root does not match entries {from}..{size}")]
+    Root { size: u64, from: u64 },
+    #[error("checkpoint at size {size}: signature or contents do not verify with the ledger key")]
+    Signature { size: u64 },
+    #[error("checkpoint at size {size}: stored compact range does not match the entries")]
+    Compact { size: u64 },
+    #[error(
+        "checkpoint at size {size} covers entries that do not exist (the ledger has {entries})"
+    )]
+    BeyondEntries { size: u64, entries: u64 },
+    #[error("entries from {from} on are covered by no checkpoint")]
+    Unsealed { from: u64 },
+}
+
+impl Service {
+    /// Recomputes the ledger from its entries; `Ok(Err(fault))` names the first discrepancy.
+    pub async fn verify_ledger(&self) -> Result<Result<VerifyReport, LedgerFault>, ServiceError> {
+        let verifier = Verifier::parse(self.ledger_key())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let checkpoints = self.store.ledger_checkpoints().await?;
+        let mut cps = checkpoints.iter().peekable();
+        let mut state = TreeState::default();
+        let mut pending: Vec<Hash> = Vec::new();
+        let mut next: u64 = 0;
+        loop {
+            let page = self.store.ledger_entries_from(next as i64, PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in page {
+                if e.idx as u64 != next {
+                    return Ok(Err(LedgerFault::Gap {
+                        index: next,
+                        found: e.idx as u64,
+                    }));
+                }
+                let leaf = leaf_hash(&e.entry);
+                if e.leaf_hash != leaf {
+                    return Ok(Err(LedgerFault::LeafHash { index: next }));
+                }
+                if Entry::from_bytes(&e.entry).is_none() {
+                    return Ok(Err(LedgerFault::NotCanonical { index: next }));
+                }
+                pending.push(leaf);
+                next += 1;
+                if let Some(cp) = cps.next_if(|cp| cp.size as u64 == next) {
+                    let from = state.size;
+                    let (new_state, root) = state
+                        .append(&pending)
+                        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                    pending.clear();
+                    if cp.root != root {
+                        return Ok(Err(LedgerFault::Root { size: next, from }));
+                    }
+                    match checkpoint::open(&cp.note, &verifier) {
+                        Ok(c) if c.size == next && c.root == root => {}
+                        _ => return Ok(Err(LedgerFault::Signature { size: next })),
+                    }
+                    if cp.compact != new_state.range_bytes() {
+                        return Ok(Err(LedgerFault::Compact { size: next }));
+                    }
+                    state = new_state;
+                }
+            }
+        }
+        if let Some(cp) = cps.next() {
+            return Ok(Err(LedgerFault::BeyondEntries {
+                size: cp.size as u64,
+                entries: next,
+            }));
+        }
+        if !pending.is_empty() {
+            return Ok(Err(LedgerFault::Unsealed { from: state.size }));
+        }
+        Ok(Ok(VerifyReport {
+            entries: next,
+            checkpoints: checkpoints.len(),
+        }))
+    }
+}
