@@ -183,3 +183,73 @@ async fn every_certificate_and_revocation_is_one_entry_and_the_tree_survives_a_r
         );
     }
 }
+
+#[tokio::test]
+async fn entries_are_public_and_search_is_for_verifiers() {
+    for b in backends() {
+        let env = env(b).await;
+        let (_, ra) = env.account("ra").await;
+        let (_, verifier) = env.account("verifier").await;
+        let (_, citizen) = env.citizen("001099000401").await;
+        let r = env
+            .post(
+                "/api/v1/certificates",
+                &citizen,
+                citizen_body("Tư", "001099000401", &fresh_csr()),
+            )
+            .await;
+        let serial = r.json["serial"].as_str().unwrap().to_string();
+        let e = env.get("/ledger/entries/0", None).await;
+        assert_eq!(e.status, StatusCode::OK);
+        assert_eq!(e.json["decoded"]["serial"], serial.as_str());
+        assert_eq!(e.json["entry"], r.json["receipt"]["entry"]);
+        assert_problem(
+            &env.get("/ledger/entries/1", None).await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        );
+        for bad in ["-1", "abc", "99999999999999999999999"] {
+            assert_problem(
+                &env.get(&format!("/ledger/entries/{bad}"), None).await,
+                StatusCode::BAD_REQUEST,
+                "invalid-path",
+            );
+        }
+        for token in [&verifier, &ra] {
+            let s = env
+                .get(
+                    &format!("/api/v1/ledger/search?certificate={serial}"),
+                    Some(token),
+                )
+                .await;
+            assert_eq!(s.status, StatusCode::OK);
+            assert_eq!(s.json.as_array().unwrap().len(), 1);
+        }
+        assert_problem(
+            &env.get(
+                &format!("/api/v1/ledger/search?certificate={serial}"),
+                Some(&citizen),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+        assert_problem(
+            &env.get("/api/v1/ledger/search", Some(&verifier)).await,
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+        );
+        assert_problem(
+            &env.get("/api/v1/ledger/search?certificate=xyz", Some(&verifier))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+        );
+        assert_problem(
+            &env.get(&format!("/api/v1/ledger/search?certificate={serial}"), None)
+                .await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        );
+    }
+}

@@ -1,18 +1,24 @@
 //! Public ledger endpoints: the newest signed checkpoint and the ledger's verifier key.
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use serde::{Deserialize, Serialize};
+
+use super::auth::Auth;
 use super::error::ApiError;
 use super::AppState;
+use crate::store::LedgerEntryRow;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ledger/checkpoint", get(checkpoint))
         .route("/ledger/key", get(key))
+        .route("/ledger/entries/{index}", get(entry))
+        .route("/api/v1/ledger/search", get(search))
 }
 
 /// The newest checkpoint, as a C2SP signed note.
@@ -39,4 +45,77 @@ pub async fn key(State(state): State<AppState>) -> Response {
         format!("{}\n", state.service.ledger_key()),
     )
         .into_response()
+}
+
+/// One ledger entry: its canonical bytes and the same decoded.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EntryView {
+    pub index: i64,
+    /// Base64 of the canonical bytes the leaf hash covers.
+    pub entry: String,
+    /// Base64 SHA-256 leaf hash.
+    pub leaf_hash: String,
+    /// The entry decoded.
+    #[schema(value_type = Object)]
+    pub decoded: serde_json::Value,
+}
+
+impl From<LedgerEntryRow> for EntryView {
+    fn from(e: LedgerEntryRow) -> Self {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Self {
+            index: e.idx,
+            decoded: serde_json::from_slice(&e.entry).unwrap_or(serde_json::Value::Null),
+            entry: b64.encode(&e.entry),
+            leaf_hash: b64.encode(&e.leaf_hash),
+        }
+    }
+}
+
+/// One entry by index.
+#[utoipa::path(get, path = "/ledger/entries/{index}", tag = "ledger", params(("index" = u64, Path)),
+    responses((status = 200, body = EntryView), (status = 400, body = super::error::Problem), (status = 404, body = super::error::Problem)))]
+pub async fn entry(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+) -> Result<axum::Json<EntryView>, ApiError> {
+    let index: i64 = index
+        .parse()
+        .ok()
+        .filter(|i| *i >= 0)
+        .ok_or_else(|| ApiError::bad("invalid-path", "index must be a non-negative integer"))?;
+    let row = state
+        .service
+        .ledger_entry(index)
+        .await?
+        .ok_or(ApiError::BadRequest {
+            kind: "not-found",
+            status: StatusCode::NOT_FOUND,
+            detail: "no entry at this index".into(),
+        })?;
+    Ok(axum::Json(row.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Certificate serial (hex).
+    pub certificate: Option<String>,
+}
+
+/// Entries about a certificate (verifier, ra, admin).
+#[utoipa::path(get, path = "/api/v1/ledger/search", tag = "ledger", params(SearchQuery),
+    responses((status = 200, body = [EntryView]), (status = 403, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn search(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<Vec<EntryView>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
+    let serial = q
+        .certificate
+        .ok_or_else(|| ApiError::bad("invalid-query", "give certificate=SERIAL"))?;
+    let rows = state.service.search_ledger(&actor, &serial).await?;
+    Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }

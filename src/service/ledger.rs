@@ -42,6 +42,30 @@ pub enum LedgerFault {
 }
 
 impl Service {
+    /// One entry by index (public).
+    pub async fn ledger_entry(
+        &self,
+        index: i64,
+    ) -> Result<Option<crate::store::LedgerEntryRow>, ServiceError> {
+        Ok(self.store.ledger_entry(index).await?)
+    }
+
+    /// Entries about a certificate, for verifiers, RAs and admins.
+    pub async fn search_ledger(
+        &self,
+        actor: &super::Actor,
+        serial: &str,
+    ) -> Result<Vec<crate::store::LedgerEntryRow>, ServiceError> {
+        use super::Role;
+        if !matches!(actor.role, Role::Verifier | Role::Ra | Role::Admin) {
+            return Err(ServiceError::Forbidden(
+                "only a verifier, RA or admin searches the ledger".into(),
+            ));
+        }
+        let serial = super::issuance::normalize_serial(serial)?;
+        Ok(self.store.ledger_entries_for_serial(&serial).await?)
+    }
+
     /// Recomputes the ledger from its entries; `Ok(Err(fault))` names the first discrepancy.
     pub async fn verify_ledger(&self) -> Result<Result<VerifyReport, LedgerFault>, ServiceError> {
         let verifier = Verifier::parse(self.ledger_key())
