@@ -253,3 +253,69 @@ async fn entries_are_public_and_search_is_for_verifiers() {
         );
     }
 }
+
+#[tokio::test]
+async fn verify_receipt_offline_with_the_cli() {
+    use std::process::Command;
+    let env = env(Backend::Sqlite).await;
+    let (_, ra) = env.account("ra").await;
+    let r = env
+        .post(
+            "/api/v1/certificates",
+            &ra,
+            citizen_body("Năm", "001099000501", &fresh_csr()),
+        )
+        .await;
+    let other = env
+        .post(
+            "/api/v1/certificates",
+            &ra,
+            citizen_body("Sáu", "001099000502", &fresh_csr()),
+        )
+        .await;
+    let key_file = env.dir.path().join("certs/ledger.pub");
+    let served = String::from_utf8(env.get("/ledger/key", None).await.bytes).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap().trim(),
+        served.trim()
+    );
+    let d = env.dir.path();
+    std::fs::write(d.join("receipt.json"), r.json["receipt"].to_string()).unwrap();
+    std::fs::write(
+        d.join("cert.pem"),
+        r.json["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("other.pem"),
+        other.json["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut forged = r.json["receipt"].clone();
+    forged["index"] = json!(1);
+    std::fs::write(d.join("forged.json"), forged.to_string()).unwrap();
+    let run = |receipt: &str, artifact: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kyso"))
+            .args(["ledger", "verify-receipt"])
+            .arg(d.join(receipt))
+            .arg("--key")
+            .arg(&key_file)
+            .arg("--artifact")
+            .arg(d.join(artifact))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run("receipt.json", "cert.pem");
+    assert!(ok && out.contains("receipt OK: entry 0 of"), "{out}");
+    let (ok, out) = run("receipt.json", "other.pem");
+    assert!(!ok && out.contains("artifact"), "{out}");
+    let (ok, out) = run("forged.json", "cert.pem");
+    assert!(!ok && out.contains("inclusion proof"), "{out}");
+    let (ok, out) = run("cert.pem", "cert.pem");
+    assert!(!ok && out.contains("not a receipt"), "{out}");
+}

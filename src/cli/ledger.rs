@@ -14,6 +14,21 @@ pub enum LedgerCommand {
         #[command(flatten)]
         data: super::DataArgs,
     },
+    /// Check a receipt offline: checkpoint signature, leaf hash, inclusion proof and, with
+    /// --artifact, that the entry records that certificate. Needs no server and no database.
+    #[command(
+        after_help = "Example:\n  jq .receipt answer.json > receipt.json\n  kyso ledger verify-receipt receipt.json --key kyso-data/certs/ledger.pub --artifact cert.pem"
+    )]
+    VerifyReceipt {
+        /// The receipt (JSON), as in the `receipt` field of an issuance answer.
+        receipt: std::path::PathBuf,
+        /// The ledger's verifier key file (`certs/ledger.pub`, or saved from `GET /ledger/key`).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The certificate the receipt is for (PEM or DER).
+        #[arg(long)]
+        artifact: Option<std::path::PathBuf>,
+    },
     /// Print the newest signed checkpoint.
     #[command(after_help = "Example:\n  kyso ledger checkpoint > checkpoint.txt")]
     Checkpoint {
@@ -33,6 +48,40 @@ pub async fn run(c: LedgerCommand) -> anyhow::Result<()> {
                 ),
                 Err(fault) => anyhow::bail!("ledger verification FAILED: {fault}"),
             }
+        }
+        LedgerCommand::VerifyReceipt {
+            receipt,
+            key,
+            artifact,
+        } => {
+            use crate::ledger::{checkpoint::Verifier, receipt};
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+            };
+            let verifier = Verifier::parse(&String::from_utf8_lossy(&read(&key)?))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+            let r: receipt::ReceiptJson = serde_json::from_slice(&read(&receipt)?)
+                .map_err(|e| anyhow::anyhow!("{}: not a receipt: {e}", receipt.display()))?;
+            let der = match &artifact {
+                Some(p) => {
+                    let bytes = read(p)?;
+                    Some(
+                        pem::parse(&bytes)
+                            .map(|p| p.into_contents())
+                            .unwrap_or(bytes),
+                    )
+                }
+                None => None,
+            };
+            let entry = receipt::check(&r, &verifier, der.as_deref())
+                .map_err(|e| anyhow::anyhow!("receipt does not verify: {e}"))?;
+            println!(
+                "receipt OK: entry {} of {} ({}, serial {})",
+                r.index,
+                r.tree_size,
+                entry.kind,
+                entry.serial.unwrap_or_default()
+            );
         }
         LedgerCommand::Checkpoint { data } => {
             let svc = setup::open_service(&data.config(Overrides::default())?).await?;

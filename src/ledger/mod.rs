@@ -5,5 +5,6 @@
 pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
+pub mod receipt;
 pub mod sequencer;
 pub mod writer;

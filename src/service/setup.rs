@@ -266,8 +266,10 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
     files.push((dir.key("tls"), tls_blob, true));
 
     let (ledger_key, ledger_blob) = seal_key(kek, "ledger", KeyAlgorithm::Ed25519)?;
-    use base64::Engine;
-    let ledger_pub = base64::engine::general_purpose::STANDARD.encode(ledger_key.public_key());
+    // The C2SP note verifier key, as `GET /ledger/key` serves it.
+    let ledger_pub =
+        crate::ledger::checkpoint::verifier_key(&cfg.ledger_origin, ledger_key.as_ref())
+            .map_err(|e| SetupError::Pki(PkiError::Encoding(e.to_string())))?;
     files.push((
         dir.ledger_pub(),
         format!("{ledger_pub}\n").into_bytes(),

@@ -1,0 +1,84 @@
+//! Offline receipt checking: what `kyso ledger verify-receipt` and a relying party do with only
+//! the ledger's verifier key, the receipt and (optionally) the artifact.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::Deserialize;
+
+use super::checkpoint::{self, Verifier};
+use super::entry::Entry;
+use super::merkle::{leaf_hash, verify_inclusion, Hash};
+
+/// A receipt as kyso's answers carry it.
+#[derive(Deserialize)]
+pub struct ReceiptJson {
+    pub index: u64,
+    pub entry: String,
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    pub checkpoint: String,
+    pub inclusion_proof: Vec<String>,
+}
+
+/// Why a receipt does not check out.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    #[error("receipt is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] checkpoint::NoteError),
+    #[error("checkpoint is for size {checkpoint}, receipt says {receipt}")]
+    SizeMismatch { checkpoint: u64, receipt: u64 },
+    #[error("leaf hash does not match the entry")]
+    LeafHash,
+    #[error("inclusion proof does not lead to the checkpoint's root")]
+    Inclusion,
+    #[error("the artifact's SHA-256 is not the one the entry records")]
+    Artifact,
+}
+
+fn hash(s: &str) -> Result<Hash, ReceiptError> {
+    B64.decode(s)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or(ReceiptError::Malformed("hash is not 32 bytes of base64"))
+}
+
+/// Checks a receipt; with `artifact` (a certificate's DER), also that the entry is about it.
+pub fn check(
+    receipt: &ReceiptJson,
+    verifier: &Verifier,
+    artifact: Option<&[u8]>,
+) -> Result<Entry, ReceiptError> {
+    let cp = checkpoint::open(&receipt.checkpoint, verifier)?;
+    if cp.size != receipt.tree_size {
+        return Err(ReceiptError::SizeMismatch {
+            checkpoint: cp.size,
+            receipt: receipt.tree_size,
+        });
+    }
+    let entry_bytes = B64
+        .decode(&receipt.entry)
+        .map_err(|_| ReceiptError::Malformed("entry is not base64"))?;
+    let leaf = leaf_hash(&entry_bytes);
+    if leaf != hash(&receipt.leaf_hash)? {
+        return Err(ReceiptError::LeafHash);
+    }
+    let proof = receipt
+        .inclusion_proof
+        .iter()
+        .map(|h| hash(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    verify_inclusion(receipt.index, cp.size, &leaf, &proof, &cp.root)
+        .map_err(|_| ReceiptError::Inclusion)?;
+    let entry =
+        Entry::from_bytes(&entry_bytes).ok_or(ReceiptError::Malformed("entry is not canonical"))?;
+    if let Some(der) = artifact {
+        let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, der));
+        if entry.certificate_sha256.as_deref() != Some(digest.as_str()) {
+            return Err(ReceiptError::Artifact);
+        }
+    }
+    Ok(entry)
+}
