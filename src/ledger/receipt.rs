@@ -3,21 +3,42 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Verifier};
 use super::entry::Entry;
 use super::merkle::{leaf_hash, verify_inclusion, Hash};
 
-/// A receipt as kyso's answers carry it.
-#[derive(Deserialize)]
+/// A receipt as kyso's answers carry it, checkable offline with the ledger's key
+/// (`GET /ledger/key`): the entry's canonical bytes hash to `leaf_hash` (SHA-256 of
+/// 0x00 || entry), `inclusion_proof` leads from it to the root in `checkpoint`, and `checkpoint`
+/// is signed by the ledger key.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceiptJson {
     pub index: u64,
+    /// Base64 of the canonical entry bytes.
     pub entry: String,
+    /// Base64 SHA-256 leaf hash.
     pub leaf_hash: String,
     pub tree_size: u64,
+    /// The signed checkpoint (C2SP signed note).
     pub checkpoint: String,
+    /// Base64 hashes, leaf to root (RFC 9162).
     pub inclusion_proof: Vec<String>,
+}
+
+impl ReceiptJson {
+    /// The JSON form of a receipt the writer returned for `entry`.
+    pub fn new(r: &super::writer::Receipt, entry: &[u8]) -> Self {
+        Self {
+            index: r.index,
+            entry: B64.encode(entry),
+            leaf_hash: B64.encode(r.leaf_hash),
+            tree_size: r.tree_size,
+            checkpoint: r.checkpoint.clone(),
+            inclusion_proof: r.proof.iter().map(|h| B64.encode(h)).collect(),
+        }
+    }
 }
 
 /// Why a receipt does not check out.

@@ -52,15 +52,8 @@ impl TreeState {
     /// Appends leaves without signing (for recomputing the tree from stored entries); returns
     /// the new state and root.
     pub fn append(&self, leaves: &[Hash]) -> Result<(TreeState, Hash), SealError> {
-        let size = self.size + leaves.len() as u64;
-        let mut src = Batch {
-            old: self,
-            leaves,
-            memo: std::collections::HashMap::new(),
-        };
-        let root = merkle::root(&mut src, size)?;
-        let range = compact_range(&mut src, size)?;
-        Ok((TreeState { size, range }, root))
+        let (state, root, _) = self.extend(leaves, false)?;
+        Ok((state, root))
     }
 
     /// Appends `leaves` (leaf hashes), signs the new checkpoint; leaves `self` unchanged so a
@@ -71,6 +64,27 @@ impl TreeState {
         origin: &str,
         key: &dyn SigningKey,
     ) -> Result<Sealed, SealError> {
+        let (state, root, proofs) = self.extend(leaves, true)?;
+        let cp = Checkpoint {
+            origin: origin.to_string(),
+            size: state.size,
+            root,
+        };
+        let note = checkpoint::sign(&cp, origin, key)?;
+        Ok(Sealed {
+            state,
+            root,
+            note,
+            proofs,
+        })
+    }
+
+    /// The state after `leaves`, its root, and (when asked) each new leaf's inclusion proof.
+    fn extend(
+        &self,
+        leaves: &[Hash],
+        with_proofs: bool,
+    ) -> Result<(TreeState, Hash, Vec<Vec<Hash>>), SealError> {
         let size = self.size + leaves.len() as u64;
         let mut src = Batch {
             old: self,
@@ -78,30 +92,18 @@ impl TreeState {
             memo: std::collections::HashMap::new(),
         };
         let root = merkle::root(&mut src, size)?;
-        let mut proofs = Vec::with_capacity(leaves.len());
-        for i in 0..leaves.len() as u64 {
-            match merkle::inclusion_proof(&mut src, self.size + i, size) {
-                Ok(p) => proofs.push(p),
-                Err(merkle::InclusionArgs::Source(e)) => return Err(e),
-                Err(merkle::InclusionArgs::Invalid(_)) => return Err(SealError::BadRange),
+        let mut proofs = Vec::new();
+        if with_proofs {
+            for i in 0..leaves.len() as u64 {
+                match merkle::inclusion_proof(&mut src, self.size + i, size) {
+                    Ok(p) => proofs.push(p),
+                    Err(merkle::InclusionArgs::Source(e)) => return Err(e),
+                    Err(merkle::InclusionArgs::Invalid(_)) => return Err(SealError::BadRange),
+                }
             }
         }
-        let note = checkpoint::sign(
-            &Checkpoint {
-                origin: origin.to_string(),
-                size,
-                root,
-            },
-            origin,
-            key,
-        )?;
         let range = compact_range(&mut src, size)?;
-        Ok(Sealed {
-            state: TreeState { size, range },
-            root,
-            note,
-            proofs,
-        })
+        Ok((TreeState { size, range }, root, proofs))
     }
 }
 

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::{new_id, now, random_bytes, Actor, Role, Service, ServiceError};
 use crate::keys::{self, KeyAlgorithm, PinWrapped, SigningKey, SoftwareKey};
 use crate::ledger::entry::{Entry, ENTRY_VERSION};
+use crate::ledger::receipt::ReceiptJson;
 use crate::ledger::writer::Receipt;
 use crate::pki::csr::ValidatedCsr;
 use crate::pki::issuer::{self, SubscriberRequest};
@@ -86,39 +87,7 @@ pub struct Issued {
     #[schema(value_type = String)]
     pub not_after: time::OffsetDateTime,
     /// Proof that the issuance is in the audit ledger.
-    pub receipt: ReceiptView,
-}
-
-/// A ledger receipt, checkable offline with the ledger's key (`GET /ledger/key`): the entry's
-/// canonical bytes hash to `leaf_hash` (SHA-256 of 0x00 || entry), `inclusion_proof` leads from
-/// it to the root in `checkpoint`, and `checkpoint` is signed by the ledger key.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReceiptView {
-    pub index: u64,
-    /// Base64 of the canonical entry bytes.
-    pub entry: String,
-    /// Base64 SHA-256 leaf hash.
-    pub leaf_hash: String,
-    pub tree_size: u64,
-    /// The signed checkpoint (C2SP signed note).
-    pub checkpoint: String,
-    /// Base64 hashes, leaf to root (RFC 9162).
-    pub inclusion_proof: Vec<String>,
-}
-
-impl ReceiptView {
-    fn new(r: &crate::ledger::writer::Receipt, entry: &[u8]) -> Self {
-        use base64::Engine;
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        Self {
-            index: r.index,
-            entry: b64(entry),
-            leaf_hash: b64(&r.leaf_hash),
-            tree_size: r.tree_size,
-            checkpoint: r.checkpoint.clone(),
-            inclusion_proof: r.proof.iter().map(|h| b64(h)).collect(),
-        }
-    }
+    pub receipt: ReceiptJson,
 }
 
 /// A request waiting for a registration officer.
@@ -455,7 +424,7 @@ impl Service {
             credential_id,
             not_before: cert.not_before,
             not_after: cert.not_after,
-            receipt: ReceiptView::new(&receipt, &entry),
+            receipt: ReceiptJson::new(&receipt, &entry),
         })
     }
 
