@@ -319,3 +319,45 @@ async fn verify_receipt_offline_with_the_cli() {
     let (ok, out) = run("cert.pem", "cert.pem");
     assert!(!ok && out.contains("not a receipt"), "{out}");
 }
+
+#[tokio::test]
+async fn two_processes_on_one_database_append_to_one_tree() {
+    // A console command beside the server, or two nodes on one PostgreSQL: each service has its
+    // own writer, and the ledger must still have no gap, no duplicate and one consistent tree.
+    for b in backends() {
+        let env = env(b).await;
+        let second = kyso::service::setup::open_service(&env.cfg).await.unwrap();
+        let other = kyso::api::app(second.clone(), env.cfg.max_body_bytes);
+        let (_, ra) = env.account("ra").await;
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let app = if i % 2 == 0 {
+                env.app.clone()
+            } else {
+                other.clone()
+            };
+            let ra = ra.clone();
+            tasks.push(tokio::spawn(async move {
+                use tower::ServiceExt;
+                let body = json!({"profile": "personal", "subject": {"common_name": format!("Nút {i}"), "citizen_id": format!("0010990006{i:02}")}, "csr": fresh_csr()});
+                let req = axum::http::Request::post("/api/v1/certificates")
+                    .header("authorization", format!("Bearer {ra}"))
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(body.to_string()))
+                    .unwrap();
+                let resp = app.oneshot(req).await.unwrap();
+                assert_eq!(resp.status(), StatusCode::CREATED);
+                let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+                serde_json::from_slice::<Value>(&bytes).unwrap()["receipt"]["index"].as_u64().unwrap()
+            }));
+        }
+        let mut indexes = Vec::new();
+        for t in tasks {
+            indexes.push(t.await.unwrap());
+        }
+        indexes.sort();
+        assert_eq!(indexes, (0..16).collect::<Vec<u64>>());
+        let report = second.verify_ledger().await.unwrap().unwrap();
+        assert_eq!(report.entries, 16);
+    }
+}

@@ -43,23 +43,23 @@ pub struct LedgerSigner {
 }
 
 impl GroupCommit {
-    /// Starts the writer from the newest stored checkpoint.
+    /// Starts the writer; fails at start-up, not at the first request, if the stored tree
+    /// state is unusable.
     pub async fn start(
         repo: Arc<dyn Repository>,
         signer: LedgerSigner,
     ) -> Result<Self, StoreError> {
-        let state = match repo.latest_checkpoint().await? {
-            Some(cp) => TreeState::from_parts(cp.size as u64, &cp.compact)
-                .map_err(|e| StoreError::Ledger(e.to_string()))?,
-            None => TreeState::default(),
-        };
+        if let Some(cp) = repo.latest_checkpoint().await? {
+            TreeState::from_parts(cp.size as u64, &cp.compact)
+                .map_err(|e| StoreError::Ledger(e.to_string()))?;
+        }
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
         tokio::spawn(run(
             repo,
             rx,
             Sequencer {
-                state,
                 signer,
+                start: 0,
                 pending: None,
             },
         ));
@@ -78,20 +78,32 @@ impl GroupCommit {
 }
 
 struct Sequencer {
-    state: TreeState,
     signer: LedgerSigner,
-    /// The sealed batch of the transaction in flight; becomes the state once it commits.
+    /// Tree size before the batch in flight.
+    start: u64,
+    /// The sealed batch of the transaction in flight.
     pending: Option<(Vec<Hash>, Sealed)>,
 }
 
 impl Sealer for Sequencer {
-    fn seal(&mut self, entries: &[&[u8]]) -> Result<(Vec<[u8; 32]>, CheckpointRow), String> {
+    fn seal(
+        &mut self,
+        base: Option<&CheckpointRow>,
+        entries: &[&[u8]],
+    ) -> Result<(Vec<[u8; 32]>, CheckpointRow), String> {
+        // The stored checkpoint is the truth: another process may have appended since our last
+        // batch (a console command beside the server, another node on the same PostgreSQL).
+        let state = match base {
+            Some(cp) => {
+                TreeState::from_parts(cp.size as u64, &cp.compact).map_err(|e| e.to_string())?
+            }
+            None => TreeState::default(),
+        };
         let leaves: Vec<Hash> = entries
             .iter()
             .map(|e| super::merkle::leaf_hash(e))
             .collect();
-        let sealed = self
-            .state
+        let sealed = state
             .seal(&leaves, &self.signer.origin, self.signer.key.as_ref())
             .map_err(|e| e.to_string())?;
         let row = CheckpointRow {
@@ -101,6 +113,7 @@ impl Sealer for Sequencer {
             compact: sealed.state.range_bytes(),
             created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
         };
+        self.start = state.size;
         self.pending = Some((leaves.clone(), sealed));
         Ok((leaves, row))
     }
@@ -114,13 +127,12 @@ async fn run(repo: Arc<dyn Repository>, mut rx: mpsc::Receiver<Job>, mut seq: Se
         match repo.apply_batch(&ops, &mut seq).await {
             Ok(results) => {
                 let pending = seq.pending.take();
-                let start = seq.state.size;
                 let mut k = 0usize;
                 for (done, r) in waiters.into_iter().zip(results) {
                     let answer = match (r, &pending) {
                         (Ok(()), Some((leaves, sealed))) => {
                             let receipt = Receipt {
-                                index: start + k as u64,
+                                index: seq.start + k as u64,
                                 leaf_hash: leaves[k],
                                 tree_size: sealed.state.size,
                                 checkpoint: sealed.note.clone(),
@@ -135,9 +147,6 @@ async fn run(repo: Arc<dyn Repository>, mut rx: mpsc::Receiver<Job>, mut seq: Se
                         (Err(e), _) => Err(e),
                     };
                     let _ = done.send(answer);
-                }
-                if let Some((_, sealed)) = pending {
-                    seq.state = sealed.state;
                 }
             }
             Err(e) => {

@@ -134,8 +134,16 @@ pub struct LedgerEntryRow {
 
 /// Seals a batch inside its transaction: given the ledger entries of the ops that succeeded, in
 /// order, returns their leaf hashes and the checkpoint to store with them.
+///
+/// `base` is the newest checkpoint, read inside the same transaction after the write lock is
+/// taken, so several processes (a console command beside the server, several nodes on one
+/// PostgreSQL) append to one tree with no gap and no duplicate index.
 pub trait Sealer: Send {
-    fn seal(&mut self, entries: &[&[u8]]) -> Result<(Vec<[u8; 32]>, CheckpointRow), String>;
+    fn seal(
+        &mut self,
+        base: Option<&CheckpointRow>,
+        entries: &[&[u8]],
+    ) -> Result<(Vec<[u8; 32]>, CheckpointRow), String>;
 }
 
 /// Everything one issuance writes, committed atomically (and, in a batch, durably) before the

@@ -24,4 +24,12 @@ impl PgRepo {
     }
 }
 
-super::sql::impl_repository!(PgRepo, sqlx::Postgres);
+/// Advisory-lock key of the ledger sequencer ("kyso" in ASCII): one node appends at a time.
+const SEQUENCER_LOCK: &str = "SELECT pg_advisory_xact_lock(1803121519)";
+
+super::sql::impl_repository!(
+    PgRepo,
+    sqlx::Postgres,
+    begin = "BEGIN",
+    lock = Some(SEQUENCER_LOCK)
+);

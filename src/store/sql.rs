@@ -34,7 +34,7 @@ pub const CREDENTIAL_COLUMNS: &str =
 /// Implements [`super::Repository`] for a struct with `pool` (reads) and `writer` (a one-connection
 /// pool for the group-commit writer) fields of type `sqlx::Pool<$db>`.
 macro_rules! impl_repository {
-    ($repo:ty, $db:ty) => {
+    ($repo:ty, $db:ty, begin = $begin:expr, lock = $lock:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::Repository for $repo {
             async fn apply_batch(
@@ -43,8 +43,14 @@ macro_rules! impl_repository {
                 sealer: &mut dyn $crate::store::Sealer,
             ) -> Result<Vec<Result<(), $crate::store::StoreError>>, $crate::store::StoreError> {
                 use $crate::store::{sql, StoreError, WriteOp};
-                // The writer has a connection of its own, so BEGIN never waits behind reads.
-                let mut tx = self.writer.begin().await?;
+                // The writer has a connection of its own, so BEGIN never waits behind reads. The
+                // write lock is taken first (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory
+                // lock), so the ledger's newest checkpoint read below is the one this batch
+                // extends, whichever process wrote it.
+                let mut tx = self.writer.begin_with($begin).await?;
+                if let Some(lock) = $lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
                 let mut results: Vec<Option<Result<(), StoreError>>> = ops.iter().map(|_| None).collect();
 
                 // Revocations first: a revoke and a re-issue for one CCCD in the same batch
@@ -125,7 +131,12 @@ macro_rules! impl_repository {
                 let ok: Vec<usize> = (0..ops.len()).filter(|i| matches!(results[*i], Some(Ok(())))).collect();
                 if !ok.is_empty() {
                     let entries: Vec<&[u8]> = ok.iter().map(|i| ops[*i].ledger_entry()).collect();
-                    let (leaves, cp) = sealer.seal(&entries).map_err(StoreError::Ledger)?;
+                    let base: Option<$crate::store::CheckpointRow> = sqlx::query_as(
+                        "SELECT size, root, note, compact, created_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
+                    )
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let (leaves, cp) = sealer.seal(base.as_ref(), &entries).map_err(StoreError::Ledger)?;
                     let first = cp.size - ok.len() as i64;
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO ledger_entries (idx, leaf_hash, entry, serial, created_at) ",

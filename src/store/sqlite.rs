@@ -59,4 +59,9 @@ fn private_file(url: &str) {
     let _ = opts.open(path);
 }
 
-super::sql::impl_repository!(SqliteRepo, sqlx::Sqlite);
+super::sql::impl_repository!(
+    SqliteRepo,
+    sqlx::Sqlite,
+    begin = "BEGIN IMMEDIATE",
+    lock = None::<&str>
+);
