@@ -118,15 +118,8 @@ async fn concurrent_citizen_requests_for_one_cccd_issue_exactly_one() {
             let app = env.app.clone();
             let ra = ra.clone();
             tasks.push(tokio::spawn(async move {
-                use tower::ServiceExt;
-                let req = axum::http::Request::post("/api/v1/certificates")
-                    .header("authorization", format!("Bearer {ra}"))
-                    .header("content-type", "application/json")
-                    .body(axum::body::Body::from(
-                        citizen_body("Phạm Thu", "001188000111", &fresh_csr()).to_string(),
-                    ))
-                    .unwrap();
-                app.oneshot(req).await.unwrap().status()
+                let body = citizen_body("Phạm Thu", "001188000111", &fresh_csr());
+                request_on(app, ra, body).await.0
             }));
         }
         let mut created = 0;

@@ -57,17 +57,10 @@ async fn issuance_receipts_verify_offline_with_the_ledger_key() {
             let app = env.app.clone();
             let ra = ra.clone();
             tasks.push(tokio::spawn(async move {
-                use tower::ServiceExt;
                 let body = json!({"profile": "personal", "subject": {"common_name": format!("Cán bộ {i}"), "citizen_id": format!("0010990000{i:02}")}, "csr": fresh_csr()});
-                let req = axum::http::Request::post("/api/v1/certificates")
-                    .header("authorization", format!("Bearer {ra}"))
-                    .header("content-type", "application/json")
-                    .body(axum::body::Body::from(body.to_string()))
-                    .unwrap();
-                let resp = app.oneshot(req).await.unwrap();
-                assert_eq!(resp.status(), StatusCode::CREATED);
-                let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
-                serde_json::from_slice::<Value>(&bytes).unwrap()
+                let (status, answer) = request_on(app, ra, body).await;
+                assert_eq!(status, StatusCode::CREATED);
+                answer
             }));
         }
         let mut indexes = Vec::new();
@@ -338,17 +331,10 @@ async fn two_processes_on_one_database_append_to_one_tree() {
             };
             let ra = ra.clone();
             tasks.push(tokio::spawn(async move {
-                use tower::ServiceExt;
                 let body = json!({"profile": "personal", "subject": {"common_name": format!("Nút {i}"), "citizen_id": format!("0010990006{i:02}")}, "csr": fresh_csr()});
-                let req = axum::http::Request::post("/api/v1/certificates")
-                    .header("authorization", format!("Bearer {ra}"))
-                    .header("content-type", "application/json")
-                    .body(axum::body::Body::from(body.to_string()))
-                    .unwrap();
-                let resp = app.oneshot(req).await.unwrap();
-                assert_eq!(resp.status(), StatusCode::CREATED);
-                let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
-                serde_json::from_slice::<Value>(&bytes).unwrap()["receipt"]["index"].as_u64().unwrap()
+                let (status, answer) = request_on(app, ra, body).await;
+                assert_eq!(status, StatusCode::CREATED);
+                answer["receipt"]["index"].as_u64().unwrap()
             }));
         }
         let mut indexes = Vec::new();

@@ -202,6 +202,23 @@ impl TestEnv {
     }
 }
 
+/// Requests a certificate through a router from a spawned task (for concurrency tests);
+/// returns the status and the JSON answer.
+pub async fn request_on(app: Router, token: String, body: Value) -> (StatusCode, Value) {
+    let req = Request::post("/api/v1/certificates")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
 /// A fresh P-256 CSR (its subject is irrelevant: kyso takes the subject from the request).
 pub fn fresh_csr() -> String {
     let key = rcgen::KeyPair::generate().unwrap();
