@@ -347,3 +347,148 @@ async fn two_processes_on_one_database_append_to_one_tree() {
         assert_eq!(report.entries, 16);
     }
 }
+
+#[tokio::test]
+async fn proofs_for_any_index_and_sizes_verify_and_bad_queries_are_4xx() {
+    use kyso::ledger::merkle::{verify_consistency, verify_inclusion};
+    for b in backends() {
+        let env = env(b).await;
+        let (_, ra) = env.account("ra").await;
+        let mut roots = Vec::new();
+        let verifier = Verifier::parse(env.service.ledger_key()).unwrap();
+        for i in 0..7 {
+            let r = env
+                .post(
+                    "/api/v1/certificates",
+                    &ra,
+                    citizen_body(&format!("P{i}"), &format!("00109900070{i}"), &fresh_csr()),
+                )
+                .await;
+            roots.push(
+                checkpoint::open(r.json["receipt"]["checkpoint"].as_str().unwrap(), &verifier)
+                    .unwrap()
+                    .root,
+            );
+        }
+        let mut leaves = Vec::new();
+        for i in 0..7u64 {
+            leaves.push(hash(&env_entry_hash(&env, i).await));
+        }
+        for size in 1..=7u64 {
+            for index in 0..size {
+                let p = env
+                    .get(
+                        &format!("/ledger/proof/inclusion?index={index}&size={size}"),
+                        None,
+                    )
+                    .await;
+                assert_eq!(p.status, StatusCode::OK);
+                let proof: Vec<Hash> = p.json["proof"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(hash)
+                    .collect();
+                verify_inclusion(
+                    index,
+                    size,
+                    &leaves[index as usize],
+                    &proof,
+                    &roots[size as usize - 1],
+                )
+                .unwrap();
+            }
+            for from in 1..=size {
+                let p = env
+                    .get(
+                        &format!("/ledger/proof/consistency?from={from}&to={size}"),
+                        None,
+                    )
+                    .await;
+                assert_eq!(p.status, StatusCode::OK);
+                let proof: Vec<Hash> = p.json["proof"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(hash)
+                    .collect();
+                verify_consistency(
+                    from,
+                    size,
+                    &proof,
+                    &roots[from as usize - 1],
+                    &roots[size as usize - 1],
+                )
+                .unwrap();
+            }
+        }
+        // Default size is the current tree, and the answer carries its checkpoint.
+        let p = env.get("/ledger/proof/inclusion?index=3", None).await;
+        assert_eq!(
+            checkpoint::open(p.json["checkpoint"].as_str().unwrap(), &verifier)
+                .unwrap()
+                .size,
+            7
+        );
+        for (q, status, kind) in [
+            (
+                "inclusion?index=7&size=7",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                "inclusion?index=0&size=8",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                "inclusion?index=abc",
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+            ),
+            (
+                "inclusion?index=-1",
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+            ),
+            ("inclusion", StatusCode::BAD_REQUEST, "invalid-query"),
+            (
+                "consistency?from=5&to=3",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                "consistency?from=0&to=3",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                "consistency?from=1&to=99",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                "consistency?from=x&to=3",
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+            ),
+            ("consistency?to=3", StatusCode::BAD_REQUEST, "invalid-query"),
+            (
+                "consistency?from=1&to=3&extra=1",
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+            ),
+        ] {
+            assert_problem(
+                &env.get(&format!("/ledger/proof/{q}"), None).await,
+                status,
+                kind,
+            );
+        }
+    }
+}
+
+async fn env_entry_hash(env: &TestEnv, i: u64) -> Value {
+    let e = env.get(&format!("/ledger/entries/{i}"), None).await;
+    e.json["leaf_hash"].clone()
+}

@@ -221,6 +221,13 @@ fn kyso_ledger_verify_exits_nonzero_on_tampering() {
         ok && out.contains("ledger OK: 3 entries, 3 checkpoints"),
         "{out}"
     );
+    let (ok, out) = run(&["ledger", "proof", "--index", "1"]);
+    assert!(
+        ok && out.lines().count() == 2,
+        "index 1 of 3 needs two hashes: {out}"
+    );
+    let (ok, out) = run(&["ledger", "proof", "--index", "3"]);
+    assert!(!ok && out.contains("index 3 is not below size 3"), "{out}");
     let (ok, out) = run(&["ledger", "checkpoint"]);
     assert!(ok && out.lines().nth(1) == Some("3"), "{out}");
     let db = dir.join("kyso.db");

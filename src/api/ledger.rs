@@ -18,6 +18,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ledger/checkpoint", get(checkpoint))
         .route("/ledger/key", get(key))
         .route("/ledger/entries/{index}", get(entry))
+        .route("/ledger/proof/inclusion", get(inclusion))
+        .route("/ledger/proof/consistency", get(consistency))
         .route("/api/v1/ledger/search", get(search))
 }
 
@@ -118,4 +120,86 @@ pub async fn search(
         .ok_or_else(|| ApiError::bad("invalid-query", "give certificate=SERIAL"))?;
     let rows = state.service.search_ledger(&actor, &serial).await?;
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
+}
+
+/// A proof answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProofView {
+    /// Base64 hashes (RFC 9162 order).
+    pub proof: Vec<String>,
+    /// The signed checkpoint, when the proof reaches the newest tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+}
+
+impl From<crate::service::ledger::Proof> for ProofView {
+    fn from(p: crate::service::ledger::Proof) -> Self {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Self {
+            proof: p.hashes.iter().map(|h| b64.encode(h)).collect(),
+            checkpoint: p.checkpoint,
+        }
+    }
+}
+
+/// Parses a query parameter as a non-negative integer.
+fn number(v: Option<&String>, name: &str) -> Result<Option<u64>, ApiError> {
+    v.map(|s| {
+        s.parse::<u64>().map_err(|_| {
+            ApiError::bad(
+                "invalid-query",
+                format!("{name} must be a non-negative integer"),
+            )
+        })
+    })
+    .transpose()
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    pub index: Option<String>,
+    /// Tree size (default: the current one).
+    pub size: Option<String>,
+}
+
+/// Inclusion proof of an entry.
+#[utoipa::path(get, path = "/ledger/proof/inclusion", tag = "ledger", params(InclusionQuery),
+    responses((status = 200, body = ProofView), (status = 400, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
+pub async fn inclusion(
+    State(state): State<AppState>,
+    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<ProofView>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
+    let index = number(q.index.as_ref(), "index")?
+        .ok_or_else(|| ApiError::bad("invalid-query", "give index"))?;
+    let size = number(q.size.as_ref(), "size")?;
+    Ok(axum::Json(
+        state.service.inclusion_proof(index, size).await?.into(),
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Consistency proof between two tree sizes.
+#[utoipa::path(get, path = "/ledger/proof/consistency", tag = "ledger", params(ConsistencyQuery),
+    responses((status = 200, body = ProofView), (status = 400, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
+pub async fn consistency(
+    State(state): State<AppState>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<ProofView>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
+    let from = number(q.from.as_ref(), "from")?
+        .ok_or_else(|| ApiError::bad("invalid-query", "give from"))?;
+    let to =
+        number(q.to.as_ref(), "to")?.ok_or_else(|| ApiError::bad("invalid-query", "give to"))?;
+    Ok(axum::Json(
+        state.service.consistency_proof(from, to).await?.into(),
+    ))
 }

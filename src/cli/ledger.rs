@@ -29,6 +29,19 @@ pub enum LedgerCommand {
         #[arg(long)]
         artifact: Option<std::path::PathBuf>,
     },
+    /// Print the inclusion proof of an entry (base64 hashes, one per line).
+    #[command(
+        after_help = "Examples:\n  kyso ledger proof --index 41\n  kyso ledger proof --index 41 --size 100"
+    )]
+    Proof {
+        #[command(flatten)]
+        data: super::DataArgs,
+        #[arg(long)]
+        index: u64,
+        /// Tree size (default: the current one).
+        #[arg(long)]
+        size: Option<u64>,
+    },
     /// Print the newest signed checkpoint.
     #[command(after_help = "Example:\n  kyso ledger checkpoint > checkpoint.txt")]
     Checkpoint {
@@ -82,6 +95,14 @@ pub async fn run(c: LedgerCommand) -> anyhow::Result<()> {
                 entry.kind,
                 entry.serial.unwrap_or_default()
             );
+        }
+        LedgerCommand::Proof { data, index, size } => {
+            use base64::Engine;
+            let svc = setup::open_service(&data.config(Overrides::default())?).await?;
+            let proof = svc.inclusion_proof(index, size).await?;
+            for h in &proof.hashes {
+                println!("{}", base64::engine::general_purpose::STANDARD.encode(h));
+            }
         }
         LedgerCommand::Checkpoint { data } => {
             let svc = setup::open_service(&data.config(Overrides::default())?).await?;

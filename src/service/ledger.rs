@@ -41,7 +41,94 @@ pub enum LedgerFault {
     Unsealed { from: u64 },
 }
 
+/// A proof answer: hashes and the tree it is about.
+#[derive(Debug)]
+pub struct Proof {
+    pub hashes: Vec<Hash>,
+    /// The signed checkpoint of the (newest) tree the proof reaches, when its size is that of a
+    /// stored checkpoint.
+    pub checkpoint: Option<String>,
+}
+
 impl Service {
+    /// The tree's current size (the newest checkpoint's).
+    async fn ledger_size(&self) -> Result<(u64, Option<String>), ServiceError> {
+        Ok(match self.store.latest_checkpoint().await? {
+            Some(cp) => (cp.size as u64, Some(cp.note)),
+            None => (0, None),
+        })
+    }
+
+    /// Leaf hashes [0, size): proofs are computed from them until interior nodes are stored
+    /// (O(size) per proof; the tile store is the next step of the ledger issue).
+    async fn leaves(&self, size: u64) -> Result<Vec<Hash>, ServiceError> {
+        let rows = self.store.ledger_leaf_hashes(0, size as i64).await?;
+        if rows.len() as u64 != size {
+            return Err(ServiceError::Internal("ledger entries are missing".into()));
+        }
+        rows.into_iter()
+            .map(|h| {
+                Hash::try_from(h)
+                    .map_err(|_| ServiceError::Internal("stored leaf hash is not 32 bytes".into()))
+            })
+            .collect()
+    }
+
+    /// RFC 9162 inclusion proof of `index` in the tree of `size` (default: the current size).
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: Option<u64>,
+    ) -> Result<Proof, ServiceError> {
+        let (current, note) = self.ledger_size().await?;
+        let size = size.unwrap_or(current);
+        if size > current {
+            return Err(ServiceError::Invalid(format!(
+                "size {size} is beyond the tree size {current}"
+            )));
+        }
+        if index >= size {
+            return Err(ServiceError::Invalid(format!(
+                "index {index} is not below size {size}"
+            )));
+        }
+        let leaves = self.leaves(size).await?;
+        let hashes = crate::ledger::merkle::inclusion_proof(
+            &mut crate::ledger::merkle::Leaves(&leaves),
+            index,
+            size,
+        )
+        .map_err(|_| ServiceError::Internal("inclusion proof failed".into()))?;
+        Ok(Proof {
+            hashes,
+            checkpoint: (size == current).then_some(note).flatten(),
+        })
+    }
+
+    /// RFC 9162 consistency proof between the trees of sizes `from` and `to`.
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Proof, ServiceError> {
+        let (current, note) = self.ledger_size().await?;
+        if from == 0 || from > to {
+            return Err(ServiceError::Invalid("need 0 < from <= to".into()));
+        }
+        if to > current {
+            return Err(ServiceError::Invalid(format!(
+                "to {to} is beyond the tree size {current}"
+            )));
+        }
+        let leaves = self.leaves(to).await?;
+        let hashes = crate::ledger::merkle::consistency_proof(
+            &mut crate::ledger::merkle::Leaves(&leaves),
+            from,
+            to,
+        )
+        .map_err(|_| ServiceError::Internal("consistency proof failed".into()))?;
+        Ok(Proof {
+            hashes,
+            checkpoint: (to == current).then_some(note).flatten(),
+        })
+    }
+
     /// One entry by index (public).
     pub async fn ledger_entry(
         &self,

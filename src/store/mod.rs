@@ -220,6 +220,8 @@ pub trait Repository: Send + Sync {
     ) -> Result<Vec<LedgerEntryRow>, StoreError>;
     /// Every checkpoint, by size.
     async fn ledger_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
+    /// Leaf hashes of entries [from, to), in index order.
+    async fn ledger_leaf_hashes(&self, from: i64, to: i64) -> Result<Vec<Vec<u8>>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 

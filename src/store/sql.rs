@@ -207,6 +207,15 @@ macro_rules! impl_repository {
                     .fetch_all(&self.pool).await?)
             }
 
+            async fn ledger_leaf_hashes(
+                &self,
+                from: i64,
+                to: i64,
+            ) -> Result<Vec<Vec<u8>>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar("SELECT leaf_hash FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                    .bind(from).bind(to).fetch_all(&self.pool).await?)
+            }
+
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
