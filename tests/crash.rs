@@ -5,52 +5,17 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::fresh_csr;
+use common::{fresh_csr, kyso_init, kyso_run, spawn_plain_server};
 
 #[tokio::test]
 async fn acknowledged_certificates_survive_kill_9() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("data");
-    let kyso = env!("CARGO_BIN_EXE_kyso");
-    let init = Command::new(kyso)
-        .args(["init", "--data-dir"])
-        .arg(&dir)
-        .env("KYSO_LOG", "warn")
-        .env_remove("KYSO_DATABASE_URL")
-        .output()
-        .unwrap();
-    let token = String::from_utf8_lossy(&init.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN=").map(str::to_string))
-        .unwrap();
-    let mut child = Command::new(kyso)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--plain-http",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .env("KYSO_LOG", "warn")
-        .env_remove("KYSO_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .find_map(|l| {
-            l.ok()?
-                .strip_prefix("kyso listening on http://")
-                .map(str::to_string)
-        })
-        .unwrap();
+    let token = kyso_init(&dir, None);
+    let mut server = spawn_plain_server(&dir, None);
+    let addr = server.addr.clone();
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
@@ -80,8 +45,7 @@ async fn acknowledged_certificates_survive_kill_9() {
     while acked.lock().unwrap().len() < 300 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     for t in tasks {
         let _ = t.await;
     }
@@ -126,17 +90,6 @@ async fn acknowledged_certificates_survive_kill_9() {
     );
 
     // The restarted service finds a consistent ledger.
-    let out = Command::new(kyso)
-        .args(["ledger", "verify", "--data-dir"])
-        .arg(&dir)
-        .env("KYSO_LOG", "warn")
-        .env_remove("KYSO_DATABASE_URL")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("ledger OK"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = kyso_run(&dir, None, &["ledger", "verify"]);
+    assert!(ok && text.contains("ledger OK"), "{text}");
 }

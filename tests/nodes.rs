@@ -4,19 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use common::fresh_csr;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{fresh_csr, kyso_init, kyso_run, spawn_plain_server};
 
 #[tokio::test]
 #[ignore = "needs KYSO_TEST_DATABASE_URL (PostgreSQL); .ci/run runs it"]
@@ -38,49 +26,12 @@ async fn two_server_processes_on_one_postgresql_share_one_ledger() {
 
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("data");
-    let kyso = env!("CARGO_BIN_EXE_kyso");
-    let init = Command::new(kyso)
-        .args(["init", "--data-dir"])
-        .arg(&dir)
-        .env("KYSO_DATABASE_URL", &url)
-        .env("KYSO_LOG", "warn")
-        .output()
-        .unwrap();
-    let token = String::from_utf8_lossy(&init.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN=").map(str::to_string))
-        .unwrap();
-    let mut servers = Vec::new();
-    let mut addrs = Vec::new();
-    for _ in 0..2 {
-        let mut child = Command::new(kyso)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--plain-http",
-                "--data-dir",
-            ])
-            .arg(&dir)
-            .env("KYSO_DATABASE_URL", &url)
-            .env("KYSO_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        addrs.push(
-            lines
-                .by_ref()
-                .find_map(|l| {
-                    l.ok()?
-                        .strip_prefix("kyso listening on http://")
-                        .map(str::to_string)
-                })
-                .unwrap(),
-        );
-        servers.push(Server(child));
-    }
+    let token = kyso_init(&dir, Some(&url));
+    let servers = [
+        spawn_plain_server(&dir, Some(&url)),
+        spawn_plain_server(&dir, Some(&url)),
+    ];
+    let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let csr = fresh_csr();
@@ -111,19 +62,8 @@ async fn two_server_processes_on_one_postgresql_share_one_ledger() {
     all.sort();
     assert_eq!(all, (0..320).collect::<Vec<u64>>(), "no gap, no duplicate");
     drop(servers);
-    let out = Command::new(kyso)
-        .args(["ledger", "verify", "--data-dir"])
-        .arg(&dir)
-        .env("KYSO_DATABASE_URL", &url)
-        .env("KYSO_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("ledger OK: 320 entries"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = kyso_run(&dir, Some(&url), &["ledger", "verify"]);
+    assert!(ok && text.contains("ledger OK: 320 entries"), "{text}");
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&mut conn)
         .await

@@ -264,3 +264,77 @@ pub fn assert_problem(r: &Resp, status: StatusCode, kind: &str) {
 pub fn cert_der(pem_text: &str) -> Vec<u8> {
     pem::parse(pem_text).unwrap().into_contents()
 }
+
+/// A `kyso serve` process; killed (SIGKILL) when dropped.
+pub struct Server {
+    pub addr: String,
+    child: std::process::Child,
+}
+
+impl Server {
+    /// Kills the process at once, as `kill -9` does.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn kyso_command(dir: &Path, database_url: Option<&str>, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"));
+    c.args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("KYSO_LOG", "warn");
+    match database_url {
+        Some(url) => c.env("KYSO_DATABASE_URL", url),
+        None => c.env_remove("KYSO_DATABASE_URL"),
+    };
+    c
+}
+
+/// `kyso init`; returns the admin token it prints.
+pub fn kyso_init(dir: &Path, database_url: Option<&str>) -> String {
+    let out = kyso_command(dir, database_url, &["init"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN=").map(str::to_string))
+        .expect("init prints the admin token")
+}
+
+/// Runs a console command; returns success and its output.
+pub fn kyso_run(dir: &Path, database_url: Option<&str>, args: &[&str]) -> (bool, String) {
+    let out = kyso_command(dir, database_url, args).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Starts `kyso serve --plain-http` on a free loopback port and waits until it listens.
+pub fn spawn_plain_server(dir: &Path, database_url: Option<&str>) -> Server {
+    use std::io::{BufRead, BufReader};
+    let mut child = kyso_command(
+        dir,
+        database_url,
+        &["serve", "--listen", "127.0.0.1:0", "--plain-http"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .find_map(|l| {
+            l.ok()?
+                .strip_prefix("kyso listening on http://")
+                .map(str::to_string)
+        })
+        .expect("server reports its address");
+    Server { addr, child }
+}
