@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Auth;
 use super::error::ApiError;
 use super::AppState;
+use crate::service::ledger::SearchBy;
 use crate::store::LedgerEntryRow;
 
 pub fn routes() -> Router<AppState> {
@@ -104,9 +105,11 @@ pub async fn entry(
 pub struct SearchQuery {
     /// Certificate serial (hex).
     pub certificate: Option<String>,
+    /// Document digest: `sha256:HEX` (or sha384, sha512), or the bare hex.
+    pub document_digest: Option<String>,
 }
 
-/// Entries about a certificate (verifier, ra, admin).
+/// Entries about a certificate or a document (verifier, ra, admin).
 #[utoipa::path(get, path = "/api/v1/ledger/search", tag = "ledger", params(SearchQuery),
     responses((status = 200, body = [EntryView]), (status = 403, body = super::error::Problem)), security(("bearer" = [])))]
 pub async fn search(
@@ -115,10 +118,17 @@ pub async fn search(
     q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Vec<EntryView>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
-    let serial = q
-        .certificate
-        .ok_or_else(|| ApiError::bad("invalid-query", "give certificate=SERIAL"))?;
-    let rows = state.service.search_ledger(&actor, &serial).await?;
+    let by = match (&q.certificate, &q.document_digest) {
+        (Some(serial), None) => SearchBy::Certificate(serial),
+        (None, Some(digest)) => SearchBy::Document(digest),
+        _ => {
+            return Err(ApiError::bad(
+                "invalid-query",
+                "give one of certificate=SERIAL or document_digest=sha256:HEX",
+            ))
+        }
+    };
+    let rows = state.service.search_ledger(&actor, by).await?;
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }
 

@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 /// Version of the entry format.
 pub const ENTRY_VERSION: u32 = 1;
 
+/// The kinds of entry. New kinds may be added; a verifier must not reject an unknown kind.
+pub mod kinds {
+    pub const CERTIFICATE_ISSUED: &str = "certificate.issued";
+    pub const CERTIFICATE_REVOKED: &str = "certificate.revoked";
+    pub const CRL_PUBLISHED: &str = "crl.published";
+    pub const DOCUMENT_SIGNED: &str = "document.signed";
+    pub const TIMESTAMP_ISSUED: &str = "timestamp.issued";
+}
+
 /// One ledger entry. No document content, no secrets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,8 +28,13 @@ pub struct Entry {
     /// SHA-256 of the certificate's DER, hex (for issuance).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub certificate_sha256: Option<String>,
-    /// `certificate.issued`, `certificate.revoked` (later: `crl.published`, `document.signed`,
-    /// `timestamp.issued`).
+    /// Digest of the signed or time-stamped document, `algorithm:hex` (see [`normalize_digest`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub document_digest: Option<String>,
+    /// Signature format: `cades`, `pades`, `rfc3161`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub format: Option<String>,
+    /// One of [`kinds`].
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub profile: Option<String>,
@@ -29,15 +43,37 @@ pub struct Entry {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub request_id: Option<String>,
-    /// Certificate serial, lowercase hex.
+    /// Certificate serial, lowercase hex (for a signature: the signer's certificate).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub serial: Option<String>,
+    /// SHA-256 of the signature value (or of the CRL, or of the time-stamp token), hex.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signature_sha256: Option<String>,
     /// Unix seconds.
     pub time: i64,
     pub v: u32,
 }
 
 impl Entry {
+    /// An entry of `kind` with no optional field set.
+    pub fn new(kind: &str, actor: i64, time: i64) -> Self {
+        Self {
+            actor,
+            ca: None,
+            certificate_sha256: None,
+            document_digest: None,
+            format: None,
+            kind: kind.to_string(),
+            profile: None,
+            reason: None,
+            request_id: None,
+            serial: None,
+            signature_sha256: None,
+            time,
+            v: ENTRY_VERSION,
+        }
+    }
+
     /// The canonical bytes the leaf hash covers.
     pub fn to_bytes(&self) -> Vec<u8> {
         // A struct of strings and integers always serializes.
@@ -51,23 +87,61 @@ impl Entry {
     }
 }
 
+/// The one spelling of a document digest in entries and searches: `sha256:` (or `sha384:`,
+/// `sha512:`) and lowercase hex. Bare hex is read by its length; anything else is refused.
+pub fn normalize_digest(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (alg, hex_part) = match text.split_once(':') {
+        Some((a, h)) => (Some(a.to_ascii_lowercase()), h),
+        None => (None, text),
+    };
+    let bytes = hex::decode(hex_part).ok()?;
+    let by_len = match bytes.len() {
+        32 => "sha256",
+        48 => "sha384",
+        64 => "sha512",
+        _ => return None,
+    };
+    match alg.as_deref() {
+        None => {}
+        Some(a) if a == by_len || a.replace('-', "") == by_len => {}
+        Some(_) => return None,
+    }
+    Some(format!("{by_len}:{}", hex::encode(bytes)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn digests_have_one_spelling() {
+        let h = "AB".repeat(32);
+        let want = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(normalize_digest(&h).as_deref(), Some(want.as_str()));
+        assert_eq!(
+            normalize_digest(&format!("SHA-256:{h}")).as_deref(),
+            Some(want.as_str())
+        );
+        assert_eq!(
+            normalize_digest(&"cd".repeat(48)).unwrap(),
+            format!("sha384:{}", "cd".repeat(48))
+        );
+        // The algorithm must match the length; odd lengths and non-hex are refused.
+        assert_eq!(normalize_digest(&format!("sha512:{h}")), None);
+        assert_eq!(normalize_digest("sha256:abc"), None);
+        assert_eq!(normalize_digest(&"zz".repeat(32)), None);
+        assert_eq!(normalize_digest(""), None);
+    }
+
+    #[test]
     fn canonical_form_has_sorted_keys_and_round_trips() {
         let e = Entry {
-            actor: 3,
             ca: Some("public".into()),
             certificate_sha256: Some("ab".repeat(32)),
-            kind: "certificate.issued".into(),
             profile: Some("citizen".into()),
-            reason: None,
-            request_id: None,
             serial: Some("0a1b".into()),
-            time: 1_795_000_000,
-            v: ENTRY_VERSION,
+            ..Entry::new(kinds::CERTIFICATE_ISSUED, 3, 1_795_000_000)
         };
         let bytes = e.to_bytes();
         let text = String::from_utf8(bytes.clone()).unwrap();

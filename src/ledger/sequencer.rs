@@ -4,6 +4,7 @@
 
 use super::checkpoint::{self, Checkpoint};
 use super::merkle::{self, Hash, NodeSource};
+use super::nodes::{self, StoredNode};
 use crate::keys::SigningKey;
 
 /// Tree state after the last committed batch.
@@ -24,12 +25,14 @@ pub enum SealError {
     Sign(#[from] checkpoint::NoteError),
 }
 
-/// A batch sealed: the new state, the signed checkpoint and one inclusion proof per new leaf.
+/// A batch sealed: the new state, the signed checkpoint, one inclusion proof per new leaf and
+/// the interior nodes the batch completed (see [`super::nodes`]).
 pub struct Sealed {
     pub state: TreeState,
     pub root: Hash,
     pub note: String,
     pub proofs: Vec<Vec<Hash>>,
+    pub nodes: Vec<StoredNode>,
 }
 
 impl TreeState {
@@ -52,7 +55,7 @@ impl TreeState {
     /// Appends leaves without signing (for recomputing the tree from stored entries); returns
     /// the new state and root.
     pub fn append(&self, leaves: &[Hash]) -> Result<(TreeState, Hash), SealError> {
-        let (state, root, _) = self.extend(leaves, false)?;
+        let (state, root, _, _) = self.extend(leaves, false)?;
         Ok((state, root))
     }
 
@@ -64,7 +67,7 @@ impl TreeState {
         origin: &str,
         key: &dyn SigningKey,
     ) -> Result<Sealed, SealError> {
-        let (state, root, proofs) = self.extend(leaves, true)?;
+        let (state, root, proofs, nodes) = self.extend(leaves, true)?;
         let cp = Checkpoint {
             origin: origin.to_string(),
             size: state.size,
@@ -76,15 +79,18 @@ impl TreeState {
             root,
             note,
             proofs,
+            nodes,
         })
     }
 
-    /// The state after `leaves`, its root, and (when asked) each new leaf's inclusion proof.
+    /// The state after `leaves`, its root, and (when sealing) each new leaf's inclusion proof and
+    /// the stored nodes the batch completes.
+    #[allow(clippy::type_complexity)]
     fn extend(
         &self,
         leaves: &[Hash],
         with_proofs: bool,
-    ) -> Result<(TreeState, Hash, Vec<Vec<Hash>>), SealError> {
+    ) -> Result<(TreeState, Hash, Vec<Vec<Hash>>, Vec<StoredNode>), SealError> {
         let size = self.size + leaves.len() as u64;
         let mut src = Batch {
             old: self,
@@ -102,8 +108,21 @@ impl TreeState {
                 }
             }
         }
+        let mut completed = Vec::new();
+        if with_proofs {
+            // Nodes [j·2^L, (j+1)·2^L) that end inside the batch.
+            for level in (nodes::STRIDE..64).step_by(nodes::STRIDE as usize) {
+                if size >> level == 0 {
+                    break;
+                }
+                for index in (self.size >> level)..(size >> level) {
+                    let hash = src.perfect(level, index)?;
+                    completed.push(StoredNode { level, index, hash });
+                }
+            }
+        }
         let range = compact_range(&mut src, size)?;
-        Ok((TreeState { size, range }, root, proofs))
+        Ok((TreeState { size, range }, root, proofs, completed))
     }
 }
 
@@ -198,6 +217,18 @@ mod tests {
                     let i = done + k;
                     verify_inclusion(i as u64, end as u64, &all[i], proof, &sealed.root).unwrap();
                 }
+                let mut want = Vec::new();
+                let mut b = crate::ledger::nodes::NodeBuilder::default();
+                let mut all_nodes = Vec::new();
+                for h in &all[..end] {
+                    b.push(*h, &mut all_nodes);
+                }
+                want.extend(
+                    all_nodes
+                        .into_iter()
+                        .filter(|n| ((n.index + 1) << n.level) > done as u64),
+                );
+                assert_eq!(sealed.nodes, want, "nodes of batch {batch} at {end}");
                 let restored =
                     TreeState::from_parts(sealed.state.size, &sealed.state.range_bytes()).unwrap();
                 assert_eq!(restored, sealed.state);

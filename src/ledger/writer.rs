@@ -7,9 +7,10 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::merkle::Hash;
+use super::nodes;
 use super::sequencer::{Sealed, TreeState};
 use crate::keys::SigningKey;
-use crate::store::{CheckpointRow, Repository, Sealer, StoreError, WriteOp};
+use crate::store::{CheckpointRow, Repository, SealedBatch, Sealer, StoreError, WriteOp};
 
 /// Most ops per transaction: large enough to amortize the fsync, small enough that one batch
 /// does not hold SQLite's write lock for long.
@@ -52,6 +53,7 @@ impl GroupCommit {
         if let Some(cp) = repo.latest_checkpoint().await? {
             TreeState::from_parts(cp.size as u64, &cp.compact)
                 .map_err(|e| StoreError::Ledger(e.to_string()))?;
+            backfill_nodes(repo.as_ref(), cp.size as u64).await?;
         }
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
         tokio::spawn(run(
@@ -77,6 +79,38 @@ impl GroupCommit {
     }
 }
 
+/// Stores the interior nodes of a ledger written before they were kept (or after a crash of a
+/// rebuild): recomputes them from the leaf hashes, in pages, and inserts the missing ones.
+async fn backfill_nodes(repo: &dyn Repository, size: u64) -> Result<(), StoreError> {
+    const PAGE: i64 = 65_536;
+    if repo.count_ledger_nodes().await? as u64 == nodes::expected_count(size) {
+        return Ok(());
+    }
+    tracing::warn!(size, "rebuilding the ledger's stored nodes");
+    let mut builder = nodes::NodeBuilder::default();
+    let mut out = Vec::new();
+    let mut from = 0i64;
+    while (from as u64) < size {
+        let to = (from + PAGE).min(size as i64);
+        let page = repo.ledger_leaf_hashes(from, to).await?;
+        if page.len() as i64 != to - from {
+            return Err(StoreError::Ledger(format!(
+                "ledger entries {from}..{to} are incomplete"
+            )));
+        }
+        for h in page {
+            let h: Hash = h
+                .try_into()
+                .map_err(|_| StoreError::Ledger("stored leaf hash is not 32 bytes".into()))?;
+            builder.push(h, &mut out);
+        }
+        repo.insert_ledger_nodes(&out).await?;
+        out.clear();
+        from = to;
+    }
+    Ok(())
+}
+
 struct Sequencer {
     signer: LedgerSigner,
     /// Tree size before the batch in flight.
@@ -90,7 +124,7 @@ impl Sealer for Sequencer {
         &mut self,
         base: Option<&CheckpointRow>,
         entries: &[&[u8]],
-    ) -> Result<(Vec<[u8; 32]>, CheckpointRow), String> {
+    ) -> Result<SealedBatch, String> {
         // The stored checkpoint is the truth: another process may have appended since our last
         // batch (a console command beside the server, another node on the same PostgreSQL).
         let state = match base {
@@ -114,8 +148,13 @@ impl Sealer for Sequencer {
             created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
         };
         self.start = state.size;
+        let nodes = sealed.nodes.clone();
         self.pending = Some((leaves.clone(), sealed));
-        Ok((leaves, row))
+        Ok(SealedBatch {
+            leaves,
+            checkpoint: row,
+            nodes,
+        })
     }
 }
 

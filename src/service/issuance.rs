@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::{new_id, now, random_bytes, Actor, Role, Service, ServiceError};
 use crate::keys::{self, KeyAlgorithm, PinWrapped, SigningKey, SoftwareKey};
-use crate::ledger::entry::{Entry, ENTRY_VERSION};
+use crate::ledger::entry::{kinds, Entry};
 use crate::ledger::receipt::ReceiptJson;
 use crate::ledger::writer::Receipt;
 use crate::pki::csr::ValidatedCsr;
@@ -391,19 +391,19 @@ impl Service {
             der: cert.der.clone(),
         };
         let entry = Entry {
-            actor: approves.as_ref().map(|(_, by)| *by).unwrap_or(owner),
             ca: Some(ca.name.clone()),
             certificate_sha256: Some(hex::encode(ring::digest::digest(
                 &ring::digest::SHA256,
                 &cert.der,
             ))),
-            kind: "certificate.issued".into(),
             profile: Some(profile.as_str().into()),
-            reason: None,
             request_id: request_id.clone(),
             serial: Some(cert.serial.clone()),
-            time: t.unix_timestamp(),
-            v: ENTRY_VERSION,
+            ..Entry::new(
+                kinds::CERTIFICATE_ISSUED,
+                approves.as_ref().map(|(_, by)| *by).unwrap_or(owner),
+                t.unix_timestamp(),
+            )
         }
         .to_bytes();
         let record = IssuanceRecord {
@@ -609,16 +609,10 @@ impl Service {
         }
         let t = now().unix_timestamp();
         let entry = Entry {
-            actor: actor.id,
             ca: Some(row.ca.clone()),
-            certificate_sha256: None,
-            kind: "certificate.revoked".into(),
-            profile: None,
             reason: Some(reason.to_string()),
-            request_id: None,
             serial: Some(row.serial.clone()),
-            time: t,
-            v: ENTRY_VERSION,
+            ..Entry::new(kinds::CERTIFICATE_REVOKED, actor.id, t)
         };
         self.record_and_release(WriteOp::Revoke(RevocationRecord {
             serial: row.serial.clone(),

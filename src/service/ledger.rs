@@ -3,9 +3,12 @@
 
 use super::{Service, ServiceError};
 use crate::ledger::checkpoint::{self, Verifier};
-use crate::ledger::entry::Entry;
-use crate::ledger::merkle::{leaf_hash, Hash};
+use crate::ledger::entry::{normalize_digest, Entry};
+use crate::ledger::merkle::{self, leaf_hash, Hash, NodeSource};
+use crate::ledger::nodes::{self, Fetched, MissingNode, Recorder};
 use crate::ledger::sequencer::TreeState;
+use crate::ledger::writer::Receipt;
+use crate::store::{LedgerRecord, WriteOp};
 
 /// Entries read per query while verifying.
 const PAGE: i64 = 10_000;
@@ -39,6 +42,19 @@ pub enum LedgerFault {
     BeyondEntries { size: u64, entries: u64 },
     #[error("entries from {from} on are covered by no checkpoint")]
     Unsealed { from: u64 },
+    #[error("stored tree node at height {level}, index {index} does not match the entries")]
+    Node { level: u32, index: u64 },
+    #[error("{stored} tree nodes are stored, the entries give {expected}")]
+    NodeCount { stored: u64, expected: u64 },
+}
+
+/// What to search the ledger by.
+#[derive(Clone, Copy, Debug)]
+pub enum SearchBy<'a> {
+    /// A certificate serial (hex).
+    Certificate(&'a str),
+    /// A document digest, `algorithm:hex` or bare hex.
+    Document(&'a str),
 }
 
 /// A proof answer: hashes and the tree it is about.
@@ -59,19 +75,22 @@ impl Service {
         })
     }
 
-    /// Leaf hashes [0, size): proofs are computed from them until interior nodes are stored
-    /// (O(size) per proof; the tile store is the next step of the ledger issue).
-    async fn leaves(&self, size: u64) -> Result<Vec<Hash>, ServiceError> {
-        let rows = self.store.ledger_leaf_hashes(0, size as i64).await?;
-        if rows.len() as u64 != size {
-            return Err(ServiceError::Internal("ledger entries are missing".into()));
-        }
-        rows.into_iter()
-            .map(|h| {
-                Hash::try_from(h)
-                    .map_err(|_| ServiceError::Internal("stored leaf hash is not 32 bytes".into()))
-            })
-            .collect()
+    /// Runs a proof algorithm over stored nodes: a first pass names the nodes it needs, one query
+    /// reads them, a second pass computes the proof.
+    async fn prove<F>(&self, proof: F) -> Result<Vec<Hash>, ServiceError>
+    where
+        F: Fn(
+            &mut dyn FnMut(u32, u64) -> Result<Hash, MissingNode>,
+        ) -> Result<Vec<Hash>, MissingNode>,
+    {
+        let mut rec = Recorder::default();
+        let _ = proof(&mut |l, i| {
+            rec.0.push((l, i));
+            Ok([0; 32])
+        });
+        let stored = self.store.ledger_nodes(&nodes::plan(&rec.0)).await?;
+        let mut src = Fetched::new(stored);
+        proof(&mut |l, i| src.perfect(l, i)).map_err(|e| ServiceError::Internal(e.to_string()))
     }
 
     /// RFC 9162 inclusion proof of `index` in the tree of `size` (default: the current size).
@@ -92,13 +111,9 @@ impl Service {
                 "index {index} is not below size {size}"
             )));
         }
-        let leaves = self.leaves(size).await?;
-        let hashes = crate::ledger::merkle::inclusion_proof(
-            &mut crate::ledger::merkle::Leaves(&leaves),
-            index,
-            size,
-        )
-        .map_err(|_| ServiceError::Internal("inclusion proof failed".into()))?;
+        let hashes = self
+            .prove(|f| merkle::inclusion_proof(&mut FnSource(f), index, size).map_err(source_error))
+            .await?;
         Ok(Proof {
             hashes,
             checkpoint: (size == current).then_some(note).flatten(),
@@ -116,17 +131,33 @@ impl Service {
                 "to {to} is beyond the tree size {current}"
             )));
         }
-        let leaves = self.leaves(to).await?;
-        let hashes = crate::ledger::merkle::consistency_proof(
-            &mut crate::ledger::merkle::Leaves(&leaves),
-            from,
-            to,
-        )
-        .map_err(|_| ServiceError::Internal("consistency proof failed".into()))?;
+        let hashes = self
+            .prove(|f| merkle::consistency_proof(&mut FnSource(f), from, to).map_err(source_error))
+            .await?;
         Ok(Proof {
             hashes,
             checkpoint: (to == current).then_some(note).flatten(),
         })
+    }
+
+    /// Appends one entry that goes with no other row (a signature, a timestamp, a CRL) and
+    /// returns once it is durable, with its receipt. The entry's serial and document digest
+    /// index it for search.
+    pub async fn record(&self, entry: &Entry) -> Result<Receipt, ServiceError> {
+        let digest = match &entry.document_digest {
+            Some(d) => Some(normalize_digest(d).ok_or_else(|| {
+                ServiceError::Invalid("document digest is not algorithm:hex".into())
+            })?),
+            None => None,
+        };
+        self.writer
+            .write(WriteOp::Record(LedgerRecord {
+                serial: entry.serial.clone(),
+                digest,
+                ledger_entry: entry.to_bytes(),
+            }))
+            .await
+            .map_err(ServiceError::from)
     }
 
     /// One entry by index (public).
@@ -137,11 +168,11 @@ impl Service {
         Ok(self.store.ledger_entry(index).await?)
     }
 
-    /// Entries about a certificate, for verifiers, RAs and admins.
+    /// Entries about a certificate or a document, for verifiers, RAs and admins.
     pub async fn search_ledger(
         &self,
         actor: &super::Actor,
-        serial: &str,
+        by: SearchBy<'_>,
     ) -> Result<Vec<crate::store::LedgerEntryRow>, ServiceError> {
         use super::Role;
         if !matches!(actor.role, Role::Verifier | Role::Ra | Role::Admin) {
@@ -149,8 +180,57 @@ impl Service {
                 "only a verifier, RA or admin searches the ledger".into(),
             ));
         }
-        let serial = super::issuance::normalize_serial(serial)?;
-        Ok(self.store.ledger_entries_for_serial(&serial).await?)
+        match by {
+            SearchBy::Certificate(serial) => {
+                let serial = super::issuance::normalize_serial(serial)?;
+                Ok(self.store.ledger_entries_for_serial(&serial).await?)
+            }
+            SearchBy::Document(digest) => {
+                let digest = normalize_digest(digest).ok_or_else(|| {
+                    ServiceError::Invalid(
+                        "document_digest must be sha256:HEX, sha384:HEX or sha512:HEX (or the \
+                         bare hex of one of them)"
+                            .into(),
+                    )
+                })?;
+                Ok(self.store.ledger_entries_for_digest(&digest).await?)
+            }
+        }
+    }
+
+    /// Compares nodes recomputed from the entries with the stored ones, and empties `built`.
+    async fn check_nodes(
+        &self,
+        built: &mut Vec<nodes::StoredNode>,
+    ) -> Result<Option<LedgerFault>, ServiceError> {
+        built.sort_by_key(|n| (n.level, n.index));
+        let mut ranges: Vec<nodes::NodeRange> = Vec::new();
+        for n in built.iter() {
+            match ranges.last_mut() {
+                Some(r) if r.level == n.level && r.to == n.index => r.to += 1,
+                _ => ranges.push(nodes::NodeRange {
+                    level: n.level,
+                    from: n.index,
+                    to: n.index + 1,
+                }),
+            }
+        }
+        let stored: std::collections::HashMap<(u32, u64), Hash> = self
+            .store
+            .ledger_nodes(&ranges)
+            .await?
+            .into_iter()
+            .map(|n| ((n.level, n.index), n.hash))
+            .collect();
+        let fault = built
+            .iter()
+            .find(|n| stored.get(&(n.level, n.index)) != Some(&n.hash))
+            .map(|n| LedgerFault::Node {
+                level: n.level,
+                index: n.index,
+            });
+        built.clear();
+        Ok(fault)
     }
 
     /// Recomputes the ledger from its entries; `Ok(Err(fault))` names the first discrepancy.
@@ -162,10 +242,15 @@ impl Service {
         let mut state = TreeState::default();
         let mut pending: Vec<Hash> = Vec::new();
         let mut next: u64 = 0;
+        let mut builder = nodes::NodeBuilder::default();
+        let mut built = Vec::new();
         loop {
             let page = self.store.ledger_entries_from(next as i64, PAGE).await?;
             if page.is_empty() {
                 break;
+            }
+            if let Some(fault) = self.check_nodes(&mut built).await? {
+                return Ok(Err(fault));
             }
             for e in page {
                 if e.idx as u64 != next {
@@ -182,6 +267,7 @@ impl Service {
                     return Ok(Err(LedgerFault::NotCanonical { index: next }));
                 }
                 pending.push(leaf);
+                builder.push(leaf, &mut built);
                 next += 1;
                 if let Some(cp) = cps.next_if(|cp| cp.size as u64 == next) {
                     let from = state.size;
@@ -212,9 +298,36 @@ impl Service {
         if !pending.is_empty() {
             return Ok(Err(LedgerFault::Unsealed { from: state.size }));
         }
+        if let Some(fault) = self.check_nodes(&mut built).await? {
+            return Ok(Err(fault));
+        }
+        let stored = self.store.count_ledger_nodes().await? as u64;
+        let expected = nodes::expected_count(next);
+        if stored != expected {
+            return Ok(Err(LedgerFault::NodeCount { stored, expected }));
+        }
         Ok(Ok(VerifyReport {
             entries: next,
             checkpoints: checkpoints.len(),
         }))
+    }
+}
+
+/// A node source from a closure (so one proof function serves both passes of `prove`).
+struct FnSource<'a>(&'a mut dyn FnMut(u32, u64) -> Result<Hash, MissingNode>);
+
+impl NodeSource for FnSource<'_> {
+    type Error = MissingNode;
+
+    fn perfect(&mut self, level: u32, index: u64) -> Result<Hash, MissingNode> {
+        (self.0)(level, index)
+    }
+}
+
+/// Arguments are checked before proving, so only a missing node can fail here.
+fn source_error(e: merkle::InclusionArgs<MissingNode>) -> MissingNode {
+    match e {
+        merkle::InclusionArgs::Source(m) => m,
+        merkle::InclusionArgs::Invalid(_) => MissingNode { level: 0, index: 0 },
     }
 }

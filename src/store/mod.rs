@@ -143,7 +143,16 @@ pub trait Sealer: Send {
         &mut self,
         base: Option<&CheckpointRow>,
         entries: &[&[u8]],
-    ) -> Result<(Vec<[u8; 32]>, CheckpointRow), String>;
+    ) -> Result<SealedBatch, String>;
+}
+
+/// What a batch adds to the ledger besides its entries.
+pub struct SealedBatch {
+    /// One leaf hash per entry, in order.
+    pub leaves: Vec<[u8; 32]>,
+    pub checkpoint: CheckpointRow,
+    /// Interior nodes the batch completed.
+    pub nodes: Vec<crate::ledger::nodes::StoredNode>,
 }
 
 /// Everything one issuance writes, committed atomically (and, in a batch, durably) before the
@@ -167,11 +176,23 @@ pub struct RevocationRecord {
     pub ledger_entry: Vec<u8>,
 }
 
+/// A ledger entry with no other row to write (a signature, a timestamp, a CRL).
+#[derive(Clone, Debug)]
+pub struct LedgerRecord {
+    /// The certificate concerned (the signer's), lowercase hex.
+    pub serial: Option<String>,
+    /// The document digest, `algorithm:hex`, for search.
+    pub digest: Option<String>,
+    /// The ledger entry (canonical bytes).
+    pub ledger_entry: Vec<u8>,
+}
+
 /// Writes that go through the group-commit writer.
 #[derive(Clone, Debug)]
 pub enum WriteOp {
     Issue(Box<IssuanceRecord>),
     Revoke(RevocationRecord),
+    Record(LedgerRecord),
 }
 
 impl WriteOp {
@@ -179,13 +200,24 @@ impl WriteOp {
         match self {
             WriteOp::Issue(r) => &r.ledger_entry,
             WriteOp::Revoke(r) => &r.ledger_entry,
+            WriteOp::Record(r) => &r.ledger_entry,
         }
     }
 
-    pub fn serial(&self) -> &str {
+    /// The certificate serial the entry is indexed under.
+    pub fn serial(&self) -> Option<&str> {
         match self {
-            WriteOp::Issue(r) => &r.certificate.serial,
-            WriteOp::Revoke(r) => &r.serial,
+            WriteOp::Issue(r) => Some(&r.certificate.serial),
+            WriteOp::Revoke(r) => Some(&r.serial),
+            WriteOp::Record(r) => r.serial.as_deref(),
+        }
+    }
+
+    /// The document digest the entry is indexed under.
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            WriteOp::Record(r) => r.digest.as_deref(),
+            WriteOp::Issue(_) | WriteOp::Revoke(_) => None,
         }
     }
 }
@@ -222,6 +254,23 @@ pub trait Repository: Send + Sync {
     async fn ledger_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
     /// Leaf hashes of entries [from, to), in index order.
     async fn ledger_leaf_hashes(&self, from: i64, to: i64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Stored tree nodes in the given ranges (level 0: leaf hashes), in one query.
+    async fn ledger_nodes(
+        &self,
+        ranges: &[crate::ledger::nodes::NodeRange],
+    ) -> Result<Vec<crate::ledger::nodes::StoredNode>, StoreError>;
+    /// Stores interior nodes; ones already stored are left alone.
+    async fn insert_ledger_nodes(
+        &self,
+        nodes: &[crate::ledger::nodes::StoredNode],
+    ) -> Result<(), StoreError>;
+    /// How many interior nodes are stored.
+    async fn count_ledger_nodes(&self) -> Result<i64, StoreError>;
+    /// Entries about a document, by its digest (`algorithm:hex`).
+    async fn ledger_entries_for_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Vec<LedgerEntryRow>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -54,8 +54,12 @@ macro_rules! impl_repository {
                 let mut results: Vec<Option<Result<(), StoreError>>> = ops.iter().map(|_| None).collect();
 
                 // Revocations first: a revoke and a re-issue for one CCCD in the same batch
-                // then succeed in the order the service allowed them.
+                // then succeed in the order the service allowed them. Plain ledger records
+                // write nothing else.
                 for (i, op) in ops.iter().enumerate() {
+                    if let WriteOp::Record(_) = op {
+                        results[i] = Some(Ok(()));
+                    }
                     if let WriteOp::Revoke(r) = op {
                         let n = sqlx::query(sql::REVOKE)
                             .bind(&r.serial).bind(&r.reason).bind(r.revoked_at)
@@ -81,7 +85,7 @@ macro_rules! impl_repository {
                         .iter()
                         .filter_map(|i| match &ops[*i] {
                             WriteOp::Issue(rec) => Some(&rec.certificate),
-                            WriteOp::Revoke(_) => None,
+                            WriteOp::Revoke(_) | WriteOp::Record(_) => None,
                         })
                         .collect();
                     let inserted = insert_certificates(&mut *tx, &certs).await?;
@@ -136,16 +140,18 @@ macro_rules! impl_repository {
                     )
                     .fetch_optional(&mut *tx)
                     .await?;
-                    let (leaves, cp) = sealer.seal(base.as_ref(), &entries).map_err(StoreError::Ledger)?;
+                    let sealed = sealer.seal(base.as_ref(), &entries).map_err(StoreError::Ledger)?;
+                    let (leaves, cp) = (&sealed.leaves, &sealed.checkpoint);
                     let first = cp.size - ok.len() as i64;
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO ledger_entries (idx, leaf_hash, entry, serial, created_at) ",
+                        "INSERT INTO ledger_entries (idx, leaf_hash, entry, serial, digest, created_at) ",
                     );
                     qb.push_values(ok.iter().enumerate(), |mut b, (k, i)| {
                         b.push_bind(first + k as i64)
                             .push_bind(leaves[k].to_vec())
                             .push_bind(ops[*i].ledger_entry().to_vec())
-                            .push_bind(ops[*i].serial().to_string())
+                            .push_bind(ops[*i].serial().map(str::to_string))
+                            .push_bind(ops[*i].digest().map(str::to_string))
                             .push_bind(cp.created_at);
                     });
                     qb.build().execute(&mut *tx).await?;
@@ -154,6 +160,9 @@ macro_rules! impl_repository {
                     )
                     .bind(cp.size).bind(&cp.root).bind(&cp.note).bind(&cp.compact).bind(cp.created_at)
                     .execute(&mut *tx).await?;
+                    for chunk in sealed.nodes.chunks(sql::ROWS_PER_INSERT) {
+                        insert_nodes(&mut *tx, chunk).await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(results
@@ -214,6 +223,66 @@ macro_rules! impl_repository {
             ) -> Result<Vec<Vec<u8>>, $crate::store::StoreError> {
                 Ok(sqlx::query_scalar("SELECT leaf_hash FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
                     .bind(from).bind(to).fetch_all(&self.pool).await?)
+            }
+
+            async fn ledger_nodes(
+                &self,
+                ranges: &[$crate::ledger::nodes::NodeRange],
+            ) -> Result<Vec<$crate::ledger::nodes::StoredNode>, $crate::store::StoreError> {
+                if ranges.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                for (k, r) in ranges.iter().enumerate() {
+                    if k > 0 {
+                        qb.push(" UNION ALL ");
+                    }
+                    if r.level == 0 {
+                        qb.push("SELECT CAST(0 AS BIGINT), idx, leaf_hash FROM ledger_entries WHERE idx >= ");
+                    } else {
+                        qb.push("SELECT level, idx, hash FROM ledger_nodes WHERE level = ")
+                            .push_bind(r.level as i64)
+                            .push(" AND idx >= ");
+                    }
+                    qb.push_bind(r.from as i64).push(" AND idx < ").push_bind(r.to as i64);
+                }
+                let rows: Vec<(i64, i64, Vec<u8>)> = qb.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter()
+                    .map(|(level, index, hash)| {
+                        Ok($crate::ledger::nodes::StoredNode {
+                            level: level as u32,
+                            index: index as u64,
+                            hash: hash.try_into().map_err(|_| {
+                                $crate::store::StoreError::Ledger("stored node hash is not 32 bytes".into())
+                            })?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn insert_ledger_nodes(
+                &self,
+                nodes: &[$crate::ledger::nodes::StoredNode],
+            ) -> Result<(), $crate::store::StoreError> {
+                for chunk in nodes.chunks($crate::store::sql::ROWS_PER_INSERT) {
+                    insert_nodes(&self.writer, chunk).await?;
+                }
+                Ok(())
+            }
+
+            async fn count_ledger_nodes(&self) -> Result<i64, $crate::store::StoreError> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_nodes").fetch_one(&self.pool).await?;
+                Ok(n)
+            }
+
+            async fn ledger_entries_for_digest(
+                &self,
+                digest: &str,
+            ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE digest = $1 ORDER BY idx",
+                )
+                .bind(digest).fetch_all(&self.pool).await?)
             }
 
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
@@ -422,6 +491,26 @@ macro_rules! impl_repository {
             });
             qb.push(" ON CONFLICT DO NOTHING RETURNING serial");
             Ok(qb.build_query_scalar::<String>().fetch_all(exec).await?.into_iter().collect())
+        }
+
+        /// Inserts interior ledger nodes; ones already stored are left alone.
+        async fn insert_nodes<'e, E>(
+            exec: E,
+            nodes: &[$crate::ledger::nodes::StoredNode],
+        ) -> Result<(), $crate::store::StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            if nodes.is_empty() {
+                return Ok(());
+            }
+            let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO ledger_nodes (level, idx, hash) ");
+            qb.push_values(nodes, |mut b, n| {
+                b.push_bind(n.level as i64).push_bind(n.index as i64).push_bind(n.hash.to_vec());
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build().execute(exec).await?;
+            Ok(())
         }
 
         async fn insert_credential<'e, E>(
