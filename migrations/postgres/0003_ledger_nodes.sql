@@ -1,5 +1,5 @@
 -- Interior nodes of the ledger's tree at heights 4, 8, 12, … (see src/ledger/nodes.rs), so a
--- proof reads O(log n) hashes; and the document digest of signature entries, for search.
+-- proof reads O(log n) hashes.
 CREATE TABLE ledger_nodes (
     level   BIGINT  NOT NULL,
     idx     BIGINT  NOT NULL,
@@ -7,5 +7,7 @@ CREATE TABLE ledger_nodes (
     PRIMARY KEY (level, idx)
 );
 
-ALTER TABLE ledger_entries ADD COLUMN digest TEXT;
-CREATE INDEX ledger_entries_digest ON ledger_entries (digest) WHERE digest IS NOT NULL;
+-- A compact search key for the document digest of signature entries: the first 8 bytes of
+-- SHA-256 of the digest's canonical text (see store::digest_key).
+ALTER TABLE ledger_entries ADD COLUMN digest_key BIGINT;
+CREATE INDEX ledger_entries_digest ON ledger_entries (digest_key) WHERE digest_key IS NOT NULL;

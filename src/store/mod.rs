@@ -181,10 +181,20 @@ pub struct RevocationRecord {
 pub struct LedgerRecord {
     /// The certificate concerned (the signer's), lowercase hex.
     pub serial: Option<String>,
-    /// The document digest, `algorithm:hex`, for search.
+    /// The document digest, canonical `algorithm:hex` (`ledger::entry::normalize_digest`), for
+    /// search.
     pub digest: Option<String>,
     /// The ledger entry (canonical bytes).
     pub ledger_entry: Vec<u8>,
+}
+
+/// The search key of a document digest (canonical `algorithm:hex`): the first 8 bytes of its
+/// SHA-256. A small integer keeps the index small; a search checks the entries it finds.
+pub fn digest_key(digest: &str) -> i64 {
+    let h = ring::digest::digest(&ring::digest::SHA256, digest.as_bytes());
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&h.as_ref()[..8]);
+    i64::from_be_bytes(k)
 }
 
 /// Writes that go through the group-commit writer.

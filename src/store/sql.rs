@@ -144,14 +144,14 @@ macro_rules! impl_repository {
                     let (leaves, cp) = (&sealed.leaves, &sealed.checkpoint);
                     let first = cp.size - ok.len() as i64;
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO ledger_entries (idx, leaf_hash, entry, serial, digest, created_at) ",
+                        "INSERT INTO ledger_entries (idx, leaf_hash, entry, serial, digest_key, created_at) ",
                     );
                     qb.push_values(ok.iter().enumerate(), |mut b, (k, i)| {
                         b.push_bind(first + k as i64)
                             .push_bind(leaves[k].to_vec())
                             .push_bind(ops[*i].ledger_entry().to_vec())
                             .push_bind(ops[*i].serial().map(str::to_string))
-                            .push_bind(ops[*i].digest().map(str::to_string))
+                            .push_bind(ops[*i].digest().map($crate::store::digest_key))
                             .push_bind(cp.created_at);
                     });
                     qb.build().execute(&mut *tx).await?;
@@ -279,10 +279,18 @@ macro_rules! impl_repository {
                 &self,
                 digest: &str,
             ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE digest = $1 ORDER BY idx",
+                let rows: Vec<$crate::store::LedgerEntryRow> = sqlx::query_as(
+                    "SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE digest_key = $1 ORDER BY idx",
                 )
-                .bind(digest).fetch_all(&self.pool).await?)
+                .bind($crate::store::digest_key(digest)).fetch_all(&self.pool).await?;
+                // The key is a hash prefix: keep only the entries that name this digest.
+                Ok(rows
+                    .into_iter()
+                    .filter(|r| {
+                        $crate::ledger::entry::Entry::from_bytes(&r.entry)
+                            .is_some_and(|e| e.document_digest.as_deref() == Some(digest))
+                    })
+                    .collect())
             }
 
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
