@@ -18,6 +18,10 @@ use kyso::config::{Config, Overrides};
 use kyso::ledger::entry::{kinds, Entry};
 use kyso::service::setup;
 
+// As in the kyso binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     entries: u64,
     appenders: u64,

@@ -17,38 +17,42 @@ pub mod kinds {
 }
 
 /// One ledger entry. No document content, no secrets.
+pub type Entry = EntryOf<String>;
+
+/// An entry over any string type: [`Entry`] owns its strings; `EntryOf<&str>` borrows them from
+/// the bytes it was read from (the auditor's fast path, see [`Entry::is_canonical`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Entry {
+pub struct EntryOf<S> {
     /// Account that caused the event (0: the operator console).
     pub actor: i64,
     /// Issuing CA of the certificate concerned.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub ca: Option<String>,
+    pub ca: Option<S>,
     /// SHA-256 of the certificate's DER, hex (for issuance).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub certificate_sha256: Option<String>,
+    pub certificate_sha256: Option<S>,
     /// Digest of the signed or time-stamped document, `algorithm:hex` (see [`normalize_digest`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub document_digest: Option<String>,
+    pub document_digest: Option<S>,
     /// Signature format: `cades`, `pades`, `rfc3161`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub format: Option<String>,
+    pub format: Option<S>,
     /// One of [`kinds`].
-    pub kind: String,
+    pub kind: S,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub profile: Option<String>,
+    pub profile: Option<S>,
     /// RFC 5280 revocation reason.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reason: Option<String>,
+    pub reason: Option<S>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub request_id: Option<String>,
+    pub request_id: Option<S>,
     /// Certificate serial, lowercase hex (for a signature: the signer's certificate).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub serial: Option<String>,
+    pub serial: Option<S>,
     /// SHA-256 of the signature value (or of the CRL, or of the time-stamp token), hex.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub signature_sha256: Option<String>,
+    pub signature_sha256: Option<S>,
     /// Unix seconds.
     pub time: i64,
     pub v: u32,
@@ -78,6 +82,19 @@ impl Entry {
     pub fn to_bytes(&self) -> Vec<u8> {
         // A struct of strings and integers always serializes.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Whether `bytes` is an entry in its canonical form. Reads the strings in place and writes
+    /// the canonical form into `scratch` (reused between calls): no allocation per entry. Strings
+    /// with escapes cannot be borrowed and take the owned path.
+    pub fn is_canonical(bytes: &[u8], scratch: &mut Vec<u8>) -> bool {
+        match serde_json::from_slice::<EntryOf<&str>>(bytes) {
+            Ok(e) => {
+                scratch.clear();
+                serde_json::to_writer(&mut *scratch, &e).is_ok() && scratch.as_slice() == bytes
+            }
+            Err(_) => Self::from_bytes(bytes).is_some(),
+        }
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
@@ -158,8 +175,22 @@ mod tests {
         sorted.sort();
         assert_eq!(keys, sorted);
         assert_eq!(Entry::from_bytes(&bytes), Some(e));
+        let mut scratch = Vec::new();
+        assert!(Entry::is_canonical(&bytes, &mut scratch));
         // A non-canonical spelling of the same entry is refused.
         let spaced = text.replacen(":3,", ": 3,", 1);
         assert_eq!(Entry::from_bytes(spaced.as_bytes()), None);
+        assert!(!Entry::is_canonical(spaced.as_bytes(), &mut scratch));
+        // Escaped strings take the owned path and are judged the same way.
+        let escaped = Entry {
+            request_id: Some("a\"b".into()),
+            ..Entry::new(kinds::DOCUMENT_SIGNED, 1, 2)
+        }
+        .to_bytes();
+        assert!(Entry::is_canonical(&escaped, &mut scratch));
+        let needless = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("public", "publi\\u0063");
+        assert!(!Entry::is_canonical(needless.as_bytes(), &mut scratch));
     }
 }

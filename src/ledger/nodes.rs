@@ -150,6 +150,20 @@ impl NodeBuilder {
         }
         self.stack.push(cur);
     }
+
+    /// The compact range of the tree so far: perfect-subtree hashes, largest first.
+    pub fn range(&self) -> Vec<Hash> {
+        self.stack.iter().map(|(_, h)| *h).collect()
+    }
+
+    /// The root of the tree so far.
+    pub fn root(&self) -> Hash {
+        let mut hashes = self.stack.iter().rev().map(|(_, h)| *h);
+        match hashes.next() {
+            None => super::merkle::empty_root(),
+            Some(last) => hashes.fold(last, |right, left| node_hash(&left, &right)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +192,23 @@ mod tests {
             b.push(*h, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn builder_gives_the_root_and_compact_range_at_every_size() {
+        use crate::ledger::merkle::mth;
+        use crate::ledger::sequencer::TreeState;
+        let all = leaves(70);
+        let mut b = NodeBuilder::default();
+        let mut out = Vec::new();
+        assert_eq!(b.root(), mth(&[]));
+        let mut state = TreeState::default();
+        for (i, h) in all.iter().enumerate() {
+            b.push(*h, &mut out);
+            assert_eq!(b.root(), mth(&all[..=i]), "size {}", i + 1);
+            state = state.append(&[*h]).unwrap().0;
+            assert_eq!(b.range(), state.range);
+        }
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! Auditing the ledger: `kyso ledger verify` recomputes every leaf and tree hash from the stored
 //! entries and checks every stored checkpoint against them and against the ledger key.
 
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
 use super::{Service, ServiceError};
 use crate::ledger::checkpoint::{self, Verifier};
 use crate::ledger::entry::{normalize_digest, Entry};
 use crate::ledger::merkle::{self, leaf_hash, Hash, NodeSource};
 use crate::ledger::nodes::{self, Fetched, MissingNode, Recorder};
-use crate::ledger::sequencer::TreeState;
 use crate::ledger::writer::Receipt;
-use crate::store::{LedgerRecord, WriteOp};
+use crate::store::{LedgerRecord, Repository, WriteOp};
 
 /// Entries read per query while verifying.
-const PAGE: i64 = 10_000;
+const PAGE: i64 = 8192;
 
 /// What `verify_ledger` checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -198,108 +201,82 @@ impl Service {
         }
     }
 
-    /// Compares nodes recomputed from the entries with the stored ones, and empties `built`.
-    async fn check_nodes(
-        &self,
-        built: &mut Vec<nodes::StoredNode>,
-    ) -> Result<Option<LedgerFault>, ServiceError> {
-        built.sort_by_key(|n| (n.level, n.index));
-        let mut ranges: Vec<nodes::NodeRange> = Vec::new();
-        for n in built.iter() {
-            match ranges.last_mut() {
-                Some(r) if r.level == n.level && r.to == n.index => r.to += 1,
-                _ => ranges.push(nodes::NodeRange {
-                    level: n.level,
-                    from: n.index,
-                    to: n.index + 1,
-                }),
-            }
-        }
-        let stored: std::collections::HashMap<(u32, u64), Hash> = self
-            .store
-            .ledger_nodes(&ranges)
-            .await?
-            .into_iter()
-            .map(|n| ((n.level, n.index), n.hash))
-            .collect();
-        let fault = built
-            .iter()
-            .find(|n| stored.get(&(n.level, n.index)) != Some(&n.hash))
-            .map(|n| LedgerFault::Node {
-                level: n.level,
-                index: n.index,
-            });
-        built.clear();
-        Ok(fault)
-    }
-
     /// Recomputes the ledger from its entries; `Ok(Err(fault))` names the first discrepancy.
+    ///
+    /// A pipeline keeps both cores busy: a producer reads pages ahead and computes each page's
+    /// leaf hashes and canonical-form checks on every core, while this task runs the in-order
+    /// checks (indexes, tree, checkpoints); checkpoint signatures are verified up front in
+    /// parallel, and the stored-node comparisons run as queries beside the loop.
     pub async fn verify_ledger(&self) -> Result<Result<VerifyReport, LedgerFault>, ServiceError> {
         let verifier = Verifier::parse(self.ledger_key())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let checkpoints = self.store.ledger_checkpoints().await?;
-        let mut cps = checkpoints.iter().peekable();
-        let mut state = TreeState::default();
-        let mut pending: Vec<Hash> = Vec::new();
+        let opened = tokio::task::spawn_blocking(move || {
+            let opened = open_checkpoints(&checkpoints, &verifier);
+            (checkpoints, opened)
+        });
+        let (checkpoints, opened) = opened.await.map_err(internal)?;
+        let mut cps = checkpoints.iter().zip(opened).peekable();
+        let mut pages = read_checked(self.store.clone());
+        // Size of the last checkpoint checked.
+        let mut sealed: u64 = 0;
         let mut next: u64 = 0;
         let mut builder = nodes::NodeBuilder::default();
         let mut built = Vec::new();
-        loop {
-            let page = self.store.ledger_entries_from(next as i64, PAGE).await?;
-            if page.is_empty() {
-                break;
-            }
-            if let Some(fault) = self.check_nodes(&mut built).await? {
-                return Ok(Err(fault));
-            }
-            for e in page {
+        let mut node_checks = Vec::new();
+        while let Some(page) = pages.recv().await {
+            let (page, checked) = page?;
+            for (e, (leaf, canonical)) in page.iter().zip(checked) {
                 if e.idx as u64 != next {
                     return Ok(Err(LedgerFault::Gap {
                         index: next,
                         found: e.idx as u64,
                     }));
                 }
-                let leaf = leaf_hash(&e.entry);
                 if e.leaf_hash != leaf {
                     return Ok(Err(LedgerFault::LeafHash { index: next }));
                 }
-                if Entry::from_bytes(&e.entry).is_none() {
+                if !canonical {
                     return Ok(Err(LedgerFault::NotCanonical { index: next }));
                 }
-                pending.push(leaf);
                 builder.push(leaf, &mut built);
                 next += 1;
-                if let Some(cp) = cps.next_if(|cp| cp.size as u64 == next) {
-                    let from = state.size;
-                    let (new_state, root) = state
-                        .append(&pending)
-                        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-                    pending.clear();
+                if let Some((cp, signed)) = cps.next_if(|(cp, _)| cp.size as u64 == next) {
+                    let root = builder.root();
                     if cp.root != root {
-                        return Ok(Err(LedgerFault::Root { size: next, from }));
+                        return Ok(Err(LedgerFault::Root {
+                            size: next,
+                            from: sealed,
+                        }));
                     }
-                    match checkpoint::open(&cp.note, &verifier) {
-                        Ok(c) if c.size == next && c.root == root => {}
+                    match signed {
+                        Some(c) if c.size == next && c.root == root => {}
                         _ => return Ok(Err(LedgerFault::Signature { size: next })),
                     }
-                    if cp.compact != new_state.range_bytes() {
+                    if cp.compact != builder.range().concat() {
                         return Ok(Err(LedgerFault::Compact { size: next }));
                     }
-                    state = new_state;
+                    sealed = next;
                 }
             }
+            node_checks.push(tokio::spawn(check_nodes(
+                self.store.clone(),
+                std::mem::take(&mut built),
+            )));
         }
-        if let Some(cp) = cps.next() {
+        for check in node_checks {
+            if let Some(fault) = check.await.map_err(internal)?? {
+                return Ok(Err(fault));
+            }
+        }
+        if let Some((cp, _)) = cps.next() {
             return Ok(Err(LedgerFault::BeyondEntries {
                 size: cp.size as u64,
                 entries: next,
             }));
         }
-        if !pending.is_empty() {
-            return Ok(Err(LedgerFault::Unsealed { from: state.size }));
-        }
-        if let Some(fault) = self.check_nodes(&mut built).await? {
-            return Ok(Err(fault));
+        if sealed != next {
+            return Ok(Err(LedgerFault::Unsealed { from: sealed }));
         }
         let stored = self.store.count_ledger_nodes().await? as u64;
         let expected = nodes::expected_count(next);
@@ -330,4 +307,123 @@ fn source_error(e: merkle::InclusionArgs<MissingNode>) -> MissingNode {
         merkle::InclusionArgs::Source(m) => m,
         merkle::InclusionArgs::Invalid(_) => MissingNode { level: 0, index: 0 },
     }
+}
+
+/// Each entry's leaf hash and whether it is in canonical form, computed on every core.
+fn check_entries(page: &[crate::store::ScannedEntry]) -> Vec<(Hash, bool)> {
+    let check = |rows: &[crate::store::ScannedEntry]| -> Vec<(Hash, bool)> {
+        let mut scratch = Vec::with_capacity(1024);
+        rows.iter()
+            .map(|e| {
+                (
+                    leaf_hash(&e.entry),
+                    Entry::is_canonical(&e.entry, &mut scratch),
+                )
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = page.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = page
+            .chunks(chunk)
+            .map(|c| s.spawn(move || check(c)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(e.to_string())
+}
+
+/// A page of entries with each one's leaf hash and canonical-form verdict.
+type CheckedPage = (Vec<crate::store::ScannedEntry>, Vec<(Hash, bool)>);
+
+/// Reads every entry in index order, a page ahead, and checks each page on every core.
+fn read_checked(store: Arc<dyn Repository>) -> mpsc::Receiver<Result<CheckedPage, ServiceError>> {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        let mut page = match store.ledger_entries_from(0, PAGE).await {
+            Ok(p) => p,
+            Err(e) => return drop(tx.send(Err(e.into())).await),
+        };
+        while let Some(last) = page.last() {
+            let from = last.idx + 1;
+            let checking = tokio::task::spawn_blocking(move || {
+                let checked = check_entries(&page);
+                (page, checked)
+            });
+            let following = store.ledger_entries_from(from, PAGE).await;
+            let done = checking.await.map_err(internal);
+            if tx.send(done).await.is_err() {
+                return;
+            }
+            page = match following {
+                Ok(p) => p,
+                Err(e) => return drop(tx.send(Err(e.into())).await),
+            };
+        }
+    });
+    rx
+}
+
+/// Opens every checkpoint note with the ledger key, on every core (None: it does not verify).
+fn open_checkpoints(
+    cps: &[crate::store::CheckpointRow],
+    verifier: &Verifier,
+) -> Vec<Option<checkpoint::Checkpoint>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = cps.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = cps
+            .chunks(chunk)
+            .map(|c| {
+                s.spawn(move || {
+                    c.iter()
+                        .map(|cp| checkpoint::open(&cp.note, verifier).ok())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Compares nodes recomputed from the entries with the stored ones.
+async fn check_nodes(
+    store: Arc<dyn Repository>,
+    mut built: Vec<nodes::StoredNode>,
+) -> Result<Option<LedgerFault>, ServiceError> {
+    built.sort_by_key(|n| (n.level, n.index));
+    let mut ranges: Vec<nodes::NodeRange> = Vec::new();
+    for n in built.iter() {
+        match ranges.last_mut() {
+            Some(r) if r.level == n.level && r.to == n.index => r.to += 1,
+            _ => ranges.push(nodes::NodeRange {
+                level: n.level,
+                from: n.index,
+                to: n.index + 1,
+            }),
+        }
+    }
+    let stored: std::collections::HashMap<(u32, u64), Hash> = store
+        .ledger_nodes(&ranges)
+        .await?
+        .into_iter()
+        .map(|n| ((n.level, n.index), n.hash))
+        .collect();
+    Ok(built
+        .iter()
+        .find(|n| stored.get(&(n.level, n.index)) != Some(&n.hash))
+        .map(|n| LedgerFault::Node {
+            level: n.level,
+            index: n.index,
+        }))
 }

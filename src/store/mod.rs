@@ -132,6 +132,14 @@ pub struct LedgerEntryRow {
     pub created_at: i64,
 }
 
+/// An entry as the auditor reads it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ScannedEntry {
+    pub idx: i64,
+    pub leaf_hash: Vec<u8>,
+    pub entry: Vec<u8>,
+}
+
 /// Seals a batch inside its transaction: given the ledger entries of the ops that succeeded, in
 /// order, returns their leaf hashes and the checkpoint to store with them.
 ///
@@ -254,12 +262,12 @@ pub trait Repository: Send + Sync {
         &self,
         serial: &str,
     ) -> Result<Vec<LedgerEntryRow>, StoreError>;
-    /// Entries with `idx >= from`, in index order, at most `limit`.
+    /// Entries with `idx >= from`, in index order, at most `limit` (for the auditor).
     async fn ledger_entries_from(
         &self,
         from: i64,
         limit: i64,
-    ) -> Result<Vec<LedgerEntryRow>, StoreError>;
+    ) -> Result<Vec<ScannedEntry>, StoreError>;
     /// Every checkpoint, by size.
     async fn ledger_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
     /// Leaf hashes of entries [from, to), in index order.

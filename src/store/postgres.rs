@@ -22,6 +22,25 @@ impl PgRepo {
             .await?;
         Ok(Self { pool, writer })
     }
+
+    async fn scan_entries(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<super::ScannedEntry>, StoreError> {
+        Ok(sqlx::query_as(super::sql::SCAN_ENTRIES)
+            .bind(from)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn read_nodes(
+        &self,
+        ranges: &[crate::ledger::nodes::NodeRange],
+    ) -> Result<Vec<crate::ledger::nodes::StoredNode>, StoreError> {
+        read_nodes_sqlx(&self.pool, ranges).await
+    }
 }
 
 /// Advisory-lock key of the ledger sequencer ("kyso" in ASCII): one node appends at a time.

@@ -23,6 +23,16 @@ pub const LINK_CREDENTIAL: &str =
 pub const REVOKE: &str = "UPDATE certificates SET status = 'revoked', revocation_reason = $2, \
     revoked_at = $3 WHERE serial = $1 AND status = 'active'";
 
+/// Entries from an index on, for bulk reads.
+pub const SCAN_ENTRIES: &str =
+    "SELECT idx, leaf_hash, entry FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2";
+
+/// Stored nodes of one height in [from, to), and the same for leaf hashes.
+pub const NODE_RANGE: &str =
+    "SELECT idx, hash FROM ledger_nodes WHERE level = $1 AND idx >= $2 AND idx < $3";
+pub const LEAF_RANGE: &str =
+    "SELECT idx, leaf_hash FROM ledger_entries WHERE idx >= $1 AND idx < $2";
+
 pub const ACCOUNT_COLUMNS: &str = "id, name, role, organization, citizen_id, disabled, created_at";
 
 pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_id, \
@@ -202,11 +212,9 @@ macro_rules! impl_repository {
                 &self,
                 from: i64,
                 limit: i64,
-            ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
-                )
-                .bind(from).bind(limit).fetch_all(&self.pool).await?)
+            ) -> Result<Vec<$crate::store::ScannedEntry>, $crate::store::StoreError> {
+                // Each backend reads in bulk its own way (SQLite: a native reader).
+                self.scan_entries(from, limit).await
             }
 
             async fn ledger_checkpoints(
@@ -229,35 +237,8 @@ macro_rules! impl_repository {
                 &self,
                 ranges: &[$crate::ledger::nodes::NodeRange],
             ) -> Result<Vec<$crate::ledger::nodes::StoredNode>, $crate::store::StoreError> {
-                if ranges.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut qb = sqlx::QueryBuilder::<$db>::new("");
-                for (k, r) in ranges.iter().enumerate() {
-                    if k > 0 {
-                        qb.push(" UNION ALL ");
-                    }
-                    if r.level == 0 {
-                        qb.push("SELECT CAST(0 AS BIGINT), idx, leaf_hash FROM ledger_entries WHERE idx >= ");
-                    } else {
-                        qb.push("SELECT level, idx, hash FROM ledger_nodes WHERE level = ")
-                            .push_bind(r.level as i64)
-                            .push(" AND idx >= ");
-                    }
-                    qb.push_bind(r.from as i64).push(" AND idx < ").push_bind(r.to as i64);
-                }
-                let rows: Vec<(i64, i64, Vec<u8>)> = qb.build_query_as().fetch_all(&self.pool).await?;
-                rows.into_iter()
-                    .map(|(level, index, hash)| {
-                        Ok($crate::ledger::nodes::StoredNode {
-                            level: level as u32,
-                            index: index as u64,
-                            hash: hash.try_into().map_err(|_| {
-                                $crate::store::StoreError::Ledger("stored node hash is not 32 bytes".into())
-                            })?,
-                        })
-                    })
-                    .collect()
+                // Each backend reads nodes its own way (SQLite: a native reader).
+                self.read_nodes(ranges).await
             }
 
             async fn insert_ledger_nodes(
@@ -499,6 +480,42 @@ macro_rules! impl_repository {
             });
             qb.push(" ON CONFLICT DO NOTHING RETURNING serial");
             Ok(qb.build_query_scalar::<String>().fetch_all(exec).await?.into_iter().collect())
+        }
+
+        /// Reads stored nodes in one query: a UNION ALL of one range per part.
+        async fn read_nodes_sqlx(
+            pool: &sqlx::Pool<$db>,
+            ranges: &[$crate::ledger::nodes::NodeRange],
+        ) -> Result<Vec<$crate::ledger::nodes::StoredNode>, $crate::store::StoreError> {
+            if ranges.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut qb = sqlx::QueryBuilder::<$db>::new("");
+            for (k, r) in ranges.iter().enumerate() {
+                if k > 0 {
+                    qb.push(" UNION ALL ");
+                }
+                if r.level == 0 {
+                    qb.push("SELECT CAST(0 AS BIGINT), idx, leaf_hash FROM ledger_entries WHERE idx >= ");
+                } else {
+                    qb.push("SELECT level, idx, hash FROM ledger_nodes WHERE level = ")
+                        .push_bind(r.level as i64)
+                        .push(" AND idx >= ");
+                }
+                qb.push_bind(r.from as i64).push(" AND idx < ").push_bind(r.to as i64);
+            }
+            let rows: Vec<(i64, i64, Vec<u8>)> = qb.build_query_as().fetch_all(pool).await?;
+            rows.into_iter()
+                .map(|(level, index, hash)| {
+                    Ok($crate::ledger::nodes::StoredNode {
+                        level: level as u32,
+                        index: index as u64,
+                        hash: hash.try_into().map_err(|_| {
+                            $crate::store::StoreError::Ledger("stored node hash is not 32 bytes".into())
+                        })?,
+                    })
+                })
+                .collect()
         }
 
         /// Inserts interior ledger nodes; ones already stored are left alone.
