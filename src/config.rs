@@ -56,6 +56,8 @@ pub struct Config {
     pub ledger_origin: String,
     /// Certificate-policy OIDs per profile (`[policies]` table).
     pub policies: crate::pki::profile::PolicyOids,
+    /// Wrong PINs in a row after which a credential locks until an RA unlocks it.
+    pub pin_attempts: u32,
 }
 
 /// The file form: every field optional.
@@ -76,6 +78,7 @@ struct FileConfig {
     policies: Option<crate::pki::profile::PolicyOids>,
     auth_cache_seconds: Option<u64>,
     ledger_origin: Option<String>,
+    pin_attempts: Option<u32>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -212,6 +215,9 @@ impl Config {
                 .unwrap_or(2),
             ledger_origin,
             policies: file.policies.unwrap_or_default(),
+            pin_attempts: parse_env("KYSO_PIN_ATTEMPTS")?
+                .or(file.pin_attempts)
+                .unwrap_or(5),
         };
         cfg.check()?;
         Ok(cfg)
@@ -234,6 +240,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 name: "argon2",
                 message: "memory ≥ 64 KiB and iterations ≥ 1".into(),
+            });
+        }
+        if !(1..=20).contains(&self.pin_attempts) {
+            return Err(ConfigError::Invalid {
+                name: "pin_attempts",
+                message: "between 1 and 20".into(),
             });
         }
         if self.auth_cache_seconds > 60 {
@@ -278,6 +290,7 @@ impl Config {
                 p: 1,
             },
             auth_cache_ttl: std::time::Duration::from_secs(self.auth_cache_seconds),
+            pin_attempts: self.pin_attempts,
         }
     }
 }

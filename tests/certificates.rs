@@ -192,9 +192,10 @@ async fn official_request_with_generated_key_waits_for_ra_approval() {
             .await;
         assert_eq!(got.json["owner_account"].as_i64(), Some(official_id));
         // The generated key matches the certificate, opens only with the PIN.
+        let holder = env.service.authenticate(&official).await.unwrap();
         let key = env
             .service
-            .open_credential(&credential, "246810".to_string().into())
+            .open_credential(&holder, &credential, "246810".to_string().into())
             .await
             .unwrap();
         let der = cert_der(ok.json["certificate_pem"].as_str().unwrap());
@@ -205,7 +206,7 @@ async fn official_request_with_generated_key_waits_for_ra_approval() {
         );
         assert!(env
             .service
-            .open_credential(&credential, "246811".to_string().into())
+            .open_credential(&holder, &credential, "246811".to_string().into())
             .await
             .is_err());
         // Neither the PIN nor a plaintext key is stored.

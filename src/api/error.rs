@@ -132,6 +132,12 @@ impl IntoResponse for ApiError {
                     "Invalid request",
                     e.to_string(),
                 ),
+                ServiceError::Locked(_) => (
+                    StatusCode::LOCKED,
+                    "locked",
+                    "Credential locked",
+                    e.to_string(),
+                ),
                 ServiceError::RateLimited { retry_after_secs } => {
                     retry_after = Some(*retry_after_secs);
                     (

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod openapi;
 pub mod ops;
 pub mod pki;
+pub mod signatures;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .merge(ledger::routes())
         .merge(accounts::routes())
         .merge(certificates::routes())
+        .merge(signatures::routes())
         .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

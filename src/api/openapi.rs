@@ -31,6 +31,7 @@ impl Modify for BearerAuth {
         super::certificates::request, super::certificates::list, super::certificates::show,
         super::certificates::revoke, super::certificates::list_requests, super::certificates::approve,
         super::certificates::reject,
+        super::signatures::sign, super::signatures::unlock,
     ),
     components(schemas(super::error::Problem)),
     modifiers(&BearerAuth)

@@ -66,7 +66,8 @@ fn hash(s: &str) -> Result<Hash, ReceiptError> {
         .ok_or(ReceiptError::Malformed("hash is not 32 bytes of base64"))
 }
 
-/// Checks a receipt; with `artifact` (a certificate's DER), also that the entry is about it.
+/// Checks a receipt; with `artifact` (a certificate's DER, or a signature's `.p7s`), also that
+/// the entry is about it.
 pub fn check(
     receipt: &ReceiptJson,
     verifier: &Verifier,
@@ -97,7 +98,11 @@ pub fn check(
         Entry::from_bytes(&entry_bytes).ok_or(ReceiptError::Malformed("entry is not canonical"))?;
     if let Some(der) = artifact {
         let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, der));
-        if entry.certificate_sha256.as_deref() != Some(digest.as_str()) {
+        let recorded = [&entry.certificate_sha256, &entry.signature_sha256];
+        if !recorded
+            .iter()
+            .any(|r| r.as_deref() == Some(digest.as_str()))
+        {
             return Err(ReceiptError::Artifact);
         }
     }

@@ -3,6 +3,7 @@
 //! No I/O and no clock: time, serial numbers and keys are parameters.
 
 pub mod ca;
+pub mod cms;
 pub mod csr;
 pub mod der;
 pub mod issuer;

@@ -5,13 +5,12 @@
 //! there).
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{new_id, now, random_bytes, Actor, Role, Service, ServiceError};
-use crate::keys::{self, KeyAlgorithm, PinWrapped, SigningKey, SoftwareKey};
+use crate::keys::{self, KeyAlgorithm, PinWrapped, SoftwareKey};
 use crate::ledger::entry::{kinds, Entry};
 use crate::ledger::receipt::ReceiptJson;
 use crate::ledger::writer::Receipt;
@@ -329,6 +328,7 @@ impl Service {
                 sealed_key: blob.to_bytes(),
                 certificate_serial: None,
                 created_at: now().unix_timestamp(),
+                failed_pins: 0,
             },
         })
     }
@@ -629,29 +629,6 @@ impl Service {
             revoked_at: Some(t),
             ..row
         })
-    }
-
-    /// The signing key of a credential, opened with its PIN (used by tests now, by signing
-    /// later).
-    pub async fn open_credential(
-        &self,
-        id: &str,
-        pin: Zeroizing<String>,
-    ) -> Result<Arc<dyn SigningKey>, ServiceError> {
-        let row = self
-            .store
-            .credential(id)
-            .await?
-            .ok_or(ServiceError::NotFound("credential"))?;
-        let blob = PinWrapped::from_bytes(&row.sealed_key)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let kek = self.kek.clone();
-        let key_id = row.id.clone();
-        let key = tokio::task::spawn_blocking(move || blob.open(&kek, &key_id, pin.as_bytes()))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?
-            .map_err(|_| ServiceError::Forbidden("wrong PIN".into()))?;
-        Ok(Arc::new(key))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod issuance;
 pub mod ledger;
 pub mod rate;
 pub mod setup;
+pub mod signing;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,9 @@ pub enum ServiceError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// The credential is locked after too many wrong PINs.
+    #[error("the credential is locked after {0} wrong PINs; an RA must unlock it")]
+    Locked(u32),
     #[error(transparent)]
     Pki(#[from] PkiError),
     #[error("rate limit exceeded; retry in {retry_after_secs} s")]
@@ -69,6 +73,8 @@ pub struct Policy {
     pub kdf: KdfParams,
     /// How long an authenticated token is trusted without asking the database again.
     pub auth_cache_ttl: std::time::Duration,
+    /// Wrong PINs in a row after which a credential locks.
+    pub pin_attempts: u32,
 }
 
 impl Default for Policy {
@@ -78,6 +84,7 @@ impl Default for Policy {
             citizen_per_address_per_hour: 20,
             kdf: KdfParams::default(),
             auth_cache_ttl: std::time::Duration::from_secs(2),
+            pin_attempts: 5,
         }
     }
 }

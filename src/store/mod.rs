@@ -98,6 +98,8 @@ pub struct CredentialRow {
     pub sealed_key: Vec<u8>,
     pub certificate_serial: Option<String>,
     pub created_at: i64,
+    /// Wrong PINs in a row.
+    pub failed_pins: i64,
 }
 
 /// Filter for listing certificates.
@@ -332,6 +334,10 @@ pub trait Repository: Send + Sync {
 
     async fn create_credential(&self, c: &CredentialRow) -> Result<(), StoreError>;
     async fn credential(&self, id: &str) -> Result<Option<CredentialRow>, StoreError>;
+    /// Counts one more wrong PIN; returns the new count.
+    async fn record_pin_failure(&self, id: &str) -> Result<i64, StoreError>;
+    /// Clears the wrong-PIN count (a right PIN, or an RA's unlock).
+    async fn reset_pin_failures(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Opens the database named by `url` and applies migrations.

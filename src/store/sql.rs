@@ -39,7 +39,7 @@ pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_i
     validity_days, requested_by, status, decided_by, decided_at, reason, serial, created_at";
 
 pub const CREDENTIAL_COLUMNS: &str =
-    "id, owner_account, algorithm, sealed_key, certificate_serial, created_at";
+    "id, owner_account, algorithm, sealed_key, certificate_serial, created_at, failed_pins";
 
 /// Implements [`super::Repository`] for a struct with `pool` (reads) and `writer` (a one-connection
 /// pool for the group-commit writer) fields of type `sqlx::Pool<$db>`.
@@ -453,6 +453,20 @@ macro_rules! impl_repository {
             ) -> Result<Option<$crate::store::CredentialRow>, $crate::store::StoreError> {
                 let q = format!("SELECT {} FROM credentials WHERE id = $1", $crate::store::sql::CREDENTIAL_COLUMNS);
                 Ok(sqlx::query_as(&q).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn record_pin_failure(&self, id: &str) -> Result<i64, $crate::store::StoreError> {
+                let (n,): (i64,) = sqlx::query_as(
+                    "UPDATE credentials SET failed_pins = failed_pins + 1 WHERE id = $1 RETURNING failed_pins",
+                )
+                .bind(id).fetch_one(&self.pool).await?;
+                Ok(n)
+            }
+
+            async fn reset_pin_failures(&self, id: &str) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query("UPDATE credentials SET failed_pins = 0 WHERE id = $1")
+                    .bind(id).execute(&self.pool).await?.rows_affected();
+                Ok(n == 1)
             }
         }
 

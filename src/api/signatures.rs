@@ -1,0 +1,159 @@
+//! `/api/v1/signatures`: sign a document or its digest with a credential (detached CAdES), and
+//! `/api/v1/credentials/{id}/unlock` for registration officers.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::auth::Auth;
+use super::error::ApiError;
+use super::{ApiJson, AppState};
+use crate::pki::cms::DigestAlgorithm;
+use crate::service::signing::{Content, SignRequest};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/signatures", post(sign))
+        .route("/api/v1/credentials/{id}/unlock", post(unlock))
+}
+
+/// A digest computed by the caller.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestInput {
+    /// `sha256`, `sha384`, `sha512` (or the OID).
+    pub algorithm: String,
+    /// Base64 (or hex) of the digest.
+    pub value: String,
+}
+
+/// Sign one document with a credential.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignBody {
+    pub credential_id: String,
+    /// The credential's PIN. Never logged.
+    #[schema(value_type = String)]
+    pub pin: Zeroizing<String>,
+    /// `cades` (detached CMS).
+    pub format: String,
+    /// The document, base64.
+    #[serde(default)]
+    pub document: Option<String>,
+    /// Or its digest.
+    #[serde(default)]
+    pub digest: Option<DigestInput>,
+    /// Digest algorithm for a `document` (default: the credential key's).
+    #[serde(default)]
+    pub digest_algorithm: Option<String>,
+}
+
+/// A detached signature and its ledger receipt.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignatureView {
+    /// Base64 of the DER CMS SignedData (save as `.p7s`).
+    pub signature: String,
+    pub format: &'static str,
+    /// The document digest that was signed, `algorithm:hex`.
+    pub document_digest: String,
+    pub receipt: crate::ledger::receipt::ReceiptJson,
+}
+
+fn decode(field: &'static str, text: &str) -> Result<Vec<u8>, ApiError> {
+    let t = text.trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(t)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t))
+        .or_else(|_| hex::decode(t))
+        .map_err(|_| ApiError::bad("invalid-encoding", format!("{field} is not base64 or hex")))
+}
+
+fn digest_algorithm(name: &str) -> Result<DigestAlgorithm, ApiError> {
+    DigestAlgorithm::parse(name).ok_or_else(|| {
+        ApiError::bad(
+            "unsupported-algorithm",
+            "digest algorithm must be sha256, sha384 or sha512",
+        )
+    })
+}
+
+/// Sign a document (base64) or its digest: answers the detached CMS and the ledger receipt.
+#[utoipa::path(post, path = "/api/v1/signatures", tag = "signatures", request_body = SignBody,
+    responses((status = 201, body = SignatureView),
+        (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem),
+        (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem),
+        (status = 413, body = super::error::Problem), (status = 422, body = super::error::Problem),
+        (status = 423, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn sign(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(body): ApiJson<SignBody>,
+) -> Result<Response, ApiError> {
+    if body.format != "cades" {
+        return Err(ApiError::bad(
+            "unsupported-format",
+            "format must be cades (pades comes with PDF signing)",
+        ));
+    }
+    let content = match (&body.document, &body.digest) {
+        (Some(doc), None) => Content::Document(decode("document", doc)?),
+        (None, Some(d)) => Content::Digest {
+            algorithm: digest_algorithm(&d.algorithm)?,
+            value: decode("digest.value", &d.value)?,
+        },
+        _ => {
+            return Err(ApiError::bad(
+                "invalid-request",
+                "give exactly one of document or digest",
+            ))
+        }
+    };
+    let digest_algorithm = body
+        .digest_algorithm
+        .as_deref()
+        .map(digest_algorithm)
+        .transpose()?;
+    let signed = state
+        .service
+        .sign_document(
+            &actor,
+            SignRequest {
+                credential_id: body.credential_id,
+                pin: body.pin,
+                content,
+                digest_algorithm,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignatureView {
+            signature: base64::engine::general_purpose::STANDARD.encode(&signed.cms),
+            format: "cades",
+            document_digest: signed.document_digest,
+            receipt: signed.receipt,
+        }),
+    )
+        .into_response())
+}
+
+/// Clear a credential's wrong-PIN count (ra, admin).
+#[utoipa::path(post, path = "/api/v1/credentials/{id}/unlock", tag = "signatures",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = super::error::Problem),
+        (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.service.unlock_credential(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

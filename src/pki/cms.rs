@@ -1,0 +1,298 @@
+//! Detached CMS SignedData (RFC 5652) at CAdES baseline B-B (ETSI EN 319 122-1): signed
+//! attributes contentType, signingTime, messageDigest and ESS signing-certificate-v2 (RFC 5035),
+//! the signer's certificate and chain in `certificates`, no encapsulated content.
+//!
+//! Two steps, so the key that signs stays outside: [`SignedAttributes::build`] gives the DER the
+//! signer's key signs; [`assemble`] wraps that signature into a ContentInfo. Time is a parameter.
+
+use time::OffsetDateTime;
+use x509_parser::prelude::FromDer;
+
+use super::der::{oid, sequence, tlv};
+use crate::keys::KeyAlgorithm;
+
+const ID_DATA: &str = "1.2.840.113549.1.7.1";
+const ID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
+const ID_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
+const ID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
+const ID_SIGNING_TIME: &str = "1.2.840.113549.1.9.5";
+const ID_SIGNING_CERTIFICATE_V2: &str = "1.2.840.113549.1.9.16.2.47";
+
+/// Errors building a signature. None carries key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CmsError {
+    #[error("the signer certificate cannot be parsed")]
+    BadCertificate,
+    #[error("a {key} key cannot sign with {digest}; use {supported}")]
+    UnsupportedDigest {
+        key: KeyAlgorithm,
+        digest: DigestAlgorithm,
+        supported: DigestAlgorithm,
+    },
+    #[error("a {algorithm} digest is {want} bytes, not {got}")]
+    DigestLength {
+        algorithm: DigestAlgorithm,
+        want: usize,
+        got: usize,
+    },
+}
+
+/// The digest algorithms of messages and documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl DigestAlgorithm {
+    /// Accepts `sha256`, `SHA-256`, or the dotted OID (as CSC clients send it).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().replace('-', "").as_str() {
+            "sha256" | "2.16.840.1.101.3.4.2.1" => Some(Self::Sha256),
+            "sha384" | "2.16.840.1.101.3.4.2.2" => Some(Self::Sha384),
+            "sha512" | "2.16.840.1.101.3.4.2.3" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Sha384 => "sha384",
+            Self::Sha512 => "sha512",
+        }
+    }
+
+    pub fn oid(self) -> &'static str {
+        match self {
+            Self::Sha256 => "2.16.840.1.101.3.4.2.1",
+            Self::Sha384 => "2.16.840.1.101.3.4.2.2",
+            Self::Sha512 => "2.16.840.1.101.3.4.2.3",
+        }
+    }
+
+    pub fn len(self) -> usize {
+        self.ring().output_len()
+    }
+
+    pub fn ring(self) -> &'static ring::digest::Algorithm {
+        match self {
+            Self::Sha256 => &ring::digest::SHA256,
+            Self::Sha384 => &ring::digest::SHA384,
+            Self::Sha512 => &ring::digest::SHA512,
+        }
+    }
+
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        ring::digest::digest(self.ring(), data).as_ref().to_vec()
+    }
+
+    /// Checks a digest sent by a caller has this algorithm's length.
+    pub fn check(self, digest: &[u8]) -> Result<(), CmsError> {
+        if digest.len() == self.len() {
+            Ok(())
+        } else {
+            Err(CmsError::DigestLength {
+                algorithm: self,
+                want: self.len(),
+                got: digest.len(),
+            })
+        }
+    }
+
+    /// `algorithm:hex`, the ledger's spelling.
+    pub fn tagged_hex(self, digest: &[u8]) -> String {
+        format!("{}:{}", self.name(), hex::encode(digest))
+    }
+}
+
+impl std::fmt::Display for DigestAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The digest algorithm a key signs CMS with: the hash its signature algorithm uses (ECDSA), or
+/// SHA-512 for Ed25519 (RFC 8419 §3). `requested` must match it.
+pub fn digest_for(
+    key: KeyAlgorithm,
+    requested: Option<DigestAlgorithm>,
+) -> Result<DigestAlgorithm, CmsError> {
+    let supported = match key {
+        KeyAlgorithm::EcdsaP256 => DigestAlgorithm::Sha256,
+        KeyAlgorithm::EcdsaP384 => DigestAlgorithm::Sha384,
+        KeyAlgorithm::Ed25519 => DigestAlgorithm::Sha512,
+    };
+    match requested {
+        Some(d) if d != supported => Err(CmsError::UnsupportedDigest {
+            key,
+            digest: d,
+            supported,
+        }),
+        _ => Ok(supported),
+    }
+}
+
+/// The signed attributes of one signature, DER-encoded.
+pub struct SignedAttributes {
+    /// The attributes as `SET OF Attribute` (tag 0x31): the bytes the key signs.
+    pub der: Vec<u8>,
+    digest: DigestAlgorithm,
+}
+
+impl SignedAttributes {
+    /// Builds the CAdES B-B attributes for a message digest made with `digest`.
+    pub fn build(
+        digest: DigestAlgorithm,
+        message_digest: &[u8],
+        signing_time: OffsetDateTime,
+        signer_der: &[u8],
+    ) -> Result<Self, CmsError> {
+        digest.check(message_digest)?;
+        let signer = Signer::parse(signer_der)?;
+        let attr = |id: &str, value: Vec<u8>| sequence(&[oid(id), tlv(0x31, &value)]);
+        // ESSCertIDv2 with the default hash (SHA-256, so the algorithm is omitted) and
+        // IssuerSerial { GeneralNames { directoryName [4] }, serial }.
+        let cert_hash = ring::digest::digest(&ring::digest::SHA256, signer_der);
+        let issuer_serial = sequence(&[
+            sequence(&[tlv(0xa4, signer.issuer)]),
+            tlv(0x02, signer.serial),
+        ]);
+        let ess = sequence(&[sequence(&[sequence(&[
+            tlv(0x04, cert_hash.as_ref()),
+            issuer_serial,
+        ])])]);
+        let mut attrs = vec![
+            attr(ID_CONTENT_TYPE, oid(ID_DATA)),
+            attr(ID_SIGNING_TIME, der_time(signing_time)),
+            attr(ID_MESSAGE_DIGEST, tlv(0x04, message_digest)),
+            attr(ID_SIGNING_CERTIFICATE_V2, ess),
+        ];
+        // DER: the elements of a SET OF are sorted by their encodings.
+        attrs.sort();
+        Ok(Self {
+            der: tlv(0x31, &attrs.concat()),
+            digest,
+        })
+    }
+}
+
+/// Wraps a signature over `attrs.der` into a detached SignedData ContentInfo (DER), with the
+/// signer certificate first and then `chain` (intermediate and root, as the verifier needs).
+pub fn assemble(
+    attrs: &SignedAttributes,
+    key: KeyAlgorithm,
+    signature: &[u8],
+    signer_der: &[u8],
+    chain: &[&[u8]],
+) -> Result<Vec<u8>, CmsError> {
+    let signer = Signer::parse(signer_der)?;
+    let digest_alg = sequence(&[oid(attrs.digest.oid())]);
+    let signature_alg = match key {
+        KeyAlgorithm::EcdsaP256 => sequence(&[oid("1.2.840.10045.4.3.2")]),
+        KeyAlgorithm::EcdsaP384 => sequence(&[oid("1.2.840.10045.4.3.3")]),
+        KeyAlgorithm::Ed25519 => sequence(&[oid("1.3.101.112")]),
+    };
+    // [0] IMPLICIT: the SET's contents under a context tag.
+    let signed_attrs = tlv(0xa0, content_of(&attrs.der));
+    let signer_info = sequence(&[
+        tlv(0x02, &[1]),
+        sequence(&[signer.issuer.to_vec(), tlv(0x02, signer.serial)]),
+        digest_alg.clone(),
+        signed_attrs,
+        signature_alg,
+        tlv(0x04, signature),
+    ]);
+    let mut certs: Vec<Vec<u8>> = std::iter::once(signer_der)
+        .chain(chain.iter().copied())
+        .map(<[u8]>::to_vec)
+        .collect();
+    certs.sort();
+    let signed_data = sequence(&[
+        tlv(0x02, &[1]),
+        tlv(0x31, &digest_alg),
+        sequence(&[oid(ID_DATA)]),
+        tlv(0xa0, &certs.concat()),
+        tlv(0x31, &signer_info),
+    ]);
+    Ok(sequence(&[oid(ID_SIGNED_DATA), tlv(0xa0, &signed_data)]))
+}
+
+/// What a SignerInfo needs from the signer's certificate, borrowed from its DER.
+struct Signer<'a> {
+    /// The issuer Name, DER (a SEQUENCE).
+    issuer: &'a [u8],
+    /// The serial number's INTEGER contents.
+    serial: &'a [u8],
+}
+
+impl<'a> Signer<'a> {
+    fn parse(der: &'a [u8]) -> Result<Self, CmsError> {
+        let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+            .map_err(|_| CmsError::BadCertificate)?;
+        Ok(Self {
+            issuer: cert.tbs_certificate.issuer.as_raw(),
+            serial: cert.tbs_certificate.raw_serial(),
+        })
+    }
+}
+
+/// The contents of a DER TLV (after its tag and length).
+fn content_of(der: &[u8]) -> &[u8] {
+    super::der::split_tlv(der).map_or(&[][..], |(_, content, _)| content)
+}
+
+/// UTCTime for 1950–2049, GeneralizedTime otherwise (RFC 5652 §11.3).
+fn der_time(t: OffsetDateTime) -> Vec<u8> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let (y, mo, d, h, mi, s) = (
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    );
+    if (1950..2050).contains(&y) {
+        let text = format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z", y % 100);
+        tlv(0x17, text.as_bytes())
+    } else {
+        let text = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z");
+        tlv(0x18, text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_names_and_oids_parse_and_lengths_are_checked() {
+        assert_eq!(
+            DigestAlgorithm::parse("SHA-256"),
+            Some(DigestAlgorithm::Sha256)
+        );
+        assert_eq!(
+            DigestAlgorithm::parse("2.16.840.1.101.3.4.2.3"),
+            Some(DigestAlgorithm::Sha512)
+        );
+        assert_eq!(DigestAlgorithm::parse("md5"), None);
+        assert!(DigestAlgorithm::Sha384.check(&[0; 48]).is_ok());
+        assert!(DigestAlgorithm::Sha384.check(&[0; 32]).is_err());
+        assert!(digest_for(KeyAlgorithm::EcdsaP256, Some(DigestAlgorithm::Sha512)).is_err());
+        assert_eq!(
+            digest_for(KeyAlgorithm::Ed25519, None).unwrap(),
+            DigestAlgorithm::Sha512
+        );
+    }
+
+    #[test]
+    fn times_use_utctime_until_2049() {
+        let t = time::macros::datetime!(2026-11-23 08:30:05 UTC);
+        assert_eq!(der_time(t), tlv(0x17, b"261123083005Z"));
+        let t = time::macros::datetime!(2050-01-01 00:00:00 UTC);
+        assert_eq!(der_time(t), tlv(0x18, b"20500101000000Z"));
+    }
+}

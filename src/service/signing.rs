@@ -1,0 +1,238 @@
+//! Signing policy: who may use which credential, PIN checks with a lock after repeated wrong
+//! PINs, certificate status at the time of signing, and record-before-release of every signature.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::{now, Actor, Role, Service, ServiceError};
+use crate::keys::{KeyAlgorithm, PinWrapped, SigningKey};
+use crate::ledger::entry::{kinds, Entry};
+use crate::ledger::receipt::ReceiptJson;
+use crate::pki::cms::{self, DigestAlgorithm, SignedAttributes};
+use crate::store::{CertificateRow, CredentialRow};
+
+/// What is signed: the document itself, or its digest computed by the caller.
+pub enum Content {
+    Document(Vec<u8>),
+    Digest {
+        algorithm: DigestAlgorithm,
+        value: Vec<u8>,
+    },
+}
+
+/// One detached CAdES signature request.
+pub struct SignRequest {
+    pub credential_id: String,
+    pub pin: Zeroizing<String>,
+    pub content: Content,
+    /// Digest algorithm asked for (default: the one the credential's key signs with).
+    pub digest_algorithm: Option<DigestAlgorithm>,
+}
+
+/// A signature, released only after its ledger entry is durable.
+pub struct Signed {
+    /// Detached CMS SignedData, DER.
+    pub cms: Vec<u8>,
+    /// The document digest signed, `algorithm:hex`.
+    pub document_digest: String,
+    pub receipt: ReceiptJson,
+}
+
+/// A credential whose PIN was right, with its certificate.
+struct Unlocked {
+    key: Arc<dyn SigningKey>,
+    certificate: CertificateRow,
+}
+
+impl Service {
+    /// Signs a document (or its digest) with a credential the actor holds: detached CMS,
+    /// CAdES B-B.
+    pub async fn sign_document(
+        &self,
+        actor: &Actor,
+        req: SignRequest,
+    ) -> Result<Signed, ServiceError> {
+        let credential = self.usable_credential(actor, &req.credential_id).await?;
+        let certificate = self.signing_certificate(&credential).await?;
+        let alg = KeyAlgorithm::parse(&credential.algorithm)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let digest_alg = cms::digest_for(alg, req.digest_algorithm)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let message_digest = match req.content {
+            Content::Document(bytes) => digest_alg.digest(&bytes),
+            Content::Digest { algorithm, value } => {
+                if algorithm != digest_alg {
+                    return Err(ServiceError::Invalid(format!(
+                        "this credential signs {digest_alg} digests, not {algorithm}"
+                    )));
+                }
+                algorithm
+                    .check(&value)
+                    .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+                value
+            }
+        };
+        let Unlocked { key, certificate } = self.unlock(&credential, req.pin, certificate).await?;
+        let signed_at = now();
+        let attrs =
+            SignedAttributes::build(digest_alg, &message_digest, signed_at, &certificate.der)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let signature = key
+            .sign(&attrs.der)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let ca = self
+            .cas
+            .get(&certificate.ca)
+            .ok_or_else(|| ServiceError::Internal("issuing CA not loaded".into()))?;
+        let chain = [ca.cert_der.as_slice(), self.cas.root.cert_der.as_slice()];
+        let cms_der = cms::assemble(&attrs, alg, &signature, &certificate.der, &chain)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let document_digest = digest_alg.tagged_hex(&message_digest);
+        let entry = Entry {
+            ca: Some(certificate.ca.clone()),
+            document_digest: Some(document_digest.clone()),
+            format: Some("cades".into()),
+            serial: Some(certificate.serial.clone()),
+            signature_sha256: Some(hex::encode(ring::digest::digest(
+                &ring::digest::SHA256,
+                &cms_der,
+            ))),
+            ..Entry::new(kinds::DOCUMENT_SIGNED, actor.id, signed_at.unix_timestamp())
+        };
+        let receipt = self.record(&entry).await?;
+        tracing::info!(
+            credential = %credential.id,
+            serial = %certificate.serial,
+            by = actor.id,
+            index = receipt.index,
+            "document signed"
+        );
+        Ok(Signed {
+            receipt: ReceiptJson::new(&receipt, &entry.to_bytes()),
+            cms: cms_der,
+            document_digest,
+        })
+    }
+
+    /// The credential, if the actor may sign with it. Someone else's credential is "not found":
+    /// its existence is not revealed.
+    async fn usable_credential(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<CredentialRow, ServiceError> {
+        let credential = self
+            .store
+            .credential(id)
+            .await?
+            .filter(|c| c.owner_account == actor.id)
+            .ok_or(ServiceError::NotFound("credential"))?;
+        if credential.failed_pins >= i64::from(self.policy.pin_attempts) {
+            return Err(ServiceError::Locked(self.policy.pin_attempts));
+        }
+        Ok(credential)
+    }
+
+    /// The credential's certificate, if it may sign now: active and within its validity.
+    async fn signing_certificate(
+        &self,
+        credential: &CredentialRow,
+    ) -> Result<CertificateRow, ServiceError> {
+        let serial = credential.certificate_serial.as_deref().ok_or_else(|| {
+            ServiceError::Forbidden("the credential has no certificate yet".into())
+        })?;
+        let cert = self
+            .store
+            .certificate(serial)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("credential certificate missing".into()))?;
+        let t = now().unix_timestamp();
+        if cert.status != "active" {
+            return Err(ServiceError::Forbidden(format!(
+                "the certificate {} is {}",
+                cert.serial, cert.status
+            )));
+        }
+        if t < cert.not_before {
+            return Err(ServiceError::Forbidden(format!(
+                "the certificate {} is not valid yet",
+                cert.serial
+            )));
+        }
+        if t > cert.not_after {
+            return Err(ServiceError::Forbidden(format!(
+                "the certificate {} has expired",
+                cert.serial
+            )));
+        }
+        Ok(cert)
+    }
+
+    /// Opens the credential's key with the PIN. A wrong PIN is counted, and the credential locks
+    /// at the configured limit; a right one clears the count. Both paths run the same Argon2id
+    /// derivation and AEAD check, so timing tells nothing about the PIN.
+    async fn unlock(
+        &self,
+        credential: &CredentialRow,
+        pin: Zeroizing<String>,
+        certificate: CertificateRow,
+    ) -> Result<Unlocked, ServiceError> {
+        let blob = PinWrapped::from_bytes(&credential.sealed_key)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let kek = self.kek.clone();
+        let key_id = credential.id.clone();
+        let opened = tokio::task::spawn_blocking(move || blob.open(&kek, &key_id, pin.as_bytes()))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        match opened {
+            Ok(key) => {
+                if credential.failed_pins > 0 {
+                    self.store.reset_pin_failures(&credential.id).await?;
+                }
+                Ok(Unlocked {
+                    key: Arc::new(key),
+                    certificate,
+                })
+            }
+            Err(_) => {
+                let failures = self.store.record_pin_failure(&credential.id).await?;
+                tracing::warn!(credential = %credential.id, failures, "wrong PIN");
+                if failures >= i64::from(self.policy.pin_attempts) {
+                    return Err(ServiceError::Locked(self.policy.pin_attempts));
+                }
+                Err(ServiceError::Forbidden(format!(
+                    "wrong PIN ({} attempts left)",
+                    i64::from(self.policy.pin_attempts) - failures
+                )))
+            }
+        }
+    }
+
+    /// The signing key of a credential the actor holds, opened with its PIN (counted like a
+    /// signature's PIN check).
+    pub async fn open_credential(
+        &self,
+        actor: &Actor,
+        id: &str,
+        pin: Zeroizing<String>,
+    ) -> Result<Arc<dyn SigningKey>, ServiceError> {
+        let credential = self.usable_credential(actor, id).await?;
+        let certificate = self.signing_certificate(&credential).await?;
+        Ok(self.unlock(&credential, pin, certificate).await?.key)
+    }
+
+    /// An RA (or admin) clears a credential's wrong-PIN count, unlocking it.
+    pub async fn unlock_credential(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
+        if !matches!(actor.role, Role::Ra | Role::Admin) {
+            return Err(ServiceError::Forbidden(
+                "only a registration officer unlocks credentials".into(),
+            ));
+        }
+        if !self.store.reset_pin_failures(id).await? {
+            return Err(ServiceError::NotFound("credential"));
+        }
+        tracing::info!(credential = %id, by = actor.id, "credential unlocked");
+        Ok(())
+    }
+}

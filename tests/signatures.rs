@@ -1,0 +1,350 @@
+//! Remote signing: detached CAdES signatures that OpenSSL verifies, receipts that check offline
+//! against the `.p7s`, and every bad input refused with nothing signed.
+
+mod common;
+
+use std::process::Command;
+
+use axum::http::{Method, StatusCode};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::*;
+use kyso::ledger::checkpoint::Verifier;
+use kyso::ledger::receipt::{self, ReceiptJson};
+use serde_json::{json, Value};
+
+/// A citizen with a server-generated key; returns (token, credential id, certificate serial).
+async fn citizen_credential(
+    env: &TestEnv,
+    cccd: &str,
+    algorithm: &str,
+) -> (String, String, String) {
+    let (_, token) = env.citizen(cccd).await;
+    let r = env
+        .post(
+            "/api/v1/certificates",
+            &token,
+            json!({"profile": "citizen", "subject": {"common_name": "Lê Thị Hoa", "citizen_id": cccd},
+                   "key": {"algorithm": algorithm, "pin": "135790"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    (
+        token,
+        r.json["credential_id"].as_str().unwrap().to_string(),
+        r.json["serial"].as_str().unwrap().to_string(),
+    )
+}
+
+fn sign_body(credential: &str, pin: &str, document: &[u8]) -> Value {
+    json!({"credential_id": credential, "pin": pin, "format": "cades", "document": B64.encode(document)})
+}
+
+fn openssl_cms_verify(env: &TestEnv, p7s: &[u8], content: &[u8]) -> (bool, String) {
+    let dir = env.dir.path();
+    std::fs::write(dir.join("sig.p7s"), p7s).unwrap();
+    std::fs::write(dir.join("doc.bin"), content).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ])
+        .arg("-in")
+        .arg(dir.join("sig.p7s"))
+        .arg("-content")
+        .arg(dir.join("doc.bin"))
+        .arg("-CAfile")
+        .arg(env.chain_path())
+        .output()
+        .expect("openssl is installed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+async fn ledger_size(env: &TestEnv) -> u64 {
+    env.service
+        .store
+        .latest_checkpoint()
+        .await
+        .unwrap()
+        .map_or(0, |c| c.size as u64)
+}
+
+#[tokio::test]
+async fn cades_signatures_verify_with_openssl_for_every_key_type() {
+    for b in backends() {
+        let env = env(b).await;
+        let verifier = Verifier::parse(env.service.ledger_key()).unwrap();
+        let (_, auditor) = env.account("verifier").await;
+        let document = "Quyết định số 123/QĐ-UBND về việc ...\n"
+            .repeat(50)
+            .into_bytes();
+        for (k, (alg, digest_len)) in [("ecdsa-p256", 32), ("ecdsa-p384", 48), ("ed25519", 64)]
+            .into_iter()
+            .enumerate()
+        {
+            let (token, credential, serial) =
+                citizen_credential(&env, &format!("00109900300{k}"), alg).await;
+            let r = env
+                .post(
+                    "/api/v1/signatures",
+                    &token,
+                    sign_body(&credential, "135790", &document),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{alg}: {:?}", r.json);
+            let p7s = B64.decode(r.json["signature"].as_str().unwrap()).unwrap();
+            // OpenSSL 3.0 has no Ed25519 in CMS (it cannot sign one either); pyHanko checks
+            // those in the interop suite.
+            let openssl_checks = alg != "ed25519";
+            if openssl_checks {
+                let (ok, text) = openssl_cms_verify(&env, &p7s, &document);
+                assert!(ok, "{alg}: openssl cms -verify failed: {text}");
+                // One changed byte of the document: the signature no longer verifies.
+                let mut tampered = document.clone();
+                tampered[7] ^= 1;
+                let (ok, _) = openssl_cms_verify(&env, &p7s, &tampered);
+                assert!(!ok, "{alg}: a changed document still verified");
+            }
+
+            // The receipt checks offline against the .p7s, and names the signer's certificate.
+            let rec: ReceiptJson = serde_json::from_value(r.json["receipt"].clone()).unwrap();
+            let entry = receipt::check(&rec, &verifier, Some(&p7s)).unwrap();
+            assert_eq!(entry.kind, "document.signed");
+            assert_eq!(entry.serial.as_deref(), Some(serial.as_str()));
+            assert_eq!(entry.format.as_deref(), Some("cades"));
+            let digest = r.json["document_digest"].as_str().unwrap().to_string();
+            assert_eq!(entry.document_digest.as_deref(), Some(digest.as_str()));
+            assert!(receipt::check(&rec, &verifier, Some(&document)).is_err());
+
+            // The same signature by digest only: the document never reaches the server.
+            let (name, hex_digest) = digest.split_once(':').unwrap();
+            assert_eq!(hex_digest.len(), digest_len * 2);
+            let by_digest = env
+                .post(
+                    "/api/v1/signatures",
+                    &token,
+                    json!({"credential_id": credential, "pin": "135790", "format": "cades",
+                           "digest": {"algorithm": name, "value": B64.encode(hex::decode(hex_digest).unwrap())}}),
+                )
+                .await;
+            assert_eq!(
+                by_digest.status,
+                StatusCode::CREATED,
+                "{:?}",
+                by_digest.json
+            );
+            let p7s2 = B64
+                .decode(by_digest.json["signature"].as_str().unwrap())
+                .unwrap();
+            if openssl_checks {
+                assert!(
+                    openssl_cms_verify(&env, &p7s2, &document).0,
+                    "{alg} by digest"
+                );
+            }
+
+            // Both signatures are found by the document's digest.
+            let found = env
+                .get(
+                    &format!("/api/v1/ledger/search?document_digest={digest}"),
+                    Some(&auditor),
+                )
+                .await;
+            assert_eq!(found.json.as_array().unwrap().len(), 2, "{alg}");
+        }
+        assert!(env.service.verify_ledger().await.unwrap().is_ok());
+    }
+}
+
+#[tokio::test]
+async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
+    for b in backends() {
+        let env = env(b).await;
+        let (token, credential, serial) =
+            citizen_credential(&env, "001099003100", "ecdsa-p256").await;
+        let (other, _, _) = citizen_credential(&env, "001099003101", "ecdsa-p256").await;
+        let (_, ra) = env.account("ra").await;
+        let doc = b"cong van".to_vec();
+        let before = ledger_size(&env).await;
+
+        // Someone else's credential does not exist for them.
+        assert_problem(
+            &env.post(
+                "/api/v1/signatures",
+                &other,
+                sign_body(&credential, "135790", &doc),
+            )
+            .await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        );
+        // Malformed requests.
+        let bad = [
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "cades", "document": "%%%"}),
+                StatusCode::BAD_REQUEST,
+                "invalid-encoding",
+            ),
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "pades", "document": "AA=="}),
+                StatusCode::BAD_REQUEST,
+                "unsupported-format",
+            ),
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "cades"}),
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+            ),
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "cades", "document": "AA==",
+                    "digest": {"algorithm": "sha256", "value": B64.encode([0u8; 32])}}),
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+            ),
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "cades",
+                    "digest": {"algorithm": "md5", "value": B64.encode([0u8; 16])}}),
+                StatusCode::BAD_REQUEST,
+                "unsupported-algorithm",
+            ),
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "cades",
+                    "digest": {"algorithm": "sha256", "value": B64.encode([0u8; 31])}}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "cades",
+                    "digest": {"algorithm": "sha512", "value": B64.encode([0u8; 64])}}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "cades", "document": "AA==",
+                    "digest_algorithm": "sha384"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                json!({"credential_id": credential, "format": "cades", "document": "AA=="}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-json-data",
+            ),
+        ];
+        for (body, status, kind) in bad {
+            let r = env.post("/api/v1/signatures", &token, body.clone()).await;
+            assert_problem(&r, status, kind);
+        }
+
+        // Wrong PINs are counted; the fifth locks the credential, even for the right PIN.
+        for left in (1..5).rev() {
+            let r = env
+                .post(
+                    "/api/v1/signatures",
+                    &token,
+                    sign_body(&credential, "000000", &doc),
+                )
+                .await;
+            assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+            assert!(r.json["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{left} attempts left")));
+            // The PIN never appears in an answer.
+            assert!(!String::from_utf8_lossy(&r.bytes).contains("000000"));
+        }
+        let r = env
+            .post(
+                "/api/v1/signatures",
+                &token,
+                sign_body(&credential, "000000", &doc),
+            )
+            .await;
+        assert_problem(&r, StatusCode::LOCKED, "locked");
+        let r = env
+            .post(
+                "/api/v1/signatures",
+                &token,
+                sign_body(&credential, "135790", &doc),
+            )
+            .await;
+        assert_problem(&r, StatusCode::LOCKED, "locked");
+        // Only an RA unlocks it.
+        let unlock = format!("/api/v1/credentials/{credential}/unlock");
+        assert_problem(
+            &env.call(Method::POST, &unlock, Some(&token), None).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+        assert_problem(
+            &env.call(
+                Method::POST,
+                "/api/v1/credentials/nope/unlock",
+                Some(&ra),
+                None,
+            )
+            .await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        );
+        let r = env.call(Method::POST, &unlock, Some(&ra), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(ledger_size(&env).await, before, "nothing was signed");
+        let r = env
+            .post(
+                "/api/v1/signatures",
+                &token,
+                sign_body(&credential, "135790", &doc),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        assert_eq!(ledger_size(&env).await, before + 1);
+
+        // A revoked certificate's credential cannot sign, and says why.
+        let rev = env
+            .post(
+                &format!("/api/v1/certificates/{serial}/revoke"),
+                &ra,
+                json!({"reason": "keyCompromise"}),
+            )
+            .await;
+        assert_eq!(rev.status, StatusCode::OK);
+        let after_revoke = ledger_size(&env).await;
+        let r = env
+            .post(
+                "/api/v1/signatures",
+                &token,
+                sign_body(&credential, "135790", &doc),
+            )
+            .await;
+        assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+        assert!(
+            r.json["detail"].as_str().unwrap().contains("revoked"),
+            "{:?}",
+            r.json
+        );
+        assert_eq!(ledger_size(&env).await, after_revoke);
+        // No token: 401.
+        let anon = env
+            .call(
+                Method::POST,
+                "/api/v1/signatures",
+                None,
+                Some(sign_body(&credential, "135790", &doc)),
+            )
+            .await;
+        assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    }
+}
