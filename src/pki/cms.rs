@@ -73,7 +73,7 @@ impl DigestAlgorithm {
         }
     }
 
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         self.ring().output_len()
     }
 
@@ -91,12 +91,12 @@ impl DigestAlgorithm {
 
     /// Checks a digest sent by a caller has this algorithm's length.
     pub fn check(self, digest: &[u8]) -> Result<(), CmsError> {
-        if digest.len() == self.len() {
+        if digest.len() == self.output_len() {
             Ok(())
         } else {
             Err(CmsError::DigestLength {
                 algorithm: self,
-                want: self.len(),
+                want: self.output_len(),
                 got: digest.len(),
             })
         }
@@ -164,7 +164,7 @@ impl SignedAttributes {
             tlv(0x04, cert_hash.as_ref()),
             issuer_serial,
         ])])]);
-        let mut attrs = vec![
+        let mut attrs = [
             attr(ID_CONTENT_TYPE, oid(ID_DATA)),
             attr(ID_SIGNING_TIME, der_time(signing_time)),
             attr(ID_MESSAGE_DIGEST, tlv(0x04, message_digest)),
