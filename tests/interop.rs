@@ -1,6 +1,7 @@
-//! Other implementations check what kyso issues: OpenSSL's verifier and printer, and pkilint
-//! (RFC 5280 linter). The pkilint tests need `KYSO_PKILINT_DIR` (a virtualenv's bin directory);
-//! `.ci/run` creates it and runs them with `--include-ignored`.
+//! Other implementations check what kyso issues and signs: OpenSSL's verifier and printer,
+//! pkilint (RFC 5280 linter) and pyHanko (CMS signature validation). The pkilint and pyHanko
+//! tests need `KYSO_PKILINT_DIR` (the bin directory of a virtualenv with both); `.ci/run`
+//! creates it and runs them with `--include-ignored`.
 
 mod common;
 
@@ -232,4 +233,73 @@ async fn pkilint_on_default_uuid_policy_oids_reports_only_its_decoder_limit() {
         pkilint(&files[0]).is_empty(),
         "the root carries no policy extension"
     );
+}
+
+/// pyHanko's detached-CMS validation of one kyso signature; returns (ok, its report line).
+fn pyhanko_detached(document: &Path, signature: &Path, root: &Path) -> (bool, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/pyhanko_detached.py");
+    let out = Command::new(pkilint_dir().join("python"))
+        .arg(script)
+        .args([document, signature, root])
+        .output()
+        .expect("the virtualenv's python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+#[ignore = "needs pyHanko (KYSO_PKILINT_DIR); .ci/run runs it"]
+async fn pyhanko_validates_kyso_cades_signatures_for_every_key_type() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let env = env(Backend::Sqlite).await;
+    let dir = env.dir.path();
+    let root = dir.join("certs/root.pem");
+    let document = dir.join("decision.txt");
+    std::fs::write(&document, "Quyết định số 45/QĐ-UBND\n".repeat(100)).unwrap();
+    for (k, alg) in ["ecdsa-p256", "ecdsa-p384", "ed25519"]
+        .into_iter()
+        .enumerate()
+    {
+        let cccd = format!("00109900500{k}");
+        let (_, token) = env.citizen(&cccd).await;
+        let issued = env
+            .post(
+                "/api/v1/certificates",
+                &token,
+                json!({"profile": "citizen", "subject": {"common_name": "Phạm Minh", "citizen_id": cccd},
+                       "key": {"algorithm": alg, "pin": "975310"}}),
+            )
+            .await;
+        assert_eq!(issued.status, StatusCode::CREATED, "{:?}", issued.json);
+        let signed = env
+            .post(
+                "/api/v1/signatures",
+                &token,
+                json!({"credential_id": issued.json["credential_id"], "pin": "975310", "format": "cades",
+                       "document": b64.encode(std::fs::read(&document).unwrap())}),
+            )
+            .await;
+        assert_eq!(signed.status, StatusCode::CREATED, "{:?}", signed.json);
+        let p7s = dir.join(format!("{alg}.p7s"));
+        std::fs::write(
+            &p7s,
+            b64.decode(signed.json["signature"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let (ok, report) = pyhanko_detached(&document, &p7s, &root);
+        assert!(ok, "{alg}: {report}");
+        // A changed document is reported as not intact.
+        let changed = dir.join("changed.txt");
+        let mut bytes = std::fs::read(&document).unwrap();
+        bytes[3] ^= 1;
+        std::fs::write(&changed, bytes).unwrap();
+        let (ok, report) = pyhanko_detached(&changed, &p7s, &root);
+        assert!(!ok && report.contains("intact=False"), "{alg}: {report}");
+    }
 }
