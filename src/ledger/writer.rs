@@ -14,7 +14,7 @@ use crate::store::{CheckpointRow, Repository, SealedBatch, Sealer, StoreError, W
 
 /// Most ops per transaction: large enough to amortize the fsync, small enough that one batch
 /// does not hold SQLite's write lock for long.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 1024;
 
 /// What a caller gets once its write is durable: enough to check offline that the ledger holds
 /// its entry.
