@@ -58,6 +58,8 @@ pub struct Config {
     pub policies: crate::pki::profile::PolicyOids,
     /// Wrong PINs in a row after which a credential locks until an RA unlocks it.
     pub pin_attempts: u32,
+    /// Seconds a CSC signature-activation token (SAD) stays valid (at most 300).
+    pub sad_seconds: u64,
 }
 
 /// The file form: every field optional.
@@ -79,6 +81,7 @@ struct FileConfig {
     auth_cache_seconds: Option<u64>,
     ledger_origin: Option<String>,
     pin_attempts: Option<u32>,
+    sad_seconds: Option<u64>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -218,6 +221,9 @@ impl Config {
             pin_attempts: parse_env("KYSO_PIN_ATTEMPTS")?
                 .or(file.pin_attempts)
                 .unwrap_or(5),
+            sad_seconds: parse_env("KYSO_SAD_SECONDS")?
+                .or(file.sad_seconds)
+                .unwrap_or(300),
         };
         cfg.check()?;
         Ok(cfg)
@@ -240,6 +246,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 name: "argon2",
                 message: "memory ≥ 64 KiB and iterations ≥ 1".into(),
+            });
+        }
+        if !(1..=300).contains(&self.sad_seconds) {
+            return Err(ConfigError::Invalid {
+                name: "sad_seconds",
+                message: "between 1 and 300".into(),
             });
         }
         if !(1..=20).contains(&self.pin_attempts) {
@@ -291,6 +303,7 @@ impl Config {
             },
             auth_cache_ttl: std::time::Duration::from_secs(self.auth_cache_seconds),
             pin_attempts: self.pin_attempts,
+            sad_lifetime: std::time::Duration::from_secs(self.sad_seconds),
         }
     }
 }

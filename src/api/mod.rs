@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod certificates;
+pub mod csc;
 pub mod error;
 pub mod ledger;
 pub mod openapi;
@@ -40,6 +41,7 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .merge(accounts::routes())
         .merge(certificates::routes())
         .merge(signatures::routes())
+        .merge(csc::routes())
         .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -32,6 +32,8 @@ impl Modify for BearerAuth {
         super::certificates::revoke, super::certificates::list_requests, super::certificates::approve,
         super::certificates::reject,
         super::signatures::sign, super::signatures::unlock,
+        super::csc::info, super::csc::list, super::csc::credential_info, super::csc::authorize,
+        super::csc::sign_hash,
     ),
     components(schemas(super::error::Problem)),
     modifiers(&BearerAuth)

@@ -23,6 +23,8 @@ pub enum KeyError {
     Rejected,
     #[error("signing failed")]
     SigningFailed,
+    #[error("this key type signs messages, not digests")]
+    NoDigestSigning,
     #[error("sealed key could not be opened (wrong key-encryption key, PIN or context)")]
     Unseal,
     #[error("sealed key blob is malformed")]
@@ -88,6 +90,11 @@ pub trait SigningKey: Send + Sync {
     fn public_key(&self) -> &[u8];
     /// Signs `msg`; ECDSA signatures are ASN.1 DER (as X.509 and CMS carry them).
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError>;
+
+    /// Signs a digest computed elsewhere (ECDSA only: EdDSA signs messages, not digests); DER.
+    fn sign_digest(&self, _digest: &[u8]) -> Result<Vec<u8>, KeyError> {
+        Err(KeyError::NoDigestSigning)
+    }
 }
 
 /// Adapter so rcgen can sign certificates and CRLs through any [`SigningKey`].

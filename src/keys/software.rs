@@ -1,6 +1,7 @@
 //! Software keys backed by ring. The PKCS#8 bytes exist only inside ring's key objects and in
 //! zeroized buffers while a key is generated or sealed.
 
+use p256::pkcs8::DecodePrivateKey;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use zeroize::Zeroizing;
@@ -12,10 +13,18 @@ enum Inner {
     Ed25519(Ed25519KeyPair),
 }
 
+/// The same ECDSA key for signing a digest computed elsewhere (ring only signs messages it
+/// hashes itself). RFC 6979 deterministic nonces.
+enum Prehash {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
 /// An in-memory software key.
 pub struct SoftwareKey {
     alg: KeyAlgorithm,
     inner: Inner,
+    prehash: Option<Prehash>,
     rng: SystemRandom,
 }
 
@@ -64,7 +73,25 @@ impl SoftwareKey {
                     .map_err(|_| KeyError::Rejected)?,
             ),
         };
-        Ok(Self { alg, inner, rng })
+        let prehash = match alg {
+            KeyAlgorithm::EcdsaP256 => Some(Prehash::P256(
+                p256::SecretKey::from_pkcs8_der(pkcs8)
+                    .map_err(|_| KeyError::Rejected)?
+                    .into(),
+            )),
+            KeyAlgorithm::EcdsaP384 => Some(Prehash::P384(
+                p384::SecretKey::from_pkcs8_der(pkcs8)
+                    .map_err(|_| KeyError::Rejected)?
+                    .into(),
+            )),
+            KeyAlgorithm::Ed25519 => None,
+        };
+        Ok(Self {
+            alg,
+            inner,
+            prehash,
+            rng,
+        })
     }
 }
 
@@ -87,6 +114,25 @@ impl SigningKey for SoftwareKey {
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| KeyError::SigningFailed),
             Inner::Ed25519(k) => Ok(k.sign(msg).as_ref().to_vec()),
+        }
+    }
+
+    fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, KeyError> {
+        use ecdsa::signature::hazmat::PrehashSigner;
+        match &self.prehash {
+            Some(Prehash::P256(k)) => {
+                let s: p256::ecdsa::Signature = k
+                    .sign_prehash(digest)
+                    .map_err(|_| KeyError::SigningFailed)?;
+                Ok(s.to_der().as_bytes().to_vec())
+            }
+            Some(Prehash::P384(k)) => {
+                let s: p384::ecdsa::Signature = k
+                    .sign_prehash(digest)
+                    .map_err(|_| KeyError::SigningFailed)?;
+                Ok(s.to_der().as_bytes().to_vec())
+            }
+            None => Err(KeyError::NoDigestSigning),
         }
     }
 }
@@ -113,6 +159,34 @@ mod tests {
             let again = SoftwareKey::from_pkcs8(alg, &pkcs8).unwrap();
             assert_eq!(again.public_key(), key.public_key());
         }
+    }
+
+    #[test]
+    fn ecdsa_keys_sign_digests_that_verify_as_signatures_of_the_message() {
+        for (alg, verify, digest) in [
+            (
+                KeyAlgorithm::EcdsaP256,
+                &signature::ECDSA_P256_SHA256_ASN1,
+                &ring::digest::SHA256,
+            ),
+            (
+                KeyAlgorithm::EcdsaP384,
+                &signature::ECDSA_P384_SHA384_ASN1,
+                &ring::digest::SHA384,
+            ),
+        ] {
+            let (key, _) = SoftwareKey::generate(alg).unwrap();
+            let d = ring::digest::digest(digest, b"hello");
+            let sig = key.sign_digest(d.as_ref()).unwrap();
+            let pk = signature::UnparsedPublicKey::new(verify, key.public_key());
+            pk.verify(b"hello", &sig).unwrap();
+            assert!(pk.verify(b"hellp", &sig).is_err());
+        }
+        let (ed, _) = SoftwareKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        assert!(matches!(
+            ed.sign_digest(&[0; 64]),
+            Err(KeyError::NoDigestSigning)
+        ));
     }
 
     #[test]

@@ -79,6 +79,26 @@ impl GroupCommit {
     }
 }
 
+impl GroupCommit {
+    /// Submits every op at once (they share batches) and returns once all are durable, each
+    /// with its own result, in order.
+    pub async fn write_all(&self, ops: Vec<WriteOp>) -> Vec<Result<Receipt, StoreError>> {
+        let mut waits = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (done, wait) = oneshot::channel();
+            if self.tx.send((op, done)).await.is_err() {
+                break;
+            }
+            waits.push(wait);
+        }
+        let mut out = Vec::with_capacity(waits.len());
+        for w in waits {
+            out.push(w.await.map_err(|_| StoreError::WriterGone).and_then(|r| r));
+        }
+        out
+    }
+}
+
 /// Stores the interior nodes of a ledger written before they were kept (or after a crash of a
 /// rebuild): recomputes them from the leaf hashes, in pages, and inserts the missing ones.
 async fn backfill_nodes(repo: &dyn Repository, size: u64) -> Result<(), StoreError> {

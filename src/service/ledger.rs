@@ -147,20 +147,36 @@ impl Service {
     /// returns once it is durable, with its receipt. The entry's serial and document digest
     /// index it for search.
     pub async fn record(&self, entry: &Entry) -> Result<Receipt, ServiceError> {
-        let digest = match &entry.document_digest {
-            Some(d) => Some(normalize_digest(d).ok_or_else(|| {
-                ServiceError::Invalid("document digest is not algorithm:hex".into())
-            })?),
-            None => None,
-        };
-        self.writer
-            .write(WriteOp::Record(LedgerRecord {
+        self.record_all(std::slice::from_ref(entry))
+            .await?
+            .pop()
+            .ok_or(ServiceError::Unavailable)
+    }
+
+    /// Appends several entries at once (they share group commits); returns once all are
+    /// durable, or the first failure.
+    pub async fn record_all(&self, entries: &[Entry]) -> Result<Vec<Receipt>, ServiceError> {
+        let mut ops = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let digest = match &entry.document_digest {
+                Some(d) => Some(normalize_digest(d).ok_or_else(|| {
+                    ServiceError::Invalid("document digest is not algorithm:hex".into())
+                })?),
+                None => None,
+            };
+            ops.push(WriteOp::Record(LedgerRecord {
                 serial: entry.serial.clone(),
                 digest,
                 ledger_entry: entry.to_bytes(),
-            }))
-            .await
-            .map_err(ServiceError::from)
+            }));
+        }
+        let all = self.writer.write_all(ops).await;
+        if all.len() != entries.len() {
+            return Err(ServiceError::Unavailable);
+        }
+        all.into_iter()
+            .map(|r| r.map_err(ServiceError::from))
+            .collect()
     }
 
     /// One entry by index (public).

@@ -2,6 +2,7 @@
 //! limits and the approval workflow. The only caller of `pki` issuance.
 
 pub mod accounts;
+pub mod csc;
 pub mod issuance;
 pub mod ledger;
 pub mod rate;
@@ -75,6 +76,8 @@ pub struct Policy {
     pub auth_cache_ttl: std::time::Duration,
     /// Wrong PINs in a row after which a credential locks.
     pub pin_attempts: u32,
+    /// How long a CSC SAD stays valid.
+    pub sad_lifetime: std::time::Duration,
 }
 
 impl Default for Policy {
@@ -85,6 +88,7 @@ impl Default for Policy {
             kdf: KdfParams::default(),
             auth_cache_ttl: std::time::Duration::from_secs(2),
             pin_attempts: 5,
+            sad_lifetime: csc::SAD_LIFETIME,
         }
     }
 }
@@ -142,6 +146,8 @@ pub struct Service {
     pub policy: Policy,
     limiter: rate::Limiter,
     auth_cache: accounts::AuthCache,
+    /// Signature-activation data handed out by `credentials/authorize`.
+    sads: csc::SadStore,
     pub metrics: Metrics,
 }
 
@@ -178,6 +184,7 @@ impl Service {
             policy,
             limiter: rate::Limiter::default(),
             auth_cache,
+            sads: csc::SadStore::default(),
             metrics: Metrics::default(),
         }))
     }

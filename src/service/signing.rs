@@ -135,7 +135,7 @@ impl Service {
     }
 
     /// The credential's certificate, if it may sign now: active and within its validity.
-    async fn signing_certificate(
+    pub(super) async fn signing_certificate(
         &self,
         credential: &CredentialRow,
     ) -> Result<CertificateRow, ServiceError> {

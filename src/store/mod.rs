@@ -334,6 +334,8 @@ pub trait Repository: Send + Sync {
 
     async fn create_credential(&self, c: &CredentialRow) -> Result<(), StoreError>;
     async fn credential(&self, id: &str) -> Result<Option<CredentialRow>, StoreError>;
+    /// The credentials an account holds, oldest first.
+    async fn credentials_of(&self, owner: i64) -> Result<Vec<CredentialRow>, StoreError>;
     /// Counts one more wrong PIN; returns the new count.
     async fn record_pin_failure(&self, id: &str) -> Result<i64, StoreError>;
     /// Clears the wrong-PIN count (a right PIN, or an RA's unlock).

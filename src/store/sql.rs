@@ -455,6 +455,17 @@ macro_rules! impl_repository {
                 Ok(sqlx::query_as(&q).bind(id).fetch_optional(&self.pool).await?)
             }
 
+            async fn credentials_of(
+                &self,
+                owner: i64,
+            ) -> Result<Vec<$crate::store::CredentialRow>, $crate::store::StoreError> {
+                let q = format!(
+                    "SELECT {} FROM credentials WHERE owner_account = $1 ORDER BY created_at, id",
+                    $crate::store::sql::CREDENTIAL_COLUMNS
+                );
+                Ok(sqlx::query_as(&q).bind(owner).fetch_all(&self.pool).await?)
+            }
+
             async fn record_pin_failure(&self, id: &str) -> Result<i64, $crate::store::StoreError> {
                 let (n,): (i64,) = sqlx::query_as(
                     "UPDATE credentials SET failed_pins = failed_pins + 1 WHERE id = $1 RETURNING failed_pins",
