@@ -60,6 +60,8 @@ pub struct Config {
     pub pin_attempts: u32,
     /// Seconds a CSC signature-activation token (SAD) stays valid (at most 300).
     pub sad_seconds: u64,
+    /// Time-stamp requests per client address per hour (the TSA is open to anyone).
+    pub tsa_per_address_per_hour: u32,
 }
 
 /// The file form: every field optional.
@@ -82,6 +84,7 @@ struct FileConfig {
     ledger_origin: Option<String>,
     pin_attempts: Option<u32>,
     sad_seconds: Option<u64>,
+    tsa_per_address_per_hour: Option<u32>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -224,6 +227,9 @@ impl Config {
             sad_seconds: parse_env("KYSO_SAD_SECONDS")?
                 .or(file.sad_seconds)
                 .unwrap_or(300),
+            tsa_per_address_per_hour: parse_env("KYSO_TSA_PER_ADDRESS_PER_HOUR")?
+                .or(file.tsa_per_address_per_hour)
+                .unwrap_or(1_000_000),
         };
         cfg.check()?;
         Ok(cfg)
@@ -304,6 +310,7 @@ impl Config {
             auth_cache_ttl: std::time::Duration::from_secs(self.auth_cache_seconds),
             pin_attempts: self.pin_attempts,
             sad_lifetime: std::time::Duration::from_secs(self.sad_seconds),
+            tsa_per_address_per_hour: self.tsa_per_address_per_hour,
         }
     }
 }

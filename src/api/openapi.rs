@@ -25,7 +25,8 @@ impl Modify for BearerAuth {
     info(title = "kyso", description = "Digital signature and certificate service"),
     paths(
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
-        super::pki::list_cas, super::pki::ca_file, super::pki::chain,
+        super::pki::list_cas, super::pki::ca_file, super::pki::chain, super::pki::timestamp,
+        super::pki::tsa_certificate,
         super::ledger::checkpoint, super::ledger::key, super::ledger::entry, super::ledger::search, super::ledger::inclusion, super::ledger::consistency,
         super::accounts::create, super::accounts::list, super::accounts::disable, super::accounts::enable,
         super::certificates::request, super::certificates::list, super::certificates::show,

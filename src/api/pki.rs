@@ -16,6 +16,37 @@ pub fn routes() -> Router<AppState> {
         .route("/pki/ca", get(list_cas))
         .route("/pki/ca/{file}", get(ca_file))
         .route("/pki/chain.pem", get(chain))
+        .route("/pki/tsa", axum::routing::post(timestamp))
+        .route("/pki/tsa.pem", get(tsa_certificate))
+}
+
+/// RFC 3161 time-stamping over HTTP: a DER TimeStampReq in, a DER TimeStampResp out.
+#[utoipa::path(post, path = "/pki/tsa", tag = "pki",
+    request_body(content = Vec<u8>, content_type = "application/timestamp-query"),
+    responses((status = 200, content_type = "application/timestamp-reply"),
+        (status = 422, body = super::error::Problem), (status = 429, body = super::error::Problem)))]
+pub async fn timestamp(
+    State(state): State<AppState>,
+    ext: axum::http::Extensions,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let addr = super::auth::client_addr(&ext);
+    let reply = state.service.timestamp(&body, addr.as_deref()).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/timestamp-reply")],
+        reply,
+    )
+        .into_response())
+}
+
+/// The TSA's certificate and its issuing CA (PEM), for `openssl ts -verify -untrusted`.
+#[utoipa::path(get, path = "/pki/tsa.pem", tag = "pki", responses((status = 200, content_type = "application/x-pem-file")))]
+pub async fn tsa_certificate(State(state): State<AppState>) -> Response {
+    let mut pem = crate::pki::certificate_pem(&state.service.cas.tsa.cert_der);
+    if let Some(gov) = state.service.cas.get("government") {
+        pem.push_str(&crate::pki::certificate_pem(&gov.cert_der));
+    }
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response()
 }
 
 /// One CA as listed at `/pki/ca`.

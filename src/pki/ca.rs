@@ -1,5 +1,6 @@
 //! The CA hierarchy `kyso init` creates: a root (ECDSA P-384, 20 years), the `government` and
-//! `public` issuing CAs (ECDSA P-256, 10 years), and the TLS server certificate.
+//! `public` issuing CAs (ECDSA P-256, 10 years), the TLS server certificate and the
+//! time-stamping authority's certificate.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::keys::{RcgenSigner, SigningKey};
 
 pub const ROOT_YEARS: i64 = 20;
 pub const ISSUING_YEARS: i64 = 10;
+pub const TSA_YEARS: i64 = 5;
 
 /// Names of the CAs, in chain order below the root.
 pub const ISSUING_CAS: [&str; 2] = ["government", "public"];
@@ -138,6 +140,28 @@ pub fn tls_certificate(
                 .map_err(|_| PkiError::Encoding(format!("bad TLS host name {h}"))),
         })
         .collect::<Result<_, _>>()?;
+    ca.sign_params(&p, &RcgenSigner(key))
+}
+
+/// The time-stamping authority's certificate (RFC 3161 §2.3): the only extended key usage is
+/// id-kp-timeStamping, marked critical.
+pub fn tsa_certificate(
+    ca: &IssuingCa,
+    org: &str,
+    key: Arc<dyn SigningKey>,
+    serial: &[u8; 16],
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, PkiError> {
+    let mut p = base(now, TSA_YEARS, serial);
+    p.not_after = p.not_after.min(ca.not_after);
+    p.distinguished_name = ca_dn(org, &format!("{org} Time-Stamping Authority"));
+    p.is_ca = IsCa::NoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.use_authority_key_identifier_extension = true;
+    let eku = super::der::sequence(&[super::der::oid("1.3.6.1.5.5.7.3.8")]);
+    let mut ext = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 37], eku);
+    ext.set_criticality(true);
+    p.custom_extensions = vec![ext];
     ca.sign_params(&p, &RcgenSigner(key))
 }
 

@@ -140,15 +140,35 @@ pub struct SignedAttributes {
     /// The attributes as `SET OF Attribute` (tag 0x31): the bytes the key signs.
     pub der: Vec<u8>,
     digest: DigestAlgorithm,
+    content_type: &'static str,
 }
 
 impl SignedAttributes {
-    /// Builds the CAdES B-B attributes for a message digest made with `digest`.
+    /// Builds the CAdES B-B attributes of a detached signature over data whose digest (made
+    /// with `digest`) is `message_digest`.
     pub fn build(
         digest: DigestAlgorithm,
         message_digest: &[u8],
         signing_time: OffsetDateTime,
         signer_der: &[u8],
+    ) -> Result<Self, CmsError> {
+        Self::for_content(
+            digest,
+            message_digest,
+            Some(signing_time),
+            signer_der,
+            ID_DATA,
+        )
+    }
+
+    /// The attributes for content of type `content_type` (an OID): contentType,
+    /// messageDigest, ESS signing-certificate-v2, and signingTime when given.
+    pub fn for_content(
+        digest: DigestAlgorithm,
+        message_digest: &[u8],
+        signing_time: Option<OffsetDateTime>,
+        signer_der: &[u8],
+        content_type: &'static str,
     ) -> Result<Self, CmsError> {
         digest.check(message_digest)?;
         let signer = Signer::parse(signer_der)?;
@@ -164,17 +184,20 @@ impl SignedAttributes {
             tlv(0x04, cert_hash.as_ref()),
             issuer_serial,
         ])])]);
-        let mut attrs = [
-            attr(ID_CONTENT_TYPE, oid(ID_DATA)),
-            attr(ID_SIGNING_TIME, der_time(signing_time)),
+        let mut attrs = vec![
+            attr(ID_CONTENT_TYPE, oid(content_type)),
             attr(ID_MESSAGE_DIGEST, tlv(0x04, message_digest)),
             attr(ID_SIGNING_CERTIFICATE_V2, ess),
         ];
+        if let Some(t) = signing_time {
+            attrs.push(attr(ID_SIGNING_TIME, der_time(t)));
+        }
         // DER: the elements of a SET OF are sorted by their encodings.
         attrs.sort();
         Ok(Self {
             der: tlv(0x31, &attrs.concat()),
             digest,
+            content_type,
         })
     }
 }
@@ -187,6 +210,23 @@ pub fn assemble(
     signature: &[u8],
     signer_der: &[u8],
     chain: &[&[u8]],
+) -> Result<Vec<u8>, CmsError> {
+    let certs: Vec<&[u8]> = std::iter::once(signer_der)
+        .chain(chain.iter().copied())
+        .collect();
+    signed_data(attrs, key, signature, signer_der, &certs, None)
+}
+
+/// A SignedData ContentInfo: `certs` go in `certificates` (none: the field is left out), and
+/// `content` (of `attrs`' content type) is encapsulated when given, else the signature is
+/// detached.
+pub fn signed_data(
+    attrs: &SignedAttributes,
+    key: KeyAlgorithm,
+    signature: &[u8],
+    signer_der: &[u8],
+    certs: &[&[u8]],
+    content: Option<&[u8]>,
 ) -> Result<Vec<u8>, CmsError> {
     let signer = Signer::parse(signer_der)?;
     let digest_alg = sequence(&[oid(attrs.digest.oid())]);
@@ -205,19 +245,27 @@ pub fn assemble(
         signature_alg,
         tlv(0x04, signature),
     ]);
-    let mut certs: Vec<Vec<u8>> = std::iter::once(signer_der)
-        .chain(chain.iter().copied())
-        .map(<[u8]>::to_vec)
-        .collect();
-    certs.sort();
-    let signed_data = sequence(&[
-        tlv(0x02, &[1]),
+    let mut encap = vec![oid(attrs.content_type)];
+    if let Some(c) = content {
+        encap.push(tlv(0xa0, &tlv(0x04, c)));
+    }
+    // RFC 5652 §5.1: version 3 when the content is not id-data.
+    let version = if attrs.content_type == ID_DATA { 1 } else { 3 };
+    let mut parts = vec![
+        tlv(0x02, &[version]),
         tlv(0x31, &digest_alg),
-        sequence(&[oid(ID_DATA)]),
-        tlv(0xa0, &certs.concat()),
-        tlv(0x31, &signer_info),
-    ]);
-    Ok(sequence(&[oid(ID_SIGNED_DATA), tlv(0xa0, &signed_data)]))
+        sequence(&encap),
+    ];
+    if !certs.is_empty() {
+        let mut certs: Vec<&[u8]> = certs.to_vec();
+        certs.sort();
+        parts.push(tlv(0xa0, &certs.concat()));
+    }
+    parts.push(tlv(0x31, &signer_info));
+    Ok(sequence(&[
+        oid(ID_SIGNED_DATA),
+        tlv(0xa0, &sequence(&parts)),
+    ]))
 }
 
 /// What a SignerInfo needs from the signer's certificate, borrowed from its DER.

@@ -9,6 +9,7 @@ pub mod der;
 pub mod issuer;
 pub mod lint;
 pub mod profile;
+pub mod tsa;
 
 use time::OffsetDateTime;
 

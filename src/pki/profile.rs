@@ -78,12 +78,14 @@ impl Profile {
 /// handle arcs up to 2^28, and some parsers (pkilint's, Botan, older pyca/cryptography) refuse
 /// larger ones.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct PolicyOids {
     pub citizen: String,
     pub personal: String,
     pub organization: String,
     pub ca: String,
+    /// The time-stamping policy named in every timestamp token (RFC 3161 TSTInfo.policy).
+    pub tsa: String,
 }
 
 impl Default for PolicyOids {
@@ -93,6 +95,7 @@ impl Default for PolicyOids {
             personal: "2.25.79834658804300509179482413207471545093".into(),
             organization: "2.25.172426744224457858278456620505744411802".into(),
             ca: "2.25.81471425017140460183805157865053886556".into(),
+            tsa: "2.25.35703760518828628716224773812821125917".into(),
         }
     }
 }

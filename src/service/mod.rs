@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod rate;
 pub mod setup;
 pub mod signing;
+pub mod tsa;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct Policy {
     pub pin_attempts: u32,
     /// How long a CSC SAD stays valid.
     pub sad_lifetime: std::time::Duration,
+    /// Time-stamp requests per client address per hour.
+    pub tsa_per_address_per_hour: u32,
 }
 
 impl Default for Policy {
@@ -89,6 +92,7 @@ impl Default for Policy {
             auth_cache_ttl: std::time::Duration::from_secs(2),
             pin_attempts: 5,
             sad_lifetime: csc::SAD_LIFETIME,
+            tsa_per_address_per_hour: 1_000_000,
         }
     }
 }
@@ -97,6 +101,14 @@ impl Default for Policy {
 pub struct Authorities {
     pub root: IssuingCa,
     pub issuing: HashMap<String, IssuingCa>,
+    /// The time-stamping authority.
+    pub tsa: TimeStampUnit,
+}
+
+/// The TSA's key and certificate (issued by the government CA).
+pub struct TimeStampUnit {
+    pub key: Arc<dyn crate::keys::SigningKey>,
+    pub cert_der: Vec<u8>,
 }
 
 impl Authorities {

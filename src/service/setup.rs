@@ -128,6 +128,7 @@ fn purpose(name: &str) -> &'static str {
     match name {
         "tls" => "tls",
         "ledger" => "ledger",
+        "tsa" => "tsa",
         _ => "ca",
     }
 }
@@ -294,11 +295,7 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
 }
 
 /// Loads the CAs (keys unsealed into memory) from the data directory.
-pub fn load_authorities(
-    _cfg: &Config,
-    dir: &DataDir,
-    kek: &Kek,
-) -> Result<Authorities, SetupError> {
+pub fn load_authorities(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<Authorities, SetupError> {
     if !dir.is_initialized() {
         return Err(SetupError::NotInitialized(dir.root.clone()));
     }
@@ -311,7 +308,41 @@ pub fn load_authorities(
     for name in ca::ISSUING_CAS {
         issuing.insert(name.to_string(), load(name)?);
     }
-    Ok(Authorities { root, issuing })
+    let government = issuing
+        .get("government")
+        .ok_or_else(|| SetupError::Pki(PkiError::Encoding("no government CA".into())))?;
+    let tsa = time_stamp_unit(cfg, dir, kek, government)?;
+    Ok(Authorities { root, issuing, tsa })
+}
+
+/// The TSA's key and certificate; made on first use, so data directories initialized before
+/// the TSA existed get one too.
+fn time_stamp_unit(
+    cfg: &Config,
+    dir: &DataDir,
+    kek: &Kek,
+    government: &IssuingCa,
+) -> Result<super::TimeStampUnit, SetupError> {
+    if !dir.key("tsa").exists() {
+        let (key, blob) = seal_key(kek, "tsa", KeyAlgorithm::EcdsaP256)?;
+        let serial = super::random_bytes::<16>()?;
+        let der = ca::tsa_certificate(
+            government,
+            &cfg.org_name,
+            key,
+            &serial,
+            time::OffsetDateTime::now_utc(),
+        )?;
+        let mut chain = pem_cert(&der);
+        chain.push_str(government.pem());
+        write_file(&dir.cert("tsa"), chain.as_bytes(), false)?;
+        // The key last: its presence marks a complete TSA.
+        write_file(&dir.key("tsa"), &blob, true)?;
+    }
+    Ok(super::TimeStampUnit {
+        key: open_key(dir, kek, "tsa")?,
+        cert_der: read_cert(dir, "tsa")?,
+    })
 }
 
 /// Opens the service on an initialized data directory.
