@@ -294,6 +294,33 @@ async fn pyhanko_validates_kyso_cades_signatures_for_every_key_type() {
         .unwrap();
         let (ok, report) = pyhanko_detached(&document, &p7s, &root);
         assert!(ok, "{alg}: {report}");
+        assert!(
+            !report.contains("timestamp"),
+            "{alg}: B-B has no time-stamp: {report}"
+        );
+        // CAdES B-T: the signature time-stamp from kyso's TSA validates too.
+        let bt = env
+            .post(
+                "/api/v1/signatures",
+                &token,
+                json!({"credential_id": issued.json["credential_id"], "pin": "975310", "format": "cades",
+                       "document": b64.encode(std::fs::read(&document).unwrap()),
+                       "options": {"timestamp": true}}),
+            )
+            .await;
+        assert_eq!(bt.status, StatusCode::CREATED, "{:?}", bt.json);
+        assert_eq!(bt.json["level"], "B-T");
+        let bt_p7s = dir.join(format!("{alg}-bt.p7s"));
+        std::fs::write(
+            &bt_p7s,
+            b64.decode(bt.json["signature"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let (ok, report) = pyhanko_detached(&document, &bt_p7s, &root);
+        assert!(
+            ok && report.contains("timestamp intact=True valid=True trusted=True"),
+            "{alg} B-T: {report}"
+        );
         // A changed document is reported as not intact.
         let changed = dir.join("changed.txt");
         let mut bytes = std::fs::read(&document).unwrap();

@@ -164,6 +164,28 @@ async fn cades_signatures_verify_with_openssl_for_every_key_type() {
                 .await;
             assert_eq!(found.json.as_array().unwrap().len(), 2, "{alg}");
         }
+        // CAdES B-T: a signature time-stamp as unsigned attribute; OpenSSL still verifies, and
+        // the time-stamp token is a ledger entry of its own.
+        let (token, credential, _) = citizen_credential(&env, "001099003009", "ecdsa-p256").await;
+        let before = ledger_size(&env).await;
+        let mut body = sign_body(&credential, "135790", &document);
+        body["options"] = json!({"timestamp": true});
+        let r = env.post("/api/v1/signatures", &token, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        assert_eq!(r.json["level"], "B-T");
+        assert_eq!(ledger_size(&env).await, before + 2);
+        let p7s = B64.decode(r.json["signature"].as_str().unwrap()).unwrap();
+        let (ok, text) = openssl_cms_verify(&env, &p7s, &document);
+        assert!(ok, "B-T: {text}");
+        std::fs::write(env.dir.path().join("bt.p7s"), &p7s).unwrap();
+        let printed = Command::new("openssl")
+            .args(["cms", "-cmsout", "-print", "-inform", "DER", "-in"])
+            .arg(env.dir.path().join("bt.p7s"))
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&printed.stdout);
+        assert!(printed.contains("id-smime-aa-timeStampToken"), "{printed}");
+        assert!(printed.contains("id-smime-ct-TSTInfo"), "{printed}");
         assert!(env.service.verify_ledger().await.unwrap().is_ok());
     }
 }

@@ -51,6 +51,16 @@ pub struct SignBody {
     /// Digest algorithm for a `document` (default: the credential key's).
     #[serde(default)]
     pub digest_algorithm: Option<String>,
+    /// Options: `timestamp` adds a signature time-stamp from kyso's TSA (CAdES B-T).
+    #[serde(default)]
+    pub options: SignOptions,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignOptions {
+    #[serde(default)]
+    pub timestamp: bool,
 }
 
 /// A detached signature and its ledger receipt.
@@ -59,6 +69,8 @@ pub struct SignatureView {
     /// Base64 of the DER CMS SignedData (save as `.p7s`).
     pub signature: String,
     pub format: &'static str,
+    /// `B-B`, or `B-T` with a signature time-stamp.
+    pub level: &'static str,
     /// The document digest that was signed, `algorithm:hex`.
     pub document_digest: String,
     pub receipt: crate::ledger::receipt::ReceiptJson,
@@ -119,6 +131,7 @@ pub async fn sign(
         .as_deref()
         .map(digest_algorithm)
         .transpose()?;
+    let timestamped = body.options.timestamp;
     let signed = state
         .service
         .sign_document(
@@ -128,6 +141,7 @@ pub async fn sign(
                 pin: body.pin,
                 content,
                 digest_algorithm,
+                timestamp: body.options.timestamp,
             },
         )
         .await?;
@@ -136,6 +150,7 @@ pub async fn sign(
         Json(SignatureView {
             signature: base64::engine::general_purpose::STANDARD.encode(&signed.cms),
             format: "cades",
+            level: if timestamped { "B-T" } else { "B-B" },
             document_digest: signed.document_digest,
             receipt: signed.receipt,
         }),

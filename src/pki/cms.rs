@@ -17,6 +17,7 @@ const ID_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
 const ID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
 const ID_SIGNING_TIME: &str = "1.2.840.113549.1.9.5";
 const ID_SIGNING_CERTIFICATE_V2: &str = "1.2.840.113549.1.9.16.2.47";
+const ID_SIGNATURE_TIME_STAMP: &str = "1.2.840.113549.1.9.16.2.14";
 
 /// Errors building a signature. None carries key material.
 #[derive(Debug, thiserror::Error)]
@@ -203,18 +204,26 @@ impl SignedAttributes {
 }
 
 /// Wraps a signature over `attrs.der` into a detached SignedData ContentInfo (DER), with the
-/// signer certificate first and then `chain` (intermediate and root, as the verifier needs).
+/// signer certificate first and then `chain` (intermediate and root, as the verifier needs),
+/// and the given unsigned attributes (e.g. [`signature_time_stamp`] for CAdES B-T).
 pub fn assemble(
     attrs: &SignedAttributes,
     key: KeyAlgorithm,
     signature: &[u8],
     signer_der: &[u8],
     chain: &[&[u8]],
+    unsigned: &[Vec<u8>],
 ) -> Result<Vec<u8>, CmsError> {
     let certs: Vec<&[u8]> = std::iter::once(signer_der)
         .chain(chain.iter().copied())
         .collect();
-    signed_data(attrs, key, signature, signer_der, &certs, None)
+    signed_data(attrs, key, signature, signer_der, &certs, None, unsigned)
+}
+
+/// The signature-time-stamp unsigned attribute (id-aa-signatureTimeStampToken, RFC 3161
+/// appendix A) holding `token`, a time-stamp over the signature value.
+pub fn signature_time_stamp(token: &[u8]) -> Vec<u8> {
+    sequence(&[oid(ID_SIGNATURE_TIME_STAMP), tlv(0x31, token)])
 }
 
 /// A SignedData ContentInfo: `certs` go in `certificates` (none: the field is left out), and
@@ -227,6 +236,7 @@ pub fn signed_data(
     signer_der: &[u8],
     certs: &[&[u8]],
     content: Option<&[u8]>,
+    unsigned: &[Vec<u8>],
 ) -> Result<Vec<u8>, CmsError> {
     let signer = Signer::parse(signer_der)?;
     let digest_alg = sequence(&[oid(attrs.digest.oid())]);
@@ -237,14 +247,20 @@ pub fn signed_data(
     };
     // [0] IMPLICIT: the SET's contents under a context tag.
     let signed_attrs = tlv(0xa0, content_of(&attrs.der));
-    let signer_info = sequence(&[
+    let mut info = vec![
         tlv(0x02, &[1]),
         sequence(&[signer.issuer.to_vec(), tlv(0x02, signer.serial)]),
         digest_alg.clone(),
         signed_attrs,
         signature_alg,
         tlv(0x04, signature),
-    ]);
+    ];
+    if !unsigned.is_empty() {
+        let mut sorted = unsigned.to_vec();
+        sorted.sort();
+        info.push(tlv(0xa1, &sorted.concat()));
+    }
+    let signer_info = sequence(&info);
     let mut encap = vec![oid(attrs.content_type)];
     if let Some(c) = content {
         encap.push(tlv(0xa0, &tlv(0x04, c)));

@@ -76,6 +76,18 @@ fn oid_text(content: &[u8]) -> Option<String> {
 }
 
 impl TimeStampRequest {
+    /// A request made inside kyso (a signature's own time-stamp): the certificate is included.
+    pub fn for_digest(algorithm: DigestAlgorithm, imprint: &[u8]) -> Self {
+        Self {
+            algorithm,
+            imprint: imprint.to_vec(),
+            imprint_der: sequence(&[sequence(&[oid(algorithm.oid())]), tlv(0x04, imprint)]),
+            nonce: None,
+            cert_req: true,
+            policy: None,
+        }
+    }
+
     /// Parses and checks a DER TimeStampReq.
     pub fn parse(der: &[u8]) -> Result<Self, TsaError> {
         let bad = TsaError::Malformed;
@@ -154,6 +166,8 @@ impl TimeStampRequest {
 pub struct TsaIdentity<'a> {
     pub policy: &'a str,
     pub cert_der: &'a [u8],
+    /// The CA that issued the TSA's certificate (sent with it, so verifiers find the path).
+    pub issuer_der: &'a [u8],
     pub key: KeyAlgorithm,
 }
 
@@ -220,7 +234,8 @@ pub fn prepare(
 }
 
 /// The token (ContentInfo) from the TSA key's signature over `prepared.attrs.der`; the TSA's
-/// certificate is included only when the request asked for it (RFC 3161 §2.4.1).
+/// certificate and its issuer's are included only when the request asked for them (RFC 3161
+/// §2.4.1).
 pub fn token(
     req: &TimeStampRequest,
     tsa: &TsaIdentity<'_>,
@@ -228,7 +243,7 @@ pub fn token(
     signature: &[u8],
 ) -> Result<Vec<u8>, TsaError> {
     let certs: Vec<&[u8]> = if req.cert_req {
-        vec![tsa.cert_der]
+        vec![tsa.cert_der, tsa.issuer_der]
     } else {
         Vec::new()
     };
@@ -239,6 +254,7 @@ pub fn token(
         tsa.cert_der,
         &certs,
         Some(&prepared.tst_info),
+        &[],
     )
     .map_err(|e| TsaError::Build(e.to_string()))
 }

@@ -28,6 +28,8 @@ pub struct SignRequest {
     pub content: Content,
     /// Digest algorithm asked for (default: the one the credential's key signs with).
     pub digest_algorithm: Option<DigestAlgorithm>,
+    /// CAdES B-T: add a signature time-stamp from kyso's TSA.
+    pub timestamp: bool,
 }
 
 /// A signature, released only after its ledger entry is durable.
@@ -86,7 +88,18 @@ impl Service {
             .get(&certificate.ca)
             .ok_or_else(|| ServiceError::Internal("issuing CA not loaded".into()))?;
         let chain = [ca.cert_der.as_slice(), self.cas.root.cert_der.as_slice()];
-        let cms_der = cms::assemble(&attrs, alg, &signature, &certificate.der, &chain)
+        // CAdES B-T: kyso's TSA time-stamps the signature value; the token is recorded too.
+        let mut unsigned = Vec::new();
+        let mut entries = Vec::new();
+        if req.timestamp {
+            let imprint = DigestAlgorithm::Sha256.digest(&signature);
+            let ts_req =
+                crate::pki::tsa::TimeStampRequest::for_digest(DigestAlgorithm::Sha256, &imprint);
+            let (token, ts_entry) = self.time_stamp_token(&ts_req)?;
+            unsigned.push(cms::signature_time_stamp(&token));
+            entries.push(ts_entry);
+        }
+        let cms_der = cms::assemble(&attrs, alg, &signature, &certificate.der, &chain, &unsigned)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let document_digest = digest_alg.tagged_hex(&message_digest);
         let entry = Entry {
@@ -100,7 +113,13 @@ impl Service {
             ))),
             ..Entry::new(kinds::DOCUMENT_SIGNED, actor.id, signed_at.unix_timestamp())
         };
-        let receipt = self.record(&entry).await?;
+        entries.insert(0, entry.clone());
+        let receipt = self
+            .record_all(&entries)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(ServiceError::Unavailable)?;
         tracing::info!(
             credential = %credential.id,
             serial = %certificate.serial,

@@ -21,19 +21,36 @@ impl Service {
             )?;
         }
         let req = TimeStampRequest::parse(request).map_err(invalid)?;
+        let (token, entry) = self.time_stamp_token(&req)?;
+        self.record(&entry).await?;
+        Ok(tsa::granted(&token))
+    }
+
+    /// Builds and signs a token for `req`, with the ledger entry that must be recorded before
+    /// it is released.
+    pub(super) fn time_stamp_token(
+        &self,
+        req: &TimeStampRequest,
+    ) -> Result<(Vec<u8>, Entry), ServiceError> {
+        let t = now();
         let unit = &self.cas.tsa;
+        let issuer = self
+            .cas
+            .get("government")
+            .ok_or_else(|| ServiceError::Internal("government CA not loaded".into()))?;
         let identity = TsaIdentity {
             policy: &self.urls.policies.tsa,
             cert_der: &unit.cert_der,
+            issuer_der: &issuer.cert_der,
             key: unit.key.algorithm(),
         };
         let serial = random_bytes::<16>()?;
-        let prepared = tsa::prepare(&req, &identity, &serial, t).map_err(invalid)?;
+        let prepared = tsa::prepare(req, &identity, &serial, t).map_err(invalid)?;
         let signature = unit
             .key
             .sign(&prepared.attrs.der)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let token = tsa::token(&req, &identity, &prepared, &signature).map_err(invalid)?;
+        let token = tsa::token(req, &identity, &prepared, &signature).map_err(invalid)?;
         let entry = Entry {
             ca: Some("tsa".into()),
             document_digest: Some(req.algorithm.tagged_hex(&req.imprint)),
@@ -45,8 +62,7 @@ impl Service {
             ))),
             ..Entry::new(kinds::TIMESTAMP_ISSUED, 0, t.unix_timestamp())
         };
-        self.record(&entry).await?;
-        Ok(tsa::granted(&token))
+        Ok((token, entry))
     }
 }
 
