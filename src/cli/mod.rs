@@ -6,6 +6,7 @@ pub mod cert;
 pub mod init;
 pub mod ledger;
 pub mod serve;
+pub mod sign;
 
 use std::path::PathBuf;
 
@@ -60,6 +61,15 @@ pub enum Command {
     /// Audit the ledger (operator console).
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
+    /// Sign documents with a credential on a kyso server (detached CAdES, FILE.p7s beside each
+    /// FILE). Only each file's digest leaves this machine.
+    #[command(
+        after_help = "Examples:\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt --timestamp -o signed/ *.pdf"
+    )]
+    Sign(sign::SignArgs),
+    /// Get an RFC 3161 time-stamp for a file from a kyso server (FILE.tsr).
+    #[command(after_help = "Example:\n  kyso tsa --server https://kyso.example:8443 report.pdf")]
+    Tsa(sign::TsaArgs),
 }
 
 /// Runs the command; the binary maps an error to a message and exit code 1.
@@ -70,5 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(c) => account::run(c).await,
         Command::Cert(c) => cert::run(c).await,
         Command::Ledger(c) => ledger::run(c).await,
+        Command::Sign(a) => sign::sign(a).await,
+        Command::Tsa(a) => sign::tsa(a).await,
     }
 }

@@ -162,6 +162,26 @@ impl TimeStampRequest {
     }
 }
 
+/// A DER TimeStampReq (for clients): version 1, the imprint, a nonce, and certReq.
+pub fn query(algorithm: DigestAlgorithm, imprint: &[u8], nonce: &[u8], cert_req: bool) -> Vec<u8> {
+    let mut n = nonce.to_vec();
+    while n.len() > 1 && n[0] == 0 && n[1] & 0x80 == 0 {
+        n.remove(0);
+    }
+    if n.first().is_some_and(|b| b & 0x80 != 0) {
+        n.insert(0, 0);
+    }
+    let mut fields = vec![
+        tlv(0x02, &[1]),
+        sequence(&[sequence(&[oid(algorithm.oid())]), tlv(0x04, imprint)]),
+        tlv(0x02, &n),
+    ];
+    if cert_req {
+        fields.push(tlv(0x01, &[0xff]));
+    }
+    sequence(&fields)
+}
+
 /// What the TSA puts in every token.
 pub struct TsaIdentity<'a> {
     pub policy: &'a str,
@@ -278,6 +298,15 @@ mod tests {
         ];
         f.extend_from_slice(extra);
         sequence(&f)
+    }
+
+    #[test]
+    fn client_queries_parse() {
+        let q = query(DigestAlgorithm::Sha384, &[9; 48], &[0x80, 1], true);
+        let r = TimeStampRequest::parse(&q).unwrap();
+        assert_eq!(r.algorithm, DigestAlgorithm::Sha384);
+        assert!(r.cert_req);
+        assert_eq!(r.nonce, Some(tlv(0x02, &[0, 0x80, 1])));
     }
 
     #[test]

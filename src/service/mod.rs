@@ -221,7 +221,7 @@ pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ServiceError> {
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], ServiceError> {
     use ring::rand::SecureRandom;
     let mut b = [0u8; N];
     ring::rand::SystemRandom::new()
