@@ -224,7 +224,7 @@ async fn csc_refuses_sads_and_hashes_it_did_not_authorize() {
         assert_eq!(s, StatusCode::FORBIDDEN, "{j:?}");
         let (s, _) = authorize(&env, &token, &cred, 0, json!({})).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-        let (s, _) = authorize(&env, &token, &cred, 5000, json!({})).await;
+        let (s, _) = authorize(&env, &token, &cred, 2_000_000, json!({})).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         let (s, _) = authorize(&env, &other, &cred, 1, json!({})).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "someone else's credential");

@@ -21,9 +21,11 @@ use crate::store::{CertificateRow, CredentialRow};
 
 /// How long a SAD is valid by default and at most (CSC: `expiresIn`).
 pub const SAD_LIFETIME: Duration = Duration::from_secs(300);
-/// Most signatures one authorization allows, and most hashes per `signHash` call: bounds the
-/// work one request can ask for.
-pub const MAX_SIGNATURES: u32 = 1000;
+/// Most signatures one authorization allows (a batch job authorizes once; the SAD still
+/// expires after `sad_seconds`).
+pub const MAX_SIGNATURES: u32 = 1_000_000;
+/// Most hashes per `signHash` call: bounds the work one request can ask for.
+pub const MAX_HASHES_PER_CALL: usize = 1000;
 
 const ECDSA_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 
@@ -135,7 +137,7 @@ impl Service {
             )));
         }
         if let Some(h) = &hashes {
-            if h.len() != num_signatures as usize {
+            if h.len() != num_signatures as usize || h.len() > MAX_HASHES_PER_CALL {
                 return Err(ServiceError::Invalid(
                     "give as many hashes as numSignatures".into(),
                 ));
@@ -197,9 +199,9 @@ impl Service {
                 "signAlgo and hashAlgorithmOID name different hashes".into(),
             ));
         }
-        if hashes.is_empty() || hashes.len() > MAX_SIGNATURES as usize {
+        if hashes.is_empty() || hashes.len() > MAX_HASHES_PER_CALL {
             return Err(ServiceError::Invalid(format!(
-                "give 1 to {MAX_SIGNATURES} hashes"
+                "give 1 to {MAX_HASHES_PER_CALL} hashes"
             )));
         }
         for h in &hashes {
