@@ -62,6 +62,8 @@ pub struct Config {
     pub sad_seconds: u64,
     /// Time-stamp requests per client address per hour (the TSA is open to anyone).
     pub tsa_per_address_per_hour: u32,
+    /// Largest document streamed to `POST /api/v1/signatures` as application/octet-stream.
+    pub max_document_bytes: u64,
 }
 
 /// The file form: every field optional.
@@ -85,6 +87,7 @@ struct FileConfig {
     pin_attempts: Option<u32>,
     sad_seconds: Option<u64>,
     tsa_per_address_per_hour: Option<u32>,
+    max_document_bytes: Option<u64>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -230,6 +233,9 @@ impl Config {
             tsa_per_address_per_hour: parse_env("KYSO_TSA_PER_ADDRESS_PER_HOUR")?
                 .or(file.tsa_per_address_per_hour)
                 .unwrap_or(1_000_000),
+            max_document_bytes: parse_env("KYSO_MAX_DOCUMENT_BYTES")?
+                .or(file.max_document_bytes)
+                .unwrap_or(4 << 30),
         };
         cfg.check()?;
         Ok(cfg)
@@ -311,6 +317,7 @@ impl Config {
             pin_attempts: self.pin_attempts,
             sad_lifetime: std::time::Duration::from_secs(self.sad_seconds),
             tsa_per_address_per_hour: self.tsa_per_address_per_hour,
+            max_document_bytes: self.max_document_bytes,
         }
     }
 }

@@ -370,3 +370,107 @@ async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
         assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
     }
 }
+
+async fn post_stream(
+    env: &TestEnv,
+    token: &str,
+    query: &str,
+    pin: Option<&str>,
+    body: Vec<u8>,
+) -> Resp {
+    let mut b = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/v1/signatures?{query}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/octet-stream");
+    if let Some(p) = pin {
+        b = b.header("x-kyso-pin", p);
+    }
+    env.raw(b.body(axum::body::Body::from(body)).unwrap()).await
+}
+
+#[tokio::test]
+async fn streamed_documents_are_signed_by_digest_and_size_limited() {
+    for b in backends() {
+        let env = env_with(b, "max_document_bytes = 100000").await;
+        let (token, credential, _) = citizen_credential(&env, "001099003200", "ecdsa-p384").await;
+        let document = "Tờ trình số 7\n".repeat(5000).into_bytes();
+        assert!(document.len() < 100_000);
+        let r = post_stream(
+            &env,
+            &token,
+            &format!("credential_id={credential}&timestamp=true"),
+            Some("135790"),
+            document.clone(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        assert_eq!(r.json["level"], "B-T");
+        let want = format!(
+            "sha384:{}",
+            hex::encode(ring::digest::digest(&ring::digest::SHA384, &document))
+        );
+        assert_eq!(r.json["document_digest"], want.as_str());
+        let p7s = B64.decode(r.json["signature"].as_str().unwrap()).unwrap();
+        let (ok, text) = openssl_cms_verify(&env, &p7s, &document);
+        assert!(ok, "{text}");
+
+        let before = ledger_size(&env).await;
+        // Over the limit: 413, nothing signed.
+        let big = vec![b'x'; 100_001];
+        let r = post_stream(
+            &env,
+            &token,
+            &format!("credential_id={credential}"),
+            Some("135790"),
+            big,
+        )
+        .await;
+        assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "too-large");
+        // No PIN header, a wrong PIN, an unknown parameter, someone else's credential.
+        let r = post_stream(
+            &env,
+            &token,
+            &format!("credential_id={credential}"),
+            None,
+            b"x".to_vec(),
+        )
+        .await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
+        let r = post_stream(
+            &env,
+            &token,
+            &format!("credential_id={credential}"),
+            Some("999999"),
+            b"x".to_vec(),
+        )
+        .await;
+        assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+        let r = post_stream(
+            &env,
+            &token,
+            &format!("credential_id={credential}&pin=135790"),
+            Some("135790"),
+            b"x".to_vec(),
+        )
+        .await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-query");
+        let (other, _, _) = citizen_credential(&env, "001099003201", "ecdsa-p256").await;
+        let after_other = ledger_size(&env).await;
+        let r = post_stream(
+            &env,
+            &other,
+            &format!("credential_id={credential}"),
+            Some("135790"),
+            b"x".to_vec(),
+        )
+        .await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not-found");
+        assert_eq!(ledger_size(&env).await, after_other);
+        assert_eq!(
+            after_other,
+            before + 1,
+            "only the other citizen's certificate was recorded"
+        );
+    }
+}

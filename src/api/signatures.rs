@@ -1,6 +1,7 @@
 //! `/api/v1/signatures`: sign a document or its digest with a credential (detached CAdES), and
 //! `/api/v1/credentials/{id}/unlock` for registration officers.
 
+use axum::extract::FromRequest;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -94,8 +95,30 @@ fn digest_algorithm(name: &str) -> Result<DigestAlgorithm, ApiError> {
     })
 }
 
-/// Sign a document (base64) or its digest: answers the detached CMS and the ledger receipt.
+/// Parameters of a streamed document (`application/octet-stream`); the PIN comes in the
+/// `X-Kyso-Pin` header, never in the URL.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    pub credential_id: String,
+    #[serde(default = "cades")]
+    pub format: String,
+    #[serde(default)]
+    pub digest_algorithm: Option<String>,
+    #[serde(default)]
+    pub timestamp: bool,
+}
+
+fn cades() -> String {
+    "cades".into()
+}
+
+/// Sign a document: JSON with the document (base64) or its digest, or the document itself as
+/// `application/octet-stream` (streamed through the digest, never held whole) with the
+/// parameters in the query and the PIN in `X-Kyso-Pin`. Answers the detached CMS and the ledger
+/// receipt.
 #[utoipa::path(post, path = "/api/v1/signatures", tag = "signatures", request_body = SignBody,
+    params(StreamParams),
     responses((status = 201, body = SignatureView),
         (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem),
         (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem),
@@ -105,8 +128,34 @@ fn digest_algorithm(name: &str) -> Result<DigestAlgorithm, ApiError> {
 pub async fn sign(
     State(state): State<AppState>,
     Auth(actor): Auth,
-    ApiJson(body): ApiJson<SignBody>,
+    req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    let streamed = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let (sign_req, timestamped) = if streamed {
+        stream_request(&state, &actor, req).await?
+    } else {
+        let ApiJson(body) = ApiJson::<SignBody>::from_request(req, &state).await?;
+        json_request(body)?
+    };
+    let signed = state.service.sign_document(&actor, sign_req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignatureView {
+            signature: base64::engine::general_purpose::STANDARD.encode(&signed.cms),
+            format: "cades",
+            level: if timestamped { "B-T" } else { "B-B" },
+            document_digest: signed.document_digest,
+            receipt: signed.receipt,
+        }),
+    )
+        .into_response())
+}
+
+fn json_request(body: SignBody) -> Result<(SignRequest, bool), ApiError> {
     if body.format != "cades" {
         return Err(ApiError::bad(
             "unsupported-format",
@@ -131,31 +180,79 @@ pub async fn sign(
         .as_deref()
         .map(digest_algorithm)
         .transpose()?;
-    let timestamped = body.options.timestamp;
-    let signed = state
-        .service
-        .sign_document(
-            &actor,
-            SignRequest {
-                credential_id: body.credential_id,
-                pin: body.pin,
-                content,
-                digest_algorithm,
-                timestamp: body.options.timestamp,
-            },
-        )
-        .await?;
     Ok((
-        StatusCode::CREATED,
-        Json(SignatureView {
-            signature: base64::engine::general_purpose::STANDARD.encode(&signed.cms),
-            format: "cades",
-            level: if timestamped { "B-T" } else { "B-B" },
-            document_digest: signed.document_digest,
-            receipt: signed.receipt,
-        }),
-    )
-        .into_response())
+        SignRequest {
+            credential_id: body.credential_id,
+            pin: body.pin,
+            content,
+            digest_algorithm,
+            timestamp: body.options.timestamp,
+        },
+        body.options.timestamp,
+    ))
+}
+
+/// Hashes a streamed document chunk by chunk; refuses it once it passes the size limit.
+async fn stream_request(
+    state: &AppState,
+    actor: &crate::service::Actor,
+    req: axum::extract::Request,
+) -> Result<(SignRequest, bool), ApiError> {
+    let (parts, body) = req.into_parts();
+    let axum::extract::Query(q) = axum::extract::Query::<StreamParams>::try_from_uri(&parts.uri)
+        .map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
+    if q.format != "cades" {
+        return Err(ApiError::bad(
+            "unsupported-format",
+            "format must be cades (pades comes with PDF signing)",
+        ));
+    }
+    let pin = parts
+        .headers
+        .get("x-kyso-pin")
+        .and_then(|v| v.to_str().ok())
+        .map(|p| Zeroizing::new(p.to_string()))
+        .ok_or_else(|| ApiError::bad("invalid-request", "give the PIN in the X-Kyso-Pin header"))?;
+    let requested = q
+        .digest_algorithm
+        .as_deref()
+        .map(digest_algorithm)
+        .transpose()?;
+    // Known before reading: an unusable credential costs no upload.
+    let algorithm = state
+        .service
+        .signing_digest(actor, &q.credential_id, requested)
+        .await?;
+    let limit = state.service.policy.max_document_bytes;
+    let mut ctx = ring::digest::Context::new(algorithm.ring());
+    let mut seen: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk =
+            chunk.map_err(|_| ApiError::bad("invalid-request", "the upload was cut off"))?;
+        seen += chunk.len() as u64;
+        if seen > limit {
+            return Err(ApiError::BadRequest {
+                kind: "too-large",
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                detail: format!("documents are limited to {limit} bytes"),
+            });
+        }
+        ctx.update(&chunk);
+    }
+    Ok((
+        SignRequest {
+            credential_id: q.credential_id,
+            pin,
+            content: Content::Digest {
+                algorithm,
+                value: ctx.finish().as_ref().to_vec(),
+            },
+            digest_algorithm: Some(algorithm),
+            timestamp: q.timestamp,
+        },
+        q.timestamp,
+    ))
 }
 
 /// Clear a credential's wrong-PIN count (ra, admin).

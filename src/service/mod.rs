@@ -81,6 +81,8 @@ pub struct Policy {
     pub sad_lifetime: std::time::Duration,
     /// Time-stamp requests per client address per hour.
     pub tsa_per_address_per_hour: u32,
+    /// Largest document streamed for signing.
+    pub max_document_bytes: u64,
 }
 
 impl Default for Policy {
@@ -93,6 +95,7 @@ impl Default for Policy {
             pin_attempts: 5,
             sad_lifetime: csc::SAD_LIFETIME,
             tsa_per_address_per_hour: 1_000_000,
+            max_document_bytes: 4 << 30,
         }
     }
 }

@@ -134,6 +134,20 @@ impl Service {
         })
     }
 
+    /// The digest algorithm a document must be hashed with to be signed by this credential
+    /// (checked before a large upload is streamed through it).
+    pub async fn signing_digest(
+        &self,
+        actor: &Actor,
+        credential_id: &str,
+        requested: Option<DigestAlgorithm>,
+    ) -> Result<DigestAlgorithm, ServiceError> {
+        let credential = self.usable_credential(actor, credential_id).await?;
+        let alg = KeyAlgorithm::parse(&credential.algorithm)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        cms::digest_for(alg, requested).map_err(|e| ServiceError::Invalid(e.to_string()))
+    }
+
     /// The credential, if the actor may sign with it. Someone else's credential is "not found":
     /// its existence is not revealed.
     async fn usable_credential(
