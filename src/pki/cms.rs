@@ -115,24 +115,34 @@ impl std::fmt::Display for DigestAlgorithm {
     }
 }
 
-/// The digest algorithm a key signs CMS with: the hash its signature algorithm uses (ECDSA), or
-/// SHA-512 for Ed25519 (RFC 8419 §3). `requested` must match it.
+/// The hash a key's own signature algorithm uses: SHA-256 for P-256, SHA-384 for P-384, and
+/// SHA-512 for Ed25519 (RFC 8419 §3 requires it for the message digest).
+pub fn native_digest(key: KeyAlgorithm) -> DigestAlgorithm {
+    match key {
+        KeyAlgorithm::EcdsaP256 => DigestAlgorithm::Sha256,
+        KeyAlgorithm::EcdsaP384 => DigestAlgorithm::Sha384,
+        KeyAlgorithm::Ed25519 => DigestAlgorithm::Sha512,
+    }
+}
+
+/// The digest algorithm a signature uses: `requested` (any SHA-2 for ECDSA keys, SHA-512 only
+/// for Ed25519), by default the key's [`native_digest`]. CMS hashes both the document and the
+/// signed attributes with it, and the signature algorithm names it (ecdsa-with-SHA384, …).
 pub fn digest_for(
     key: KeyAlgorithm,
     requested: Option<DigestAlgorithm>,
 ) -> Result<DigestAlgorithm, CmsError> {
-    let supported = match key {
-        KeyAlgorithm::EcdsaP256 => DigestAlgorithm::Sha256,
-        KeyAlgorithm::EcdsaP384 => DigestAlgorithm::Sha384,
-        KeyAlgorithm::Ed25519 => DigestAlgorithm::Sha512,
-    };
+    let native = native_digest(key);
     match requested {
-        Some(d) if d != supported => Err(CmsError::UnsupportedDigest {
-            key,
-            digest: d,
-            supported,
-        }),
-        _ => Ok(supported),
+        Some(d) if d != native && key == KeyAlgorithm::Ed25519 => {
+            Err(CmsError::UnsupportedDigest {
+                key,
+                digest: d,
+                supported: native,
+            })
+        }
+        Some(d) => Ok(d),
+        None => Ok(native),
     }
 }
 
@@ -240,10 +250,11 @@ pub fn signed_data(
 ) -> Result<Vec<u8>, CmsError> {
     let signer = Signer::parse(signer_der)?;
     let digest_alg = sequence(&[oid(attrs.digest.oid())]);
-    let signature_alg = match key {
-        KeyAlgorithm::EcdsaP256 => sequence(&[oid("1.2.840.10045.4.3.2")]),
-        KeyAlgorithm::EcdsaP384 => sequence(&[oid("1.2.840.10045.4.3.3")]),
-        KeyAlgorithm::Ed25519 => sequence(&[oid("1.3.101.112")]),
+    let signature_alg = match (key, attrs.digest) {
+        (KeyAlgorithm::Ed25519, _) => sequence(&[oid("1.3.101.112")]),
+        (_, DigestAlgorithm::Sha256) => sequence(&[oid("1.2.840.10045.4.3.2")]),
+        (_, DigestAlgorithm::Sha384) => sequence(&[oid("1.2.840.10045.4.3.3")]),
+        (_, DigestAlgorithm::Sha512) => sequence(&[oid("1.2.840.10045.4.3.4")]),
     };
     // [0] IMPLICIT: the SET's contents under a context tag.
     let signed_attrs = tlv(0xa0, content_of(&attrs.der));
@@ -345,7 +356,11 @@ mod tests {
         assert_eq!(DigestAlgorithm::parse("md5"), None);
         assert!(DigestAlgorithm::Sha384.check(&[0; 48]).is_ok());
         assert!(DigestAlgorithm::Sha384.check(&[0; 32]).is_err());
-        assert!(digest_for(KeyAlgorithm::EcdsaP256, Some(DigestAlgorithm::Sha512)).is_err());
+        assert_eq!(
+            digest_for(KeyAlgorithm::EcdsaP256, Some(DigestAlgorithm::Sha512)).unwrap(),
+            DigestAlgorithm::Sha512
+        );
+        assert!(digest_for(KeyAlgorithm::Ed25519, Some(DigestAlgorithm::Sha256)).is_err());
         assert_eq!(
             digest_for(KeyAlgorithm::Ed25519, None).unwrap(),
             DigestAlgorithm::Sha512

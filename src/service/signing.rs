@@ -80,9 +80,14 @@ impl Service {
         let attrs =
             SignedAttributes::build(digest_alg, &message_digest, signed_at, &certificate.der)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let signature = key
-            .sign(&attrs.der)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // The key's own hash goes through ring; another one is hashed here and the digest
+        // signed.
+        let signature = if digest_alg == cms::native_digest(alg) {
+            key.sign(&attrs.der)
+        } else {
+            key.sign_digest(&digest_alg.digest(&attrs.der))
+        }
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let ca = self
             .cas
             .get(&certificate.ca)
