@@ -21,6 +21,68 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/signatures", post(sign))
         .route("/api/v1/credentials/{id}/unlock", post(unlock))
+        .route("/api/v1/credentials/{id}/grants", post(grant).get(grants))
+        .route(
+            "/api/v1/credentials/{id}/grants/{account}",
+            axum::routing::delete(withdraw),
+        )
+}
+
+/// A clerk to grant a seal credential to.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    pub account_id: i64,
+}
+
+/// Let a clerk of the organization use its seal credential (ra, admin).
+#[utoipa::path(post, path = "/api/v1/credentials/{id}/grants", tag = "signatures",
+    params(("id" = String, Path)), request_body = GrantBody,
+    responses((status = 204), (status = 403, body = super::error::Problem),
+        (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn grant(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<GrantBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .grant_credential(&actor, &id, body.account_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The clerks granted a seal credential (ra, admin).
+#[utoipa::path(get, path = "/api/v1/credentials/{id}/grants", tag = "signatures",
+    params(("id" = String, Path)),
+    responses((status = 200, body = [i64]), (status = 403, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn grants(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<i64>>, ApiError> {
+    Ok(Json(state.service.credential_grantees(&actor, &id).await?))
+}
+
+/// Withdraw a clerk's use of a seal credential (ra, admin).
+#[utoipa::path(delete, path = "/api/v1/credentials/{id}/grants/{account}", tag = "signatures",
+    params(("id" = String, Path), ("account" = i64, Path)),
+    responses((status = 204), (status = 403, body = super::error::Problem),
+        (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path((id, account)): Path<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .withdraw_credential(&actor, &id, account)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A digest computed by the caller.

@@ -78,14 +78,18 @@ fn sign_algo_hash(oid: &str) -> Option<Option<DigestAlgorithm>> {
 impl Service {
     /// The actor's credentials that have a certificate.
     pub async fn csc_credentials(&self, actor: &Actor) -> Result<Vec<String>, ServiceError> {
-        Ok(self
+        let mut ids: Vec<String> = self
             .store
             .credentials_of(actor.id)
             .await?
             .into_iter()
             .filter(|c| c.certificate_serial.is_some())
             .map(|c| c.id)
-            .collect())
+            .collect();
+        if actor.role == super::Role::Clerk {
+            ids.extend(self.store.granted_credentials(actor.id).await?);
+        }
+        Ok(ids)
     }
 
     /// One credential of the actor, with its certificate and chain.
@@ -98,8 +102,10 @@ impl Service {
             .store
             .credential(id)
             .await?
-            .filter(|c| c.owner_account == actor.id)
             .ok_or(ServiceError::NotFound("credential"))?;
+        if !self.may_use(actor, &credential).await? {
+            return Err(ServiceError::NotFound("credential"));
+        }
         let serial = credential
             .certificate_serial
             .clone()

@@ -153,8 +153,9 @@ impl Service {
         cms::digest_for(alg, requested).map_err(|e| ServiceError::Invalid(e.to_string()))
     }
 
-    /// The credential, if the actor may sign with it. Someone else's credential is "not found":
-    /// its existence is not revealed.
+    /// The credential, if the actor may sign with it: its holder, or a clerk an RA granted it to
+    /// (an organization's seal). Anyone else's credential is "not found": its existence is not
+    /// revealed.
     async fn usable_credential(
         &self,
         actor: &Actor,
@@ -164,12 +165,29 @@ impl Service {
             .store
             .credential(id)
             .await?
-            .filter(|c| c.owner_account == actor.id)
             .ok_or(ServiceError::NotFound("credential"))?;
+        if !self.may_use(actor, &credential).await? {
+            return Err(ServiceError::NotFound("credential"));
+        }
         if credential.failed_pins >= i64::from(self.policy.pin_attempts) {
             return Err(ServiceError::Locked(self.policy.pin_attempts));
         }
         Ok(credential)
+    }
+
+    /// Whether the actor holds the credential, or is a clerk it was granted to.
+    pub(super) async fn may_use(
+        &self,
+        actor: &Actor,
+        credential: &CredentialRow,
+    ) -> Result<bool, ServiceError> {
+        Ok(credential.owner_account == actor.id
+            || (actor.role == Role::Clerk
+                && self
+                    .store
+                    .credential_grantees(&credential.id)
+                    .await?
+                    .contains(&actor.id)))
     }
 
     /// The credential's certificate, if it may sign now: active and within its validity.
@@ -272,5 +290,102 @@ impl Service {
         }
         tracing::info!(credential = %id, by = actor.id, "credential unlocked");
         Ok(())
+    }
+}
+
+impl Service {
+    /// An RA or admin lets a clerk of the organization use its seal credential.
+    pub async fn grant_credential(
+        &self,
+        actor: &Actor,
+        id: &str,
+        account: i64,
+    ) -> Result<(), ServiceError> {
+        let (credential, grantee) = self.grant_parties(actor, id, account).await?;
+        if grantee.role != Role::Clerk.as_str() || grantee.disabled {
+            return Err(ServiceError::Invalid(
+                "only an enabled clerk account is granted a seal".into(),
+            ));
+        }
+        let owner = self.store.account(credential.owner_account).await?;
+        if let (Some(want), Some(owner_org)) = (
+            grantee.organization.as_deref(),
+            owner.as_ref().and_then(|o| o.organization.as_deref()),
+        ) {
+            if want != owner_org {
+                return Err(ServiceError::Invalid(
+                    "the clerk belongs to another organization".into(),
+                ));
+            }
+        }
+        self.store
+            .grant_credential(id, account, actor.id, now().unix_timestamp())
+            .await?;
+        tracing::info!(credential = %id, account, by = actor.id, "credential granted");
+        Ok(())
+    }
+
+    /// An RA or admin withdraws a clerk's use of a seal credential.
+    pub async fn withdraw_credential(
+        &self,
+        actor: &Actor,
+        id: &str,
+        account: i64,
+    ) -> Result<(), ServiceError> {
+        if !actor.role.is_registrar() {
+            return Err(ServiceError::Forbidden(
+                "only a registration officer grants or withdraws credentials".into(),
+            ));
+        }
+        if !self.store.withdraw_credential(id, account).await? {
+            return Err(ServiceError::NotFound("grant"));
+        }
+        tracing::info!(credential = %id, account, by = actor.id, "credential withdrawn");
+        Ok(())
+    }
+
+    /// The clerks granted a seal credential (RA, admin).
+    pub async fn credential_grantees(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<Vec<i64>, ServiceError> {
+        if !actor.role.is_registrar() {
+            return Err(ServiceError::Forbidden(
+                "only a registration officer lists grants".into(),
+            ));
+        }
+        Ok(self.store.credential_grantees(id).await?)
+    }
+
+    /// Checks a grant request: a registrar, an organization credential, an existing account.
+    async fn grant_parties(
+        &self,
+        actor: &Actor,
+        id: &str,
+        account: i64,
+    ) -> Result<(CredentialRow, crate::store::AccountRow), ServiceError> {
+        if !actor.role.is_registrar() {
+            return Err(ServiceError::Forbidden(
+                "only a registration officer grants or withdraws credentials".into(),
+            ));
+        }
+        let credential = self
+            .store
+            .credential(id)
+            .await?
+            .ok_or(ServiceError::NotFound("credential"))?;
+        let certificate = self.signing_certificate(&credential).await?;
+        if certificate.profile != "organization" {
+            return Err(ServiceError::Invalid(
+                "only an organization's credential (its seal) is shared with clerks".into(),
+            ));
+        }
+        let grantee = self
+            .store
+            .account(account)
+            .await?
+            .ok_or(ServiceError::NotFound("account"))?;
+        Ok((credential, grantee))
     }
 }

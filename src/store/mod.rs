@@ -336,6 +336,21 @@ pub trait Repository: Send + Sync {
     async fn credential(&self, id: &str) -> Result<Option<CredentialRow>, StoreError>;
     /// The credentials an account holds, oldest first.
     async fn credentials_of(&self, owner: i64) -> Result<Vec<CredentialRow>, StoreError>;
+    /// Allows `account` to use an organization credential; false if it already could.
+    async fn grant_credential(
+        &self,
+        credential: &str,
+        account: i64,
+        by: i64,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Withdraws a grant; false if there was none.
+    async fn withdraw_credential(&self, credential: &str, account: i64)
+        -> Result<bool, StoreError>;
+    /// The accounts granted a credential.
+    async fn credential_grantees(&self, credential: &str) -> Result<Vec<i64>, StoreError>;
+    /// The credentials granted to an account.
+    async fn granted_credentials(&self, account: i64) -> Result<Vec<String>, StoreError>;
     /// Counts one more wrong PIN; returns the new count.
     async fn record_pin_failure(&self, id: &str) -> Result<i64, StoreError>;
     /// Clears the wrong-PIN count (a right PIN, or an RA's unlock).

@@ -466,6 +466,39 @@ macro_rules! impl_repository {
                 Ok(sqlx::query_as(&q).bind(owner).fetch_all(&self.pool).await?)
             }
 
+            async fn grant_credential(
+                &self,
+                credential: &str,
+                account: i64,
+                by: i64,
+                at: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query(
+                    "INSERT INTO credential_grants (credential_id, account_id, granted_by, granted_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(credential).bind(account).bind(by).bind(at)
+                .execute(&self.pool).await?.rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn withdraw_credential(&self, credential: &str, account: i64) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query("DELETE FROM credential_grants WHERE credential_id = $1 AND account_id = $2")
+                    .bind(credential).bind(account)
+                    .execute(&self.pool).await?.rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn credential_grantees(&self, credential: &str) -> Result<Vec<i64>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar("SELECT account_id FROM credential_grants WHERE credential_id = $1 ORDER BY account_id")
+                    .bind(credential).fetch_all(&self.pool).await?)
+            }
+
+            async fn granted_credentials(&self, account: i64) -> Result<Vec<String>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar("SELECT credential_id FROM credential_grants WHERE account_id = $1 ORDER BY credential_id")
+                    .bind(account).fetch_all(&self.pool).await?)
+            }
+
             async fn record_pin_failure(&self, id: &str) -> Result<i64, $crate::store::StoreError> {
                 let (n,): (i64,) = sqlx::query_as(
                     "UPDATE credentials SET failed_pins = failed_pins + 1 WHERE id = $1 RETURNING failed_pins",
