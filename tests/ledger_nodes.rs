@@ -108,6 +108,21 @@ async fn proofs_from_stored_nodes_and_search_by_document_digest() {
                 assert_eq!(e["decoded"]["kind"], "document.signed");
             }
         }
+        // Whether or not the indexer has caught up, the answer is the same: index it all now.
+        while env.service.store.index_search(64).await.unwrap() > 0 {}
+        assert_eq!(env.service.store.index_search(64).await.unwrap(), 0);
+        let again = env
+            .get(
+                &format!("/api/v1/ledger/search?document_digest=sha256:{:064x}", 7),
+                Some(&verifier),
+            )
+            .await;
+        assert_eq!(again.json.as_array().unwrap().len(), 3);
+        // By serial through the index too: every entry names certificate 0a.
+        let by_serial = env
+            .get("/api/v1/ledger/search?certificate=0a", Some(&verifier))
+            .await;
+        assert_eq!(by_serial.json.as_array().unwrap().len(), N as usize);
         for bad in ["sha256:abc", "md5:00", &"zz".repeat(32)] {
             assert_problem(
                 &env.get(

@@ -55,6 +55,7 @@ impl GroupCommit {
                 .map_err(|e| StoreError::Ledger(e.to_string()))?;
             backfill_nodes(repo.as_ref(), cp.size as u64).await?;
         }
+        tokio::spawn(index_search(repo.clone()));
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
         tokio::spawn(run(
             repo,
@@ -96,6 +97,34 @@ impl GroupCommit {
             out.push(w.await.map_err(|_| StoreError::WriterGone).and_then(|r| r));
         }
         out
+    }
+}
+
+/// How often the search indexer looks for new entries, and how many it takes per transaction:
+/// large sorted batches touch each index page once for many entries. Searches scan the entries
+/// the index has not reached yet, so a longer interval costs search time, not completeness.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+const INDEX_BATCH: i64 = 262_144;
+
+/// Keeps the search index (digests, serials) behind the ledger, off the sequencer's commits.
+async fn index_search(repo: Arc<dyn Repository>) {
+    let mut tick = tokio::time::interval(INDEX_EVERY);
+    loop {
+        tick.tick().await;
+        loop {
+            match repo.index_search(INDEX_BATCH).await {
+                Ok(n) if n == INDEX_BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "search indexing failed; retrying");
+                    break;
+                }
+            }
+        }
+        // Once the writer task is gone (the service was dropped), stop with it.
+        if Arc::strong_count(&repo) == 1 {
+            return;
+        }
     }
 }
 

@@ -201,7 +201,16 @@ pub struct LedgerRecord {
 /// The search key of a document digest (canonical `algorithm:hex`): the first 8 bytes of its
 /// SHA-256. A small integer keeps the index small; a search checks the entries it finds.
 pub fn digest_key(digest: &str) -> i64 {
-    let h = ring::digest::digest(&ring::digest::SHA256, digest.as_bytes());
+    search_key(digest)
+}
+
+/// The search key of a certificate serial (lowercase hex), in the same index as digests.
+pub fn serial_key(serial: &str) -> i64 {
+    search_key(&format!("serial:{serial}"))
+}
+
+fn search_key(text: &str) -> i64 {
+    let h = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
     let mut k = [0u8; 8];
     k.copy_from_slice(&h.as_ref()[..8]);
     i64::from_be_bytes(k)
@@ -260,6 +269,7 @@ pub trait Repository: Send + Sync {
     /// The newest checkpoint, if the ledger has any entry.
     async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError>;
     async fn ledger_entry(&self, idx: i64) -> Result<Option<LedgerEntryRow>, StoreError>;
+    /// Entries about a certificate (index below the watermark, scan above it).
     async fn ledger_entries_for_serial(
         &self,
         serial: &str,
@@ -286,7 +296,11 @@ pub trait Repository: Send + Sync {
     ) -> Result<(), StoreError>;
     /// How many interior nodes are stored.
     async fn count_ledger_nodes(&self) -> Result<i64, StoreError>;
-    /// Entries about a document, by its digest (`algorithm:hex`).
+    /// Moves up to `limit` entries past the search index's watermark into the index (their
+    /// digest and serial keys), in one transaction; returns how many entries it passed.
+    async fn index_search(&self, limit: i64) -> Result<i64, StoreError>;
+    /// Entries about a document, by its digest (`algorithm:hex`): the index below its
+    /// watermark, the entries above it scanned, so the answer is complete.
     async fn ledger_entries_for_digest(
         &self,
         digest: &str,

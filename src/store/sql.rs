@@ -202,10 +202,22 @@ macro_rules! impl_repository {
                 &self,
                 serial: &str,
             ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE serial = $1 ORDER BY idx",
+                let rows: Vec<$crate::store::LedgerEntryRow> = sqlx::query_as(
+                    "SELECT e.idx, e.leaf_hash, e.entry, e.serial, e.created_at FROM ledger_search s \
+                     JOIN ledger_entries e ON e.idx = s.idx WHERE s.key = $1 \
+                     UNION ALL \
+                     SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries \
+                     WHERE idx >= (SELECT upto FROM ledger_index_state WHERE name = 'search') AND serial = $2 \
+                     ORDER BY 1",
                 )
-                .bind(serial).fetch_all(&self.pool).await?)
+                .bind($crate::store::serial_key(serial)).bind(serial)
+                .fetch_all(&self.pool).await?;
+                let mut seen = std::collections::HashSet::new();
+                Ok(rows
+                    .into_iter()
+                    .filter(|r| seen.insert(r.idx))
+                    .filter(|r| r.serial.as_deref() == Some(serial))
+                    .collect())
             }
 
             async fn ledger_entries_from(
@@ -256,17 +268,67 @@ macro_rules! impl_repository {
                 Ok(n)
             }
 
+            async fn index_search(&self, limit: i64) -> Result<i64, $crate::store::StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                // The UPDATE takes the row (PostgreSQL) so two nodes do not index the same range.
+                let (upto,): (i64,) = sqlx::query_as(
+                    "UPDATE ledger_index_state SET upto = upto WHERE name = 'search' RETURNING upto",
+                )
+                .fetch_one(&mut *tx).await?;
+                let rows: Vec<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
+                    "SELECT idx, digest_key, serial FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
+                )
+                .bind(upto).bind(limit)
+                .fetch_all(&mut *tx).await?;
+                let Some(last) = rows.last().map(|r| r.0) else {
+                    tx.rollback().await?;
+                    return Ok(0);
+                };
+                let mut keys: Vec<(i64, i64)> = Vec::with_capacity(rows.len() * 2);
+                for (idx, digest, serial) in &rows {
+                    if let Some(k) = digest {
+                        keys.push((*k, *idx));
+                    }
+                    if let Some(s) = serial {
+                        keys.push(($crate::store::serial_key(s), *idx));
+                    }
+                }
+                // Sorted, so the index pages fill in order.
+                keys.sort_unstable();
+                for chunk in keys.chunks(4096) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO ledger_search (key, idx) ");
+                    qb.push_values(chunk, |mut b, (k, idx)| {
+                        b.push_bind(*k).push_bind(*idx);
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE ledger_index_state SET upto = $1 WHERE name = 'search'")
+                    .bind(last + 1)
+                    .execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(rows.len() as i64)
+            }
+
             async fn ledger_entries_for_digest(
                 &self,
                 digest: &str,
             ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
                 let rows: Vec<$crate::store::LedgerEntryRow> = sqlx::query_as(
-                    "SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries WHERE digest_key = $1 ORDER BY idx",
+                    "SELECT e.idx, e.leaf_hash, e.entry, e.serial, e.created_at FROM ledger_search s \
+                     JOIN ledger_entries e ON e.idx = s.idx WHERE s.key = $1 \
+                     UNION ALL \
+                     SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries \
+                     WHERE idx >= (SELECT upto FROM ledger_index_state WHERE name = 'search') AND digest_key = $1 \
+                     ORDER BY 1",
                 )
                 .bind($crate::store::digest_key(digest)).fetch_all(&self.pool).await?;
-                // The key is a hash prefix: keep only the entries that name this digest.
+                // The key is a hash prefix, and an entry the indexer took while this query ran
+                // can appear twice: keep each entry that names this digest once.
+                let mut seen = std::collections::HashSet::new();
                 Ok(rows
                     .into_iter()
+                    .filter(|r| seen.insert(r.idx))
                     .filter(|r| {
                         $crate::ledger::entry::Entry::from_bytes(&r.entry)
                             .is_some_and(|e| e.document_digest.as_deref() == Some(digest))
