@@ -505,3 +505,119 @@ async fn streamed_documents_are_signed_by_digest_and_size_limited() {
         );
     }
 }
+
+fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "kyso-test-boundary-7c1e";
+    let mut body = Vec::new();
+    for (name, value) in parts {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+        );
+        if *name == "document" {
+            body.extend_from_slice(
+                b"; filename=\"doc.bin\"\r\nContent-Type: application/octet-stream",
+            );
+        }
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_multipart(env: &TestEnv, token: &str, parts: &[(&str, &[u8])]) -> Resp {
+    let (ct, body) = multipart(parts);
+    env.raw(
+        axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/signatures")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", ct)
+            .body(axum::body::Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn multipart_uploads_stream_and_large_json_is_refused() {
+    for b in backends() {
+        let env = env_with(b, "max_document_bytes = 600000").await;
+        let (token, credential, _) = citizen_credential(&env, "001099003300", "ecdsa-p256").await;
+        // Larger than the 256 KiB JSON limit: only a stream gets it in.
+        let document = "Nghị quyết số 12\n".repeat(20_000).into_bytes();
+        assert!(document.len() > 262_144 && document.len() < 600_000);
+        let r = post_multipart(
+            &env,
+            &token,
+            &[
+                ("credential_id", credential.as_bytes()),
+                ("pin", b"135790"),
+                ("timestamp", b"true"),
+                ("document", &document),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        assert_eq!(r.json["level"], "B-T");
+        let p7s = B64.decode(r.json["signature"].as_str().unwrap()).unwrap();
+        let (ok, text) = openssl_cms_verify(&env, &p7s, &document);
+        assert!(ok, "{text}");
+
+        let before = ledger_size(&env).await;
+        // The document before the PIN, an unknown field, no document, too large.
+        let r = post_multipart(
+            &env,
+            &token,
+            &[
+                ("credential_id", credential.as_bytes()),
+                ("document", b"x"),
+                ("pin", b"135790"),
+            ],
+        )
+        .await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
+        let r = post_multipart(
+            &env,
+            &token,
+            &[
+                ("credential_id", credential.as_bytes()),
+                ("pin", b"135790"),
+                ("colour", b"red"),
+                ("document", b"x"),
+            ],
+        )
+        .await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
+        let r = post_multipart(
+            &env,
+            &token,
+            &[("credential_id", credential.as_bytes()), ("pin", b"135790")],
+        )
+        .await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
+        let big = vec![b'y'; 600_001];
+        let r = post_multipart(
+            &env,
+            &token,
+            &[
+                ("credential_id", credential.as_bytes()),
+                ("pin", b"135790"),
+                ("document", &big),
+            ],
+        )
+        .await;
+        assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "too-large");
+        // The same document as base64 JSON is over the in-memory limit.
+        let r = env
+            .post(
+                "/api/v1/signatures",
+                &token,
+                sign_body(&credential, "135790", &document),
+            )
+            .await;
+        assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large");
+        assert_eq!(ledger_size(&env).await, before, "nothing was signed");
+    }
+}

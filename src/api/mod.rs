@@ -26,6 +26,8 @@ use error::ApiError;
 pub struct AppState {
     pub service: Arc<Service>,
     pub metrics: Arc<ops::HttpMetrics>,
+    /// Largest request body read into memory (JSON); streamed uploads have their own limit.
+    pub max_body_bytes: usize,
 }
 
 /// The whole application, without a socket (tests call `app(..).oneshot(request)`).
@@ -33,6 +35,7 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
     let state = AppState {
         service,
         metrics: Arc::new(ops::HttpMetrics::default()),
+        max_body_bytes,
     };
     Router::new()
         .merge(ops::routes())

@@ -19,7 +19,12 @@ use crate::service::signing::{Content, SignRequest};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/signatures", post(sign))
+        // Uploads stream past the in-memory body limit (they have max_document_bytes); the JSON
+        // branch applies that limit itself.
+        .route(
+            "/api/v1/signatures",
+            post(sign).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/api/v1/credentials/{id}/unlock", post(unlock))
         .route("/api/v1/credentials/{id}/grants", post(grant).get(grants))
         .route(
@@ -175,9 +180,10 @@ fn cades() -> String {
     "cades".into()
 }
 
-/// Sign a document: JSON with the document (base64) or its digest, or the document itself as
-/// `application/octet-stream` (streamed through the digest, never held whole) with the
-/// parameters in the query and the PIN in `X-Kyso-Pin`. Answers the detached CMS and the ledger
+/// Sign a document: JSON with the document (base64) or its digest; or the document itself,
+/// streamed through the digest and never held whole, either as `application/octet-stream`
+/// (parameters in the query, the PIN in `X-Kyso-Pin`) or as `multipart/form-data` (parameter
+/// fields first, then the `document` part). Answers the detached CMS and the ledger
 /// receipt.
 #[utoipa::path(post, path = "/api/v1/signatures", tag = "signatures", request_body = SignBody,
     params(StreamParams),
@@ -197,9 +203,28 @@ pub async fn sign(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
     let (sign_req, timestamped) = if streamed {
         stream_request(&state, &actor, req).await?
+    } else if multipart {
+        multipart_request(&state, &actor, req).await?
     } else {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, state.max_body_bytes)
+            .await
+            .map_err(|_| ApiError::BadRequest {
+                kind: "body-too-large",
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                detail: format!(
+                    "JSON bodies are limited to {} bytes; stream large documents",
+                    state.max_body_bytes
+                ),
+            })?;
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
         let ApiJson(body) = ApiJson::<SignBody>::from_request(req, &state).await?;
         json_request(body)?
     };
@@ -254,6 +279,114 @@ fn json_request(body: SignBody) -> Result<(SignRequest, bool), ApiError> {
     ))
 }
 
+/// A multipart form: the parameters as text fields (`credential_id`, `pin`, and optionally
+/// `format`, `digest_algorithm`, `timestamp`), then the `document` part, hashed as it streams.
+async fn multipart_request(
+    state: &AppState,
+    actor: &crate::service::Actor,
+    req: axum::extract::Request,
+) -> Result<(SignRequest, bool), ApiError> {
+    /// Bound on one parameter field: they are short strings.
+    const MAX_FIELD: usize = 1024;
+    let bad = |detail: &str| ApiError::bad("invalid-request", detail.to_string());
+    let mut form = axum::extract::Multipart::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::bad("invalid-request", e.body_text()))?;
+    let mut fields: std::collections::HashMap<String, Zeroizing<String>> = Default::default();
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad("invalid-request", e.body_text()))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        if name != "document" {
+            if !matches!(
+                name.as_str(),
+                "credential_id" | "pin" | "format" | "digest_algorithm" | "timestamp"
+            ) || fields.contains_key(&name)
+            {
+                return Err(bad(&format!("unexpected or repeated form field {name:?}")));
+            }
+            let mut value = Zeroizing::new(String::new());
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| ApiError::bad("invalid-request", e.body_text()))?
+            {
+                value.push_str(
+                    std::str::from_utf8(&chunk).map_err(|_| bad("form fields are UTF-8"))?,
+                );
+                if value.len() > MAX_FIELD {
+                    return Err(bad(&format!("form field {name:?} is too long")));
+                }
+            }
+            fields.insert(name, value);
+            continue;
+        }
+        // The document: every parameter must already be known, so it streams through the digest.
+        let credential_id = fields
+            .get("credential_id")
+            .map(|v| v.to_string())
+            .ok_or_else(|| bad("send credential_id and pin before the document part"))?;
+        let pin = fields
+            .remove("pin")
+            .ok_or_else(|| bad("send credential_id and pin before the document part"))?;
+        if fields.get("format").is_some_and(|f| f.as_str() != "cades") {
+            return Err(ApiError::bad(
+                "unsupported-format",
+                "format must be cades (pades comes with PDF signing)",
+            ));
+        }
+        let requested = fields
+            .get("digest_algorithm")
+            .map(|a| digest_algorithm(a))
+            .transpose()?;
+        let timestamp = fields
+            .get("timestamp")
+            .is_some_and(|t| t.as_str() == "true");
+        let algorithm = state
+            .service
+            .signing_digest(actor, &credential_id, requested)
+            .await?;
+        let limit = state.service.policy.max_document_bytes;
+        let mut ctx = ring::digest::Context::new(algorithm.ring());
+        let mut seen: u64 = 0;
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|_| bad("the upload was cut off"))?
+        {
+            seen += chunk.len() as u64;
+            if seen > limit {
+                return Err(too_large(limit));
+            }
+            ctx.update(&chunk);
+        }
+        return Ok((
+            SignRequest {
+                credential_id,
+                pin,
+                content: Content::Digest {
+                    algorithm,
+                    value: ctx.finish().as_ref().to_vec(),
+                },
+                digest_algorithm: Some(algorithm),
+                timestamp,
+            },
+            timestamp,
+        ));
+    }
+    Err(bad("the form has no document part"))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::BadRequest {
+        kind: "too-large",
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        detail: format!("documents are limited to {limit} bytes"),
+    }
+}
+
 /// Hashes a streamed document chunk by chunk; refuses it once it passes the size limit.
 async fn stream_request(
     state: &AppState,
@@ -294,11 +427,7 @@ async fn stream_request(
             chunk.map_err(|_| ApiError::bad("invalid-request", "the upload was cut off"))?;
         seen += chunk.len() as u64;
         if seen > limit {
-            return Err(ApiError::BadRequest {
-                kind: "too-large",
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                detail: format!("documents are limited to {limit} bytes"),
-            });
+            return Err(too_large(limit));
         }
         ctx.update(&chunk);
     }
