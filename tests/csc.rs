@@ -14,21 +14,7 @@ use serde_json::{json, Value};
 use x509_parser::prelude::*;
 
 async fn credential(env: &TestEnv, cccd: &str, algorithm: &str) -> (String, String, String) {
-    let (_, token) = env.citizen(cccd).await;
-    let r = env
-        .post(
-            "/api/v1/certificates",
-            &token,
-            json!({"profile": "citizen", "subject": {"common_name": "Đỗ Văn Nam", "citizen_id": cccd},
-                   "key": {"algorithm": algorithm, "pin": "424242"}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
-    (
-        token,
-        r.json["credential_id"].as_str().unwrap().to_string(),
-        r.json["serial"].as_str().unwrap().to_string(),
-    )
+    env.credential(cccd, algorithm, "424242").await
 }
 
 fn sha(alg: &'static ring::digest::Algorithm, m: &str) -> String {

@@ -19,21 +19,7 @@ async fn citizen_credential(
     cccd: &str,
     algorithm: &str,
 ) -> (String, String, String) {
-    let (_, token) = env.citizen(cccd).await;
-    let r = env
-        .post(
-            "/api/v1/certificates",
-            &token,
-            json!({"profile": "citizen", "subject": {"common_name": "Lê Thị Hoa", "citizen_id": cccd},
-                   "key": {"algorithm": algorithm, "pin": "135790"}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
-    (
-        token,
-        r.json["credential_id"].as_str().unwrap().to_string(),
-        r.json["serial"].as_str().unwrap().to_string(),
-    )
+    env.credential(cccd, algorithm, "135790").await
 }
 
 fn sign_body(credential: &str, pin: &str, document: &[u8]) -> Value {

@@ -98,14 +98,7 @@ impl Service {
         actor: &Actor,
         id: &str,
     ) -> Result<CredentialView, ServiceError> {
-        let credential = self
-            .store
-            .credential(id)
-            .await?
-            .ok_or(ServiceError::NotFound("credential"))?;
-        if !self.may_use(actor, &credential).await? {
-            return Err(ServiceError::NotFound("credential"));
-        }
+        let credential = self.held_credential(actor, id).await?;
         let serial = credential
             .certificate_serial
             .clone()
@@ -115,12 +108,8 @@ impl Service {
             .certificate(&serial)
             .await?
             .ok_or_else(|| ServiceError::Internal("credential certificate missing".into()))?;
-        let ca = self
-            .cas
-            .get(&certificate.ca)
-            .ok_or_else(|| ServiceError::Internal("issuing CA not loaded".into()))?;
         Ok(CredentialView {
-            chain: vec![ca.cert_der.clone(), self.cas.root.cert_der.clone()],
+            chain: self.chain_of(&certificate)?.map(<[u8]>::to_vec).to_vec(),
             credential,
             certificate,
         })

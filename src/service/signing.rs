@@ -88,11 +88,7 @@ impl Service {
             key.sign_digest(&digest_alg.digest(&attrs.der))
         }
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let ca = self
-            .cas
-            .get(&certificate.ca)
-            .ok_or_else(|| ServiceError::Internal("issuing CA not loaded".into()))?;
-        let chain = [ca.cert_der.as_slice(), self.cas.root.cert_der.as_slice()];
+        let chain = self.chain_of(&certificate)?;
         // CAdES B-T: kyso's TSA time-stamps the signature value; the token is recorded too.
         let mut unsigned = Vec::new();
         let mut entries = Vec::new();
@@ -161,33 +157,49 @@ impl Service {
         actor: &Actor,
         id: &str,
     ) -> Result<CredentialRow, ServiceError> {
-        let credential = self
-            .store
-            .credential(id)
-            .await?
-            .ok_or(ServiceError::NotFound("credential"))?;
-        if !self.may_use(actor, &credential).await? {
-            return Err(ServiceError::NotFound("credential"));
-        }
+        let credential = self.held_credential(actor, id).await?;
         if credential.failed_pins >= i64::from(self.policy.pin_attempts) {
             return Err(ServiceError::Locked(self.policy.pin_attempts));
         }
         Ok(credential)
     }
 
-    /// Whether the actor holds the credential, or is a clerk it was granted to.
-    pub(super) async fn may_use(
+    /// The credential, if the actor holds it or is a clerk it was granted to; "not found"
+    /// otherwise.
+    pub(super) async fn held_credential(
         &self,
         actor: &Actor,
-        credential: &CredentialRow,
-    ) -> Result<bool, ServiceError> {
-        Ok(credential.owner_account == actor.id
+        id: &str,
+    ) -> Result<CredentialRow, ServiceError> {
+        let credential = self
+            .store
+            .credential(id)
+            .await?
+            .ok_or(ServiceError::NotFound("credential"))?;
+        let held = credential.owner_account == actor.id
             || (actor.role == Role::Clerk
                 && self
                     .store
-                    .credential_grantees(&credential.id)
+                    .credential_grantees(id)
                     .await?
-                    .contains(&actor.id)))
+                    .contains(&actor.id));
+        if held {
+            Ok(credential)
+        } else {
+            Err(ServiceError::NotFound("credential"))
+        }
+    }
+
+    /// The certificates a verifier needs above a subscriber's: its issuing CA and the root.
+    pub(super) fn chain_of(
+        &self,
+        certificate: &CertificateRow,
+    ) -> Result<[&[u8]; 2], ServiceError> {
+        let ca = self
+            .cas
+            .get(&certificate.ca)
+            .ok_or_else(|| ServiceError::Internal("issuing CA not loaded".into()))?;
+        Ok([ca.cert_der.as_slice(), self.cas.root.cert_der.as_slice()])
     }
 
     /// The credential's certificate, if it may sign now: active and within its validity.

@@ -33,6 +33,31 @@ pub const NODE_RANGE: &str =
 pub const LEAF_RANGE: &str =
     "SELECT idx, leaf_hash FROM ledger_entries WHERE idx >= $1 AND idx < $2";
 
+/// A ledger search: entries the search index maps key `$1` to, and the entries above the
+/// index's watermark that match `tail` (which names `$2`), so the answer is complete.
+pub fn search(tail: &str) -> String {
+    format!(
+        "SELECT e.idx, e.leaf_hash, e.entry, e.serial, e.created_at FROM ledger_search s \
+         JOIN ledger_entries e ON e.idx = s.idx WHERE s.key = $1 \
+         UNION ALL \
+         SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries \
+         WHERE idx >= (SELECT upto FROM ledger_index_state WHERE name = 'search') AND {tail} \
+         ORDER BY 1"
+    )
+}
+
+/// The rows of a [`search`] that are really about the subject: keys are hash prefixes, and an
+/// entry the indexer took while the query ran can appear twice.
+pub fn found(
+    rows: Vec<super::LedgerEntryRow>,
+    about: impl Fn(&super::LedgerEntryRow) -> bool,
+) -> Vec<super::LedgerEntryRow> {
+    let mut seen = std::collections::HashSet::new();
+    rows.into_iter()
+        .filter(|r| seen.insert(r.idx) && about(r))
+        .collect()
+}
+
 pub const ACCOUNT_COLUMNS: &str = "id, name, role, organization, citizen_id, disabled, created_at";
 
 pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_id, \
@@ -202,22 +227,10 @@ macro_rules! impl_repository {
                 &self,
                 serial: &str,
             ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
-                let rows: Vec<$crate::store::LedgerEntryRow> = sqlx::query_as(
-                    "SELECT e.idx, e.leaf_hash, e.entry, e.serial, e.created_at FROM ledger_search s \
-                     JOIN ledger_entries e ON e.idx = s.idx WHERE s.key = $1 \
-                     UNION ALL \
-                     SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries \
-                     WHERE idx >= (SELECT upto FROM ledger_index_state WHERE name = 'search') AND serial = $2 \
-                     ORDER BY 1",
-                )
-                .bind($crate::store::serial_key(serial)).bind(serial)
-                .fetch_all(&self.pool).await?;
-                let mut seen = std::collections::HashSet::new();
-                Ok(rows
-                    .into_iter()
-                    .filter(|r| seen.insert(r.idx))
-                    .filter(|r| r.serial.as_deref() == Some(serial))
-                    .collect())
+                let rows = sqlx::query_as(&$crate::store::sql::search("serial = $2"))
+                    .bind($crate::store::serial_key(serial)).bind(serial)
+                    .fetch_all(&self.pool).await?;
+                Ok($crate::store::sql::found(rows, |r| r.serial.as_deref() == Some(serial)))
             }
 
             async fn ledger_entries_from(
@@ -314,26 +327,14 @@ macro_rules! impl_repository {
                 &self,
                 digest: &str,
             ) -> Result<Vec<$crate::store::LedgerEntryRow>, $crate::store::StoreError> {
-                let rows: Vec<$crate::store::LedgerEntryRow> = sqlx::query_as(
-                    "SELECT e.idx, e.leaf_hash, e.entry, e.serial, e.created_at FROM ledger_search s \
-                     JOIN ledger_entries e ON e.idx = s.idx WHERE s.key = $1 \
-                     UNION ALL \
-                     SELECT idx, leaf_hash, entry, serial, created_at FROM ledger_entries \
-                     WHERE idx >= (SELECT upto FROM ledger_index_state WHERE name = 'search') AND digest_key = $1 \
-                     ORDER BY 1",
-                )
-                .bind($crate::store::digest_key(digest)).fetch_all(&self.pool).await?;
-                // The key is a hash prefix, and an entry the indexer took while this query ran
-                // can appear twice: keep each entry that names this digest once.
-                let mut seen = std::collections::HashSet::new();
-                Ok(rows
-                    .into_iter()
-                    .filter(|r| seen.insert(r.idx))
-                    .filter(|r| {
-                        $crate::ledger::entry::Entry::from_bytes(&r.entry)
-                            .is_some_and(|e| e.document_digest.as_deref() == Some(digest))
-                    })
-                    .collect())
+                let key = $crate::store::digest_key(digest);
+                let rows = sqlx::query_as(&$crate::store::sql::search("digest_key = $2"))
+                    .bind(key).bind(key)
+                    .fetch_all(&self.pool).await?;
+                Ok($crate::store::sql::found(rows, |r| {
+                    $crate::ledger::entry::Entry::from_bytes(&r.entry)
+                        .is_some_and(|e| e.document_digest.as_deref() == Some(digest))
+                }))
             }
 
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {

@@ -181,6 +181,31 @@ impl TestEnv {
         )
     }
 
+    /// A citizen with a server-generated key under `pin`; returns (token, credential id,
+    /// certificate serial).
+    pub async fn credential(
+        &self,
+        cccd: &str,
+        algorithm: &str,
+        pin: &str,
+    ) -> (String, String, String) {
+        let (_, token) = self.citizen(cccd).await;
+        let r = self
+            .post(
+                "/api/v1/certificates",
+                &token,
+                serde_json::json!({"profile": "citizen", "subject": {"common_name": "Lê Thị Hoa", "citizen_id": cccd},
+                                   "key": {"algorithm": algorithm, "pin": pin}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        (
+            token,
+            r.json["credential_id"].as_str().unwrap().to_string(),
+            r.json["serial"].as_str().unwrap().to_string(),
+        )
+    }
+
     /// Creates a citizen account bound to a CCCD; returns (id, token).
     pub async fn citizen(&self, cccd: &str) -> (i64, String) {
         let r = self
