@@ -64,6 +64,22 @@ pub struct Config {
     pub tsa_per_address_per_hour: u32,
     /// Largest document streamed to `POST /api/v1/signatures` as application/octet-stream.
     pub max_document_bytes: u64,
+    /// Largest CRL a shard may grow to at the planned scale, in bytes.
+    pub crl_max_bytes: u64,
+    /// Revoked certificates to plan CRL shards for, per issuing CA (`[crl_planned_revocations]`):
+    /// a CA gets enough shards that each stays under `crl_max_bytes`.
+    pub crl_planned_revocations: std::collections::BTreeMap<String, u64>,
+    /// Hours a CRL is valid (nextUpdate); it is re-published at half that.
+    pub crl_lifetime_hours: u64,
+    /// Seconds after a revocation before its shard's CRL is re-published (revocations arriving
+    /// meanwhile go into the same CRL).
+    pub crl_debounce_seconds: u64,
+    /// Seconds an OCSP response is valid (nextUpdate); cached ones are re-signed at half that.
+    pub ocsp_validity_seconds: u64,
+    /// OCSP responses kept signed in memory.
+    pub ocsp_cache_entries: usize,
+    /// Hours a delegated OCSP responder certificate is valid; renewed at half that.
+    pub ocsp_responder_hours: u64,
 }
 
 /// The file form: every field optional.
@@ -88,6 +104,13 @@ struct FileConfig {
     sad_seconds: Option<u64>,
     tsa_per_address_per_hour: Option<u32>,
     max_document_bytes: Option<u64>,
+    crl_max_bytes: Option<u64>,
+    crl_planned_revocations: Option<std::collections::BTreeMap<String, u64>>,
+    crl_lifetime_hours: Option<u64>,
+    crl_debounce_seconds: Option<u64>,
+    ocsp_validity_seconds: Option<u64>,
+    ocsp_cache_entries: Option<usize>,
+    ocsp_responder_hours: Option<u64>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -100,6 +123,9 @@ pub struct Overrides {
 }
 
 pub const CONFIG_FILE: &str = "kyso.toml";
+
+/// Most CRL shards per CA: each is published at least twice a CRL lifetime.
+pub const MAX_CRL_SHARDS: u32 = 65_536;
 
 /// `--data-dir`, else `$KYSO_DATA_DIR`, else `./kyso-data`.
 pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
@@ -236,6 +262,34 @@ impl Config {
             max_document_bytes: parse_env("KYSO_MAX_DOCUMENT_BYTES")?
                 .or(file.max_document_bytes)
                 .unwrap_or(4 << 30),
+            crl_max_bytes: parse_env("KYSO_CRL_MAX_BYTES")?
+                .or(file.crl_max_bytes)
+                .unwrap_or(1_000_000),
+            // A country's citizens (100 million, a tenth of them revoked over the CA's life) and
+            // a few hundred thousand officials' and organizations' certificates.
+            crl_planned_revocations: file.crl_planned_revocations.unwrap_or_else(|| {
+                [
+                    ("government".to_string(), 100_000),
+                    ("public".to_string(), 10_000_000),
+                ]
+                .into_iter()
+                .collect()
+            }),
+            crl_lifetime_hours: parse_env("KYSO_CRL_LIFETIME_HOURS")?
+                .or(file.crl_lifetime_hours)
+                .unwrap_or(24),
+            crl_debounce_seconds: parse_env("KYSO_CRL_DEBOUNCE_SECONDS")?
+                .or(file.crl_debounce_seconds)
+                .unwrap_or(10),
+            ocsp_validity_seconds: parse_env("KYSO_OCSP_VALIDITY_SECONDS")?
+                .or(file.ocsp_validity_seconds)
+                .unwrap_or(3600),
+            ocsp_cache_entries: parse_env("KYSO_OCSP_CACHE_ENTRIES")?
+                .or(file.ocsp_cache_entries)
+                .unwrap_or(100_000),
+            ocsp_responder_hours: parse_env("KYSO_OCSP_RESPONDER_HOURS")?
+                .or(file.ocsp_responder_hours)
+                .unwrap_or(48),
         };
         cfg.check()?;
         Ok(cfg)
@@ -290,6 +344,57 @@ impl Config {
                 message: "1 to 200 characters, no spaces or '+'".into(),
             });
         }
+        if !(16 * 1024..=1 << 30).contains(&self.crl_max_bytes) {
+            return Err(ConfigError::Invalid {
+                name: "crl_max_bytes",
+                message: "between 16 KiB and 1 GiB".into(),
+            });
+        }
+        if let Some((ca, _)) = self
+            .crl_planned_revocations
+            .iter()
+            .find(|(ca, _)| !crate::pki::ca::ISSUING_CAS.contains(&ca.as_str()))
+        {
+            return Err(ConfigError::Invalid {
+                name: "crl_planned_revocations",
+                message: format!("`{ca}` is not an issuing CA"),
+            });
+        }
+        if self
+            .revocation()
+            .shard_counts
+            .values()
+            .any(|n| *n > MAX_CRL_SHARDS)
+        {
+            return Err(ConfigError::Invalid {
+                name: "crl_planned_revocations",
+                message: format!("more than {MAX_CRL_SHARDS} CRL shards; raise crl_max_bytes"),
+            });
+        }
+        if !(1..=24 * 7).contains(&self.crl_lifetime_hours) {
+            return Err(ConfigError::Invalid {
+                name: "crl_lifetime_hours",
+                message: "between 1 and 168".into(),
+            });
+        }
+        if !(1..=3600).contains(&self.crl_debounce_seconds) {
+            return Err(ConfigError::Invalid {
+                name: "crl_debounce_seconds",
+                message: "between 1 and 3600".into(),
+            });
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.ocsp_validity_seconds) {
+            return Err(ConfigError::Invalid {
+                name: "ocsp_validity_seconds",
+                message: "between 60 and 604800".into(),
+            });
+        }
+        if !(2..=24 * 30).contains(&self.ocsp_responder_hours) {
+            return Err(ConfigError::Invalid {
+                name: "ocsp_responder_hours",
+                message: "between 2 and 720".into(),
+            });
+        }
         self.policies
             .check()
             .map_err(|message| ConfigError::Invalid {
@@ -302,6 +407,25 @@ impl Config {
     /// URLs and policy OIDs every certificate refers to.
     pub fn ca_context(&self) -> crate::pki::CaContext {
         crate::pki::CaContext::new(&self.public_url, self.policies.clone())
+    }
+
+    /// CRL shard counts and OCSP timing.
+    pub fn revocation(&self) -> crate::service::revocation::RevocationPolicy {
+        use crate::service::revocation::RevocationPolicy;
+        let usable = self.crl_max_bytes.saturating_sub(4096).max(1);
+        let per_entry = crate::pki::crl::MAX_ENTRY_BYTES as u64;
+        RevocationPolicy {
+            shard_counts: self
+                .crl_planned_revocations
+                .iter()
+                .map(|(ca, n)| (ca.clone(), (n * per_entry).div_ceil(usable).max(1) as u32))
+                .collect(),
+            crl_lifetime: std::time::Duration::from_secs(self.crl_lifetime_hours * 3600),
+            crl_debounce: std::time::Duration::from_secs(self.crl_debounce_seconds),
+            ocsp_validity: std::time::Duration::from_secs(self.ocsp_validity_seconds),
+            ocsp_cache_entries: self.ocsp_cache_entries,
+            responder_hours: self.ocsp_responder_hours as i64,
+        }
     }
 
     pub fn policy(&self) -> crate::service::Policy {
@@ -318,6 +442,7 @@ impl Config {
             sad_lifetime: std::time::Duration::from_secs(self.sad_seconds),
             tsa_per_address_per_hour: self.tsa_per_address_per_hour,
             max_document_bytes: self.max_document_bytes,
+            revocation: self.revocation(),
         }
     }
 }

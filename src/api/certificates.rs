@@ -67,6 +67,9 @@ pub struct CertificateView {
     pub revocation_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
+    /// When the key is known or suspected to have been compromised (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalidity_date: Option<i64>,
     pub not_before: i64,
     pub not_after: i64,
     pub issued_at: i64,
@@ -90,6 +93,7 @@ impl From<CertificateRow> for CertificateView {
             status: r.status,
             revocation_reason: r.revocation_reason,
             revoked_at: r.revoked_at,
+            invalidity_date: r.invalidity_date,
             not_before: r.not_before,
             not_after: r.not_after,
             issued_at: r.issued_at,
@@ -157,6 +161,10 @@ pub struct RevokeBody {
     /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
     /// superseded, cessationOfOperation, privilegeWithdrawn.
     pub reason: String,
+    /// When the key is known or suspected to have been compromised, if before now (Unix
+    /// seconds); CRLs carry it as the invalidity date.
+    #[serde(default)]
+    pub invalidity_date: Option<i64>,
 }
 
 /// Revoke a certificate (its owner, an RA or an admin).
@@ -171,7 +179,7 @@ pub async fn revoke(
     Ok(Json(
         state
             .service
-            .revoke(&actor, &serial, &body.reason)
+            .revoke(&actor, &serial, &body.reason, body.invalidity_date)
             .await?
             .into(),
     ))

@@ -26,7 +26,7 @@ impl Modify for BearerAuth {
     paths(
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
         super::pki::list_cas, super::pki::ca_file, super::pki::chain, super::pki::timestamp,
-        super::pki::tsa_certificate,
+        super::pki::tsa_certificate, super::pki::ocsp_post, super::pki::ocsp_get, super::pki::crl,
         super::ledger::checkpoint, super::ledger::key, super::ledger::entry, super::ledger::search, super::ledger::inclusion, super::ledger::consistency,
         super::accounts::create, super::accounts::list, super::accounts::disable, super::accounts::enable,
         super::certificates::request, super::certificates::list, super::certificates::show,

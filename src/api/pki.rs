@@ -1,4 +1,5 @@
-//! Public PKI endpoints: CA certificates (JSON, DER, PEM) and the chain. No authentication.
+//! Public PKI endpoints: CA certificates (JSON, DER, PEM), the chain, CRLs, OCSP and the TSA.
+//! No authentication.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -18,6 +19,151 @@ pub fn routes() -> Router<AppState> {
         .route("/pki/chain.pem", get(chain))
         .route("/pki/tsa", axum::routing::post(timestamp))
         .route("/pki/tsa.pem", get(tsa_certificate))
+        .route("/pki/ocsp", axum::routing::post(ocsp_post))
+        .route("/pki/ocsp/{*request}", get(ocsp_get))
+        .route("/pki/crl/{file}", get(crl))
+}
+
+/// Largest OCSP request read: twenty CertIDs with SHA-512 hashes and a signature fit well
+/// under it; anything bigger is not a request kyso answers.
+pub const MAX_OCSP_REQUEST: usize = 16 * 1024;
+
+/// An HTTP date (RFC 9110 IMF-fixdate).
+fn http_date(unix: i64) -> String {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.format(&f).unwrap_or_default()
+}
+
+fn ocsp_response(answer: crate::service::revocation::OcspAnswer, cacheable: bool) -> Response {
+    let mut resp = (
+        [(header::CONTENT_TYPE, "application/ocsp-response")],
+        answer.der.clone(),
+    )
+        .into_response();
+    if let (true, Some(this), Some(next)) = (cacheable, answer.this_update, answer.next_update) {
+        // RFC 5019 §6.2: max-age no later than nextUpdate; ETag and Last-Modified for
+        // revalidation.
+        let age = (next - time::OffsetDateTime::now_utc().unix_timestamp()).max(0);
+        let digest = ring::digest::digest(&ring::digest::SHA256, &answer.der);
+        let headers = [
+            (
+                header::CACHE_CONTROL,
+                format!("max-age={age}, public, no-transform, must-revalidate"),
+            ),
+            (
+                header::ETAG,
+                format!("\"{}\"", hex::encode(&digest.as_ref()[..16])),
+            ),
+            (header::LAST_MODIFIED, http_date(this)),
+            (header::EXPIRES, http_date(next)),
+        ];
+        for (name, value) in headers {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(name, v);
+            }
+        }
+    }
+    resp
+}
+
+/// OCSP over POST (RFC 6960 appendix A.1): a DER OCSPRequest in, a DER OCSPResponse out. A
+/// malformed request gets an OCSP `malformedRequest` response with HTTP 200, as RFC 6960
+/// clients expect; only a body over [`MAX_OCSP_REQUEST`] is refused at the HTTP level (413).
+#[utoipa::path(post, path = "/pki/ocsp", tag = "pki",
+    request_body(content = Vec<u8>, content_type = "application/ocsp-request"),
+    responses((status = 200, content_type = "application/ocsp-response"),
+        (status = 413, body = super::error::Problem)))]
+pub async fn ocsp_post(
+    State(state): State<AppState>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_OCSP_REQUEST)
+        .await
+        .map_err(|_| ApiError::BadRequest {
+            kind: "body-too-large",
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            detail: format!("an OCSP request is at most {MAX_OCSP_REQUEST} bytes"),
+        })?;
+    Ok(ocsp_response(state.service.ocsp(&bytes).await, false))
+}
+
+/// OCSP over GET (RFC 6960 appendix A.1, RFC 5019 §5): the request DER, base64 and URL-encoded,
+/// as the last path segment(s). Successful answers carry HTTP caching headers.
+#[utoipa::path(get, path = "/pki/ocsp/{request}", tag = "pki",
+    params(("request" = String, Path, description = "base64 (URL-encoded) DER OCSPRequest")),
+    responses((status = 200, content_type = "application/ocsp-response")))]
+pub async fn ocsp_get(State(state): State<AppState>, Path(request): Path<String>) -> Response {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // Path already percent-decoded it; some clients send the URL-safe alphabet.
+    let text: String = request
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    let decoded = (text.len() <= MAX_OCSP_REQUEST * 4 / 3 + 4)
+        .then(|| {
+            b64.decode(text.trim_end_matches('='))
+                .ok()
+                .or_else(|| b64.decode(&text).ok())
+        })
+        .flatten();
+    let answer = match decoded {
+        Some(der) => state.service.ocsp(&der).await,
+        None => state.service.ocsp(&[]).await,
+    };
+    ocsp_response(answer, true)
+}
+
+/// A CRL: `root.crl`, `{ca}.crl` (an issuing CA's shard 0) or `{ca}-{k}.crl` (shard k), as the
+/// certificates' CRL distribution points name them. DER, with caching headers.
+#[utoipa::path(get, path = "/pki/crl/{file}", tag = "pki",
+    params(("file" = String, Path, description = "e.g. root.crl, public.crl, public-17.crl")),
+    responses((status = 200, content_type = "application/pkix-crl"), (status = 304),
+        (status = 404, body = super::error::Problem)))]
+pub async fn crl(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let name = file.strip_suffix(".crl").ok_or(ApiError::Service(
+        crate::service::ServiceError::NotFound("CRL"),
+    ))?;
+    let row = state.service.crl(name).await?;
+    let etag = format!("\"{}-{}\"", row.shard, row.number);
+    let age = (row.next_update - time::OffsetDateTime::now_utc().unix_timestamp()).clamp(0, 60);
+    let common = [
+        (header::ETAG, etag.clone()),
+        (header::LAST_MODIFIED, http_date(row.this_update)),
+        (header::EXPIRES, http_date(row.next_update)),
+        // Short: a revocation publishes a new CRL within the debounce time.
+        (
+            header::CACHE_CONTROL,
+            format!("max-age={age}, public, no-transform"),
+        ),
+    ];
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/pkix-crl")], row.der).into_response()
+    };
+    for (name, value) in common {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    Ok(resp)
 }
 
 /// RFC 3161 time-stamping over HTTP: a DER TimeStampReq in, a DER TimeStampResp out.

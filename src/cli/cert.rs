@@ -220,7 +220,7 @@ pub async fn run(c: CertCommand) -> anyhow::Result<()> {
             reason,
         } => {
             let svc = setup::open_service(&data.config(Overrides::default())?).await?;
-            let row = svc.revoke(&op, &serial, &reason).await?;
+            let row = svc.revoke(&op, &serial, &reason, None).await?;
             println!("revoked {} ({reason})", row.serial);
         }
         CertCommand::List {

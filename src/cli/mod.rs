@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod cert;
+pub mod crl;
 pub mod init;
 pub mod ledger;
 pub mod serve;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Request, approve, revoke and inspect certificates (operator console).
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Publish CRLs (operator console).
+    #[command(subcommand)]
+    Crl(crl::CrlCommand),
     /// Audit the ledger (operator console).
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
@@ -79,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(a).await,
         Command::Account(c) => account::run(c).await,
         Command::Cert(c) => cert::run(c).await,
+        Command::Crl(c) => crl::run(c).await,
         Command::Ledger(c) => ledger::run(c).await,
         Command::Sign(a) => sign::sign(a).await,
         Command::Tsa(a) => sign::tsa(a).await,

@@ -29,6 +29,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         super::init::report(&cfg, setup::init(&cfg).await?);
     }
     let service = setup::open_service(&cfg).await?;
+    service.start_revocation_tasks();
     let app = crate::api::app(service, cfg.max_body_bytes)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();

@@ -1,7 +1,11 @@
-//! Software keys backed by ring. The PKCS#8 bytes exist only inside ring's key objects and in
-//! zeroized buffers while a key is generated or sealed.
+//! Software keys backed by ring. The PKCS#8 bytes exist only inside the crypto libraries' key
+//! objects and in zeroized buffers while a key is generated or sealed.
+//!
+//! ring signs only messages it hashes itself, so an ECDSA key also lives in an OpenSSL key
+//! object for signing digests computed elsewhere (CSC signHash, digests sent by a DMS).
+//! OpenSSL's P-256 and P-384 code is constant-time assembly (nistz256 and friends), as fast as
+//! ring's, and clears private scalars when a key is freed.
 
-use p256::pkcs8::DecodePrivateKey;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use zeroize::Zeroizing;
@@ -14,10 +18,20 @@ enum Inner {
 }
 
 /// The same ECDSA key for signing a digest computed elsewhere (ring only signs messages it
-/// hashes itself). RFC 6979 deterministic nonces.
-enum Prehash {
-    P256(p256::ecdsa::SigningKey),
-    P384(p384::ecdsa::SigningKey),
+/// hashes itself).
+struct Prehash(openssl::ec::EcKey<openssl::pkey::Private>);
+
+/// Digest lengths a key signs: SHA-256 to SHA-512. ECDSA truncates a digest longer than the
+/// curve's order itself; a shorter one (SHA-1) would be signed as given, so it is refused.
+const DIGEST_LENGTHS: std::ops::RangeInclusive<usize> = 32..=64;
+
+impl Prehash {
+    fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
+        openssl::pkey::PKey::private_key_from_pkcs8(pkcs8)
+            .and_then(|k| k.ec_key())
+            .map(Self)
+            .map_err(|_| KeyError::Rejected)
+    }
 }
 
 /// An in-memory software key.
@@ -74,16 +88,7 @@ impl SoftwareKey {
             ),
         };
         let prehash = match alg {
-            KeyAlgorithm::EcdsaP256 => Some(Prehash::P256(
-                p256::SecretKey::from_pkcs8_der(pkcs8)
-                    .map_err(|_| KeyError::Rejected)?
-                    .into(),
-            )),
-            KeyAlgorithm::EcdsaP384 => Some(Prehash::P384(
-                p384::SecretKey::from_pkcs8_der(pkcs8)
-                    .map_err(|_| KeyError::Rejected)?
-                    .into(),
-            )),
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => Some(Prehash::from_pkcs8(pkcs8)?),
             KeyAlgorithm::Ed25519 => None,
         };
         Ok(Self {
@@ -118,22 +123,13 @@ impl SigningKey for SoftwareKey {
     }
 
     fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, KeyError> {
-        use ecdsa::signature::hazmat::PrehashSigner;
-        match &self.prehash {
-            Some(Prehash::P256(k)) => {
-                let s: p256::ecdsa::Signature = k
-                    .sign_prehash(digest)
-                    .map_err(|_| KeyError::SigningFailed)?;
-                Ok(s.to_der().as_bytes().to_vec())
-            }
-            Some(Prehash::P384(k)) => {
-                let s: p384::ecdsa::Signature = k
-                    .sign_prehash(digest)
-                    .map_err(|_| KeyError::SigningFailed)?;
-                Ok(s.to_der().as_bytes().to_vec())
-            }
-            None => Err(KeyError::NoDigestSigning),
+        let p = self.prehash.as_ref().ok_or(KeyError::NoDigestSigning)?;
+        if !DIGEST_LENGTHS.contains(&digest.len()) {
+            return Err(KeyError::SigningFailed);
         }
+        openssl::ecdsa::EcdsaSig::sign(digest, &p.0)
+            .and_then(|s| s.to_der())
+            .map_err(|_| KeyError::SigningFailed)
     }
 }
 
@@ -182,6 +178,18 @@ mod tests {
             pk.verify(b"hello", &sig).unwrap();
             assert!(pk.verify(b"hellp", &sig).is_err());
         }
+        // P-384 with a SHA-256 digest (ecdsa-with-SHA256) verifies too.
+        let (p384, _) = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+        let d = ring::digest::digest(&ring::digest::SHA256, b"hello");
+        let sig = p384.sign_digest(d.as_ref()).unwrap();
+        signature::UnparsedPublicKey::new(&signature::ECDSA_P384_SHA256_ASN1, p384.public_key())
+            .verify(b"hello", &sig)
+            .unwrap();
+        // A SHA-1-sized digest is refused rather than signed as given.
+        assert!(matches!(
+            p384.sign_digest(&[1; 20]),
+            Err(KeyError::SigningFailed)
+        ));
         let (ed, _) = SoftwareKey::generate(KeyAlgorithm::Ed25519).unwrap();
         assert!(matches!(
             ed.sign_digest(&[0; 64]),

@@ -13,6 +13,7 @@ pub mod kinds {
     pub const CERTIFICATE_REVOKED: &str = "certificate.revoked";
     pub const CRL_PUBLISHED: &str = "crl.published";
     pub const DOCUMENT_SIGNED: &str = "document.signed";
+    pub const OCSP_SIGNED: &str = "ocsp.signed";
     pub const TIMESTAMP_ISSUED: &str = "timestamp.issued";
 }
 
@@ -32,6 +33,12 @@ pub struct EntryOf<S> {
     /// SHA-256 of the certificate's DER, hex (for issuance).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub certificate_sha256: Option<S>,
+    /// CRL number (for a published CRL).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub crl_number: Option<i64>,
+    /// CRL shard (for a published CRL; 0 is also the root's only CRL).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub crl_shard: Option<i64>,
     /// Digest of the signed or time-stamped document, `algorithm:hex` (see [`normalize_digest`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub document_digest: Option<S>,
@@ -53,6 +60,9 @@ pub struct EntryOf<S> {
     /// SHA-256 of the signature value (or of the CRL, or of the time-stamp token), hex.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub signature_sha256: Option<S>,
+    /// Certificate status an OCSP response states: `good`, `revoked` or `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<S>,
     /// Unix seconds.
     pub time: i64,
     pub v: u32,
@@ -65,6 +75,8 @@ impl Entry {
             actor,
             ca: None,
             certificate_sha256: None,
+            crl_number: None,
+            crl_shard: None,
             document_digest: None,
             format: None,
             kind: kind.to_string(),
@@ -73,6 +85,7 @@ impl Entry {
             request_id: None,
             serial: None,
             signature_sha256: None,
+            status: None,
             time,
             v: ENTRY_VERSION,
         }

@@ -165,6 +165,31 @@ pub fn tsa_certificate(
     ca.sign_params(&p, &RcgenSigner(key))
 }
 
+/// A delegated OCSP responder's certificate (RFC 6960 §4.2.2.2): id-kp-OCSPSigning,
+/// id-pkix-ocsp-nocheck (relying parties do not ask about the responder itself, so its life is
+/// kept short instead), valid `hours`.
+pub fn ocsp_responder_certificate(
+    ca: &IssuingCa,
+    org: &str,
+    key: Arc<dyn SigningKey>,
+    serial: &[u8; 16],
+    now: OffsetDateTime,
+    hours: i64,
+) -> Result<Vec<u8>, PkiError> {
+    let mut p = base(now, 0, serial);
+    p.not_after = (p.not_before + Duration::hours(hours)).min(ca.not_after);
+    p.distinguished_name = ca_dn(org, &format!("{org} {} OCSP Responder", ca.name));
+    p.is_ca = IsCa::NoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    p.use_authority_key_identifier_extension = true;
+    p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
+        vec![0x05, 0x00],
+    )];
+    ca.sign_params(&p, &RcgenSigner(key))
+}
+
 impl IssuingCa {
     /// Signs CA-made certificates (CA and service certificates) that have no subscriber profile.
     pub fn sign_params(

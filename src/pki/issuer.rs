@@ -23,6 +23,8 @@ pub struct IssuingCa {
     pub name: String,
     pub cert_der: Vec<u8>,
     pub subject_raw: Vec<u8>,
+    /// The subject key identifier (what CRLs name as their authority key identifier).
+    pub key_id: Vec<u8>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pem: String,
@@ -62,6 +64,18 @@ impl IssuingCa {
             )));
         }
         let subject_raw = cert.subject().as_raw().to_vec();
+        let key_id = cert
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                    Some(k.0.to_vec())
+                }
+                _ => None,
+            })
+            .ok_or_else(|| {
+                PkiError::Encoding(format!("CA `{name}` has no subject key identifier"))
+            })?;
         let not_before = cert.validity().not_before.to_datetime();
         let not_after = cert.validity().not_after.to_datetime();
         let ca_der = rustls_pki_der(&cert_der);
@@ -78,6 +92,7 @@ impl IssuingCa {
             pem: super::certificate_pem(&cert_der),
             cert_der,
             subject_raw,
+            key_id,
             not_before,
             not_after,
             key,
@@ -88,6 +103,11 @@ impl IssuingCa {
 
     pub fn pem(&self) -> &str {
         &self.pem
+    }
+
+    /// The CA's key, for what the CA itself signs besides certificates (CRLs).
+    pub(crate) fn signing_key(&self) -> &dyn SigningKey {
+        self.key.as_ref()
     }
 
     pub(crate) fn issuer(&self) -> &Issuer<'static, RcgenSigner> {
@@ -108,6 +128,8 @@ pub struct SubscriberRequest<'a> {
     pub serial: [u8; 16],
     pub now: OffsetDateTime,
     pub validity_days: Option<u32>,
+    /// The CRL shard whose distribution point the certificate names.
+    pub crl_shard: u32,
 }
 
 /// A certificate built and linted, ready for the CA key.
@@ -239,8 +261,9 @@ pub fn prepare(
         })?;
         params.subject_alt_names = vec![SanType::Rfc822Name(ia5)];
     }
+    let crl_url = urls.crl_shard(&ca.name, req.crl_shard);
     params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
-        uris: vec![urls.crl(&ca.name)],
+        uris: vec![crl_url.clone()],
     }];
     params.custom_extensions = vec![
         policies_extension(urls.policies.for_profile(req.profile)),
@@ -265,7 +288,7 @@ pub fn prepare(
         not_after,
         ocsp_url: &urls.ocsp(),
         ca_issuers_url: &urls.ca_issuers(&ca.name),
-        crl_url: &urls.crl(&ca.name),
+        crl_url: &crl_url,
         policy_oid: urls.policies.for_profile(req.profile),
     };
     let tbs = lint::lint_subscriber(draft.der(), &expected)?;
@@ -347,6 +370,7 @@ mod tests {
             serial: [0x80; 16],
             now: OffsetDateTime::now_utc(),
             validity_days: None,
+            crl_shard: 7,
         };
         let prepared = prepare(&ca, &req, &ctx).unwrap();
         let linted_tbs = prepared.tbs.clone();
@@ -358,6 +382,10 @@ mod tests {
         // A serial with its top bit set is encoded positive (a leading zero byte).
         assert_eq!(parsed.raw_serial().len(), 17);
         assert_eq!(cert.serial, "80".repeat(16));
+        // The CRL distribution point names the request's shard.
+        let dp = ctx.crl_shard(&ca.name, 7);
+        assert!(dp.ends_with("-7.crl"));
+        assert!(cert.der.windows(dp.len()).any(|w| w == dp.as_bytes()));
     }
 
     #[test]
@@ -382,6 +410,7 @@ mod tests {
             serial: [1; 16],
             now,
             validity_days: None,
+            crl_shard: 0,
         };
         let cert = issue(&ca, prepare(&ca, &req, &ctx).unwrap()).unwrap();
         let dn = subject.dn();

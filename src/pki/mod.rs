@@ -4,10 +4,12 @@
 
 pub mod ca;
 pub mod cms;
+pub mod crl;
 pub mod csr;
 pub mod der;
 pub mod issuer;
 pub mod lint;
+pub mod ocsp;
 pub mod profile;
 pub mod tsa;
 
@@ -65,8 +67,16 @@ impl CaContext {
     pub fn ca_issuers(&self, ca: &str) -> String {
         format!("{}/pki/ca/{ca}.crt", self.base)
     }
+    /// The CRL of a CA's shard 0 (and the root's only CRL): `/pki/crl/{ca}.crl`.
     pub fn crl(&self, ca: &str) -> String {
-        format!("{}/pki/crl/{ca}.crl", self.base)
+        self.crl_shard(ca, 0)
+    }
+    /// The CRL of one shard: shard 0 keeps the plain name, shard k is `/pki/crl/{ca}-{k}.crl`.
+    pub fn crl_shard(&self, ca: &str, shard: u32) -> String {
+        match shard {
+            0 => format!("{}/pki/crl/{ca}.crl", self.base),
+            k => format!("{}/pki/crl/{ca}-{k}.crl", self.base),
+        }
     }
 }
 

@@ -348,13 +348,19 @@ impl Service {
             .get(profile.ca())
             .ok_or_else(|| ServiceError::Internal(format!("CA {} not loaded", profile.ca())))?;
         let t = now();
+        let serial = random_bytes::<16>()?;
+        let crl_shard = crate::pki::crl::shard_of(
+            &crate::pki::serial_hex(&serial),
+            self.policy.revocation.shards(&ca.name),
+        );
         let request = SubscriberRequest {
             profile,
             subject,
             spki: key.spki(),
-            serial: random_bytes::<16>()?,
+            serial,
             now: t,
             validity_days,
+            crl_shard,
         };
         let prepared = issuer::prepare(ca, &request, &self.urls)?;
         let cert =
@@ -389,6 +395,8 @@ impl Service {
             not_after: cert.not_after.unix_timestamp(),
             issued_at: t.unix_timestamp(),
             der: cert.der.clone(),
+            crl_shard: i64::from(crl_shard),
+            invalidity_date: None,
         };
         let entry = Entry {
             ca: Some(ca.name.clone()),
@@ -589,6 +597,7 @@ impl Service {
         actor: &Actor,
         serial: &str,
         reason: &str,
+        invalidity_date: Option<i64>,
     ) -> Result<CertificateRow, ServiceError> {
         if !REVOCATION_REASONS.contains(&reason) {
             return Err(ServiceError::Invalid(format!(
@@ -608,6 +617,11 @@ impl Service {
             ));
         }
         let t = now().unix_timestamp();
+        if invalidity_date.is_some_and(|d| d > t || d < 0) {
+            return Err(ServiceError::Invalid(
+                "invalidity_date must be a past time (Unix seconds)".into(),
+            ));
+        }
         let entry = Entry {
             ca: Some(row.ca.clone()),
             reason: Some(reason.to_string()),
@@ -618,15 +632,18 @@ impl Service {
             serial: row.serial.clone(),
             reason: reason.to_string(),
             revoked_at: t,
+            invalidity_date,
             ledger_entry: entry.to_bytes(),
         }))
         .await?;
+        self.revoked_here(&row.ca, &row.serial, row.crl_shard);
         self.metrics.revoked.fetch_add(1, Ordering::Relaxed);
         tracing::info!(serial = %row.serial, reason, by = actor.id, "certificate revoked");
         Ok(CertificateRow {
             status: "revoked".into(),
             revocation_reason: Some(reason.into()),
             revoked_at: Some(t),
+            invalidity_date,
             ..row
         })
     }

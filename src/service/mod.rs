@@ -6,6 +6,7 @@ pub mod csc;
 pub mod issuance;
 pub mod ledger;
 pub mod rate;
+pub mod revocation;
 pub mod setup;
 pub mod signing;
 pub mod tsa;
@@ -83,6 +84,8 @@ pub struct Policy {
     pub tsa_per_address_per_hour: u32,
     /// Largest document streamed for signing.
     pub max_document_bytes: u64,
+    /// CRL shards and OCSP timing.
+    pub revocation: revocation::RevocationPolicy,
 }
 
 impl Default for Policy {
@@ -96,6 +99,7 @@ impl Default for Policy {
             sad_lifetime: csc::SAD_LIFETIME,
             tsa_per_address_per_hour: 1_000_000,
             max_document_bytes: 4 << 30,
+            revocation: revocation::RevocationPolicy::default(),
         }
     }
 }
@@ -163,6 +167,12 @@ pub struct Service {
     auth_cache: accounts::AuthCache,
     /// Signature-activation data handed out by `credentials/authorize`.
     sads: csc::SadStore,
+    /// OCSP responders, cached responses and CRLs due.
+    revocation: revocation::RevocationState,
+    /// The issuing CAs' OCSP CertID hashes.
+    issuer_hashes: Vec<(String, crate::pki::ocsp::IssuerHashes)>,
+    /// The organization named in the CA subjects (for the certificates the service makes).
+    org_name: String,
     pub metrics: Metrics,
 }
 
@@ -189,6 +199,16 @@ impl Service {
                 .map_err(|e| StoreError::Ledger(e.to_string()))?;
         let writer = GroupCommit::start(store.clone(), ledger).await?;
         let auth_cache = accounts::AuthCache::new(policy.auth_cache_ttl);
+        let org_name = x509_parser::parse_x509_certificate(&cas.root.cert_der)
+            .ok()
+            .and_then(|(_, c)| {
+                c.subject()
+                    .iter_organization()
+                    .next()
+                    .and_then(|o| o.as_str().ok().map(str::to_string))
+            })
+            .unwrap_or_else(|| "kyso".into());
+        let issuer_hashes = revocation::issuer_hashes(&cas);
         Ok(Arc::new(Self {
             store,
             writer,
@@ -200,6 +220,9 @@ impl Service {
             limiter: rate::Limiter::default(),
             auth_cache,
             sads: csc::SadStore::default(),
+            revocation: revocation::RevocationState::default(),
+            issuer_hashes,
+            org_name,
             metrics: Metrics::default(),
         }))
     }

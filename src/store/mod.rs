@@ -69,6 +69,40 @@ pub struct CertificateRow {
     pub not_after: i64,
     pub issued_at: i64,
     pub der: Vec<u8>,
+    /// The CRL shard that lists the certificate once revoked (its CRL distribution point).
+    pub crl_shard: i64,
+    /// When the key is known or suspected to have been compromised, if the revocation says.
+    pub invalidity_date: Option<i64>,
+}
+
+/// A revoked certificate as a CRL lists it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RevokedRow {
+    pub serial: String,
+    pub revoked_at: i64,
+    pub revocation_reason: Option<String>,
+    pub invalidity_date: Option<i64>,
+}
+
+/// What an OCSP answer needs of a certificate.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StatusRow {
+    pub ca: String,
+    pub status: String,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<String>,
+}
+
+/// A published CRL.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CrlRow {
+    pub ca: String,
+    pub shard: i64,
+    pub number: i64,
+    pub this_update: i64,
+    pub next_update: i64,
+    pub entries: i64,
+    pub der: Vec<u8>,
 }
 
 /// A pending, approved or rejected certificate request.
@@ -182,6 +216,7 @@ pub struct RevocationRecord {
     pub serial: String,
     pub reason: String,
     pub revoked_at: i64,
+    pub invalidity_date: Option<i64>,
     /// The ledger entry (canonical bytes) recorded with it.
     pub ledger_entry: Vec<u8>,
 }
@@ -195,6 +230,14 @@ pub struct LedgerRecord {
     /// search.
     pub digest: Option<String>,
     /// The ledger entry (canonical bytes).
+    pub ledger_entry: Vec<u8>,
+}
+
+/// A CRL to publish: stored with its ledger entry (and older CRLs of the shard but the
+/// previous one pruned).
+#[derive(Clone, Debug)]
+pub struct CrlRecord {
+    pub crl: CrlRow,
     pub ledger_entry: Vec<u8>,
 }
 
@@ -222,6 +265,7 @@ pub enum WriteOp {
     Issue(Box<IssuanceRecord>),
     Revoke(RevocationRecord),
     Record(LedgerRecord),
+    PublishCrl(Box<CrlRecord>),
 }
 
 impl WriteOp {
@@ -230,6 +274,7 @@ impl WriteOp {
             WriteOp::Issue(r) => &r.ledger_entry,
             WriteOp::Revoke(r) => &r.ledger_entry,
             WriteOp::Record(r) => &r.ledger_entry,
+            WriteOp::PublishCrl(r) => &r.ledger_entry,
         }
     }
 
@@ -239,6 +284,7 @@ impl WriteOp {
             WriteOp::Issue(r) => Some(&r.certificate.serial),
             WriteOp::Revoke(r) => Some(&r.serial),
             WriteOp::Record(r) => r.serial.as_deref(),
+            WriteOp::PublishCrl(_) => None,
         }
     }
 
@@ -246,7 +292,7 @@ impl WriteOp {
     pub fn digest(&self) -> Option<&str> {
         match self {
             WriteOp::Record(r) => r.digest.as_deref(),
-            WriteOp::Issue(_) | WriteOp::Revoke(_) => None,
+            WriteOp::Issue(_) | WriteOp::Revoke(_) | WriteOp::PublishCrl(_) => None,
         }
     }
 }
@@ -369,6 +415,22 @@ pub trait Repository: Send + Sync {
     async fn record_pin_failure(&self, id: &str) -> Result<i64, StoreError>;
     /// Clears the wrong-PIN count (a right PIN, or an RA's unlock).
     async fn reset_pin_failures(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// A certificate's CA and status, for OCSP.
+    async fn certificate_status(&self, serial: &str) -> Result<Option<StatusRow>, StoreError>;
+    /// The revoked certificates of one CRL shard, by serial.
+    async fn revoked_in_shard(&self, ca: &str, shard: i64) -> Result<Vec<RevokedRow>, StoreError>;
+    /// The newest CRL of a shard.
+    async fn latest_crl(&self, ca: &str, shard: i64) -> Result<Option<CrlRow>, StoreError>;
+    /// (ca, shard, thisUpdate) of the newest CRL of every shard ever published.
+    async fn crl_freshness(&self) -> Result<Vec<(String, i64, i64)>, StoreError>;
+    /// Starts delivering the serials other processes revoke to `tx` (`None`: notifications may
+    /// have been missed, forget everything cached). False when the backend has no such feed
+    /// (SQLite: one process owns the database).
+    async fn watch_revocations(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<Option<String>>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Opens the database named by `url` and applies migrations.

@@ -8,6 +8,7 @@ use super::StoreError;
 pub struct PgRepo {
     pool: PgPool,
     writer: PgPool,
+    url: String,
 }
 
 impl PgRepo {
@@ -20,7 +21,11 @@ impl PgRepo {
             .min_connections(1)
             .connect(url)
             .await?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            url: url.to_string(),
+        })
     }
 
     async fn scan_entries(
@@ -46,9 +51,45 @@ impl PgRepo {
 /// Advisory-lock key of the ledger sequencer ("kyso" in ASCII): one node appends at a time.
 const SEQUENCER_LOCK: &str = "SELECT pg_advisory_xact_lock(1803121519)";
 
+/// The channel revocations are announced on, with the serial as payload (delivered to every
+/// listening node when the revoking transaction commits).
+const REVOCATIONS_CHANNEL: &str = "kyso_revocations";
+
 super::sql::impl_repository!(
     PgRepo,
     sqlx::Postgres,
     begin = "BEGIN",
-    lock = Some(SEQUENCER_LOCK)
+    lock = Some(SEQUENCER_LOCK),
+    notify = Some("SELECT pg_notify('kyso_revocations', $1)")
 );
+
+impl PgRepo {
+    /// LISTENs on [`REVOCATIONS_CHANNEL`] on a connection of its own. After the connection
+    /// drops, sqlx reconnects; notifications sent meanwhile are lost, so `None` then tells
+    /// the receiver to forget what it cached.
+    async fn watch(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<Option<String>>,
+    ) -> Result<bool, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(REVOCATIONS_CHANNEL).await?;
+        tokio::spawn(async move {
+            loop {
+                let event = match listener.try_recv().await {
+                    Ok(Some(n)) => Some(n.payload().to_string()),
+                    // The connection was lost and is re-established on the next call.
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "revocation feed interrupted; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        None
+                    }
+                };
+                if tx.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(true)
+    }
+}

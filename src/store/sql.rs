@@ -3,14 +3,14 @@
 
 pub const CERT_COLUMNS: &str = "serial, ca, profile, common_name, citizen_id, tax_code, \
     owner_account, request_id, credential_id, status, revocation_reason, revoked_at, \
-    not_before, not_after, issued_at, der";
+    not_before, not_after, issued_at, der, crl_shard, invalidity_date";
 
 /// The head of a multi-row certificate insert (values are appended per batch).
 pub const INSERT_CERT_HEAD: &str = "INSERT INTO certificates (serial, ca, profile, common_name, \
     citizen_id, tax_code, owner_account, request_id, credential_id, status, revocation_reason, \
-    revoked_at, not_before, not_after, issued_at, der) ";
+    revoked_at, not_before, not_after, issued_at, der, crl_shard, invalidity_date) ";
 
-/// Rows per multi-row insert: 16 columns × 256 rows stays under SQLite's and PostgreSQL's
+/// Rows per multi-row insert: 18 columns × 256 rows stays under SQLite's and PostgreSQL's
 /// bind-parameter limits (32,766 and 65,535).
 pub const ROWS_PER_INSERT: usize = 256;
 
@@ -21,7 +21,14 @@ pub const LINK_CREDENTIAL: &str =
     "UPDATE credentials SET certificate_serial = $2 WHERE id = $1 AND certificate_serial IS NULL";
 
 pub const REVOKE: &str = "UPDATE certificates SET status = 'revoked', revocation_reason = $2, \
-    revoked_at = $3 WHERE serial = $1 AND status = 'active'";
+    revoked_at = $3, invalidity_date = $4 WHERE serial = $1 AND status = 'active'";
+
+pub const INSERT_CRL: &str = "INSERT INTO crls (ca, shard, number, this_update, next_update, \
+    entries, der) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+/// Keeps a shard's newest CRL and the one before it (a client may still be fetching that).
+pub const PRUNE_CRLS: &str = "DELETE FROM crls WHERE ca = $1 AND shard = $2 AND number < \
+    (SELECT number FROM crls WHERE ca = $1 AND shard = $2 ORDER BY number DESC LIMIT 1 OFFSET 1)";
+pub const CRL_COLUMNS: &str = "ca, shard, number, this_update, next_update, entries, der";
 
 /// Entries from an index on, for bulk reads.
 pub const SCAN_ENTRIES: &str =
@@ -69,7 +76,7 @@ pub const CREDENTIAL_COLUMNS: &str =
 /// Implements [`super::Repository`] for a struct with `pool` (reads) and `writer` (a one-connection
 /// pool for the group-commit writer) fields of type `sqlx::Pool<$db>`.
 macro_rules! impl_repository {
-    ($repo:ty, $db:ty, begin = $begin:expr, lock = $lock:expr) => {
+    ($repo:ty, $db:ty, begin = $begin:expr, lock = $lock:expr, notify = $notify:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::Repository for $repo {
             async fn apply_batch(
@@ -97,10 +104,27 @@ macro_rules! impl_repository {
                     }
                     if let WriteOp::Revoke(r) = op {
                         let n = sqlx::query(sql::REVOKE)
-                            .bind(&r.serial).bind(&r.reason).bind(r.revoked_at)
+                            .bind(&r.serial).bind(&r.reason).bind(r.revoked_at).bind(r.invalidity_date)
                             .execute(&mut *tx).await?.rows_affected();
                         results[i] = Some(if n == 0 {
                             Err(StoreError::Conflict("certificate is not active"))
+                        } else {
+                            // Other nodes hear of it when the transaction commits.
+                            if let Some(notify) = $notify {
+                                sqlx::query(notify).bind(&r.serial).execute(&mut *tx).await?;
+                            }
+                            Ok(())
+                        });
+                    }
+                    if let WriteOp::PublishCrl(r) = op {
+                        let c = &r.crl;
+                        let n = sqlx::query(sql::INSERT_CRL)
+                            .bind(&c.ca).bind(c.shard).bind(c.number).bind(c.this_update)
+                            .bind(c.next_update).bind(c.entries).bind(&c.der)
+                            .execute(&mut *tx).await?.rows_affected();
+                        sqlx::query(sql::PRUNE_CRLS).bind(&c.ca).bind(c.shard).execute(&mut *tx).await?;
+                        results[i] = Some(if n == 0 {
+                            Err(StoreError::Conflict("a CRL with this number exists"))
                         } else {
                             Ok(())
                         });
@@ -120,7 +144,7 @@ macro_rules! impl_repository {
                         .iter()
                         .filter_map(|i| match &ops[*i] {
                             WriteOp::Issue(rec) => Some(&rec.certificate),
-                            WriteOp::Revoke(_) | WriteOp::Record(_) => None,
+                            WriteOp::Revoke(_) | WriteOp::Record(_) | WriteOp::PublishCrl(_) => None,
                         })
                         .collect();
                     let inserted = insert_certificates(&mut *tx, &certs).await?;
@@ -575,6 +599,52 @@ macro_rules! impl_repository {
                     .bind(id).execute(&self.pool).await?.rows_affected();
                 Ok(n == 1)
             }
+
+            async fn certificate_status(
+                &self,
+                serial: &str,
+            ) -> Result<Option<$crate::store::StatusRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT ca, status, revoked_at, revocation_reason FROM certificates WHERE serial = $1",
+                )
+                .bind(serial).fetch_optional(&self.pool).await?)
+            }
+
+            async fn revoked_in_shard(
+                &self,
+                ca: &str,
+                shard: i64,
+            ) -> Result<Vec<$crate::store::RevokedRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
+                     WHERE ca = $1 AND crl_shard = $2 AND status = 'revoked' ORDER BY serial",
+                )
+                .bind(ca).bind(shard).fetch_all(&self.pool).await?)
+            }
+
+            async fn latest_crl(
+                &self,
+                ca: &str,
+                shard: i64,
+            ) -> Result<Option<$crate::store::CrlRow>, $crate::store::StoreError> {
+                let q = format!(
+                    "SELECT {} FROM crls WHERE ca = $1 AND shard = $2 ORDER BY number DESC LIMIT 1",
+                    $crate::store::sql::CRL_COLUMNS
+                );
+                Ok(sqlx::query_as(&q).bind(ca).bind(shard).fetch_optional(&self.pool).await?)
+            }
+
+            async fn crl_freshness(&self) -> Result<Vec<(String, i64, i64)>, $crate::store::StoreError> {
+                Ok(sqlx::query_as("SELECT ca, shard, MAX(this_update) FROM crls GROUP BY ca, shard")
+                    .fetch_all(&self.pool).await?)
+            }
+
+            async fn watch_revocations(
+                &self,
+                tx: tokio::sync::mpsc::UnboundedSender<Option<String>>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                self.watch(tx).await
+            }
         }
 
         /// Inserts certificates in one statement; returns the serials that went in (the others
@@ -597,7 +667,8 @@ macro_rules! impl_repository {
                     .push_bind(c.request_id.clone()).push_bind(c.credential_id.clone())
                     .push_bind(c.status.clone()).push_bind(c.revocation_reason.clone())
                     .push_bind(c.revoked_at).push_bind(c.not_before).push_bind(c.not_after)
-                    .push_bind(c.issued_at).push_bind(c.der.clone());
+                    .push_bind(c.issued_at).push_bind(c.der.clone()).push_bind(c.crl_shard)
+                    .push_bind(c.invalidity_date);
             });
             qb.push(" ON CONFLICT DO NOTHING RETURNING serial");
             Ok(qb.build_query_scalar::<String>().fetch_all(exec).await?.into_iter().collect())

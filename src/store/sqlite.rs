@@ -238,5 +238,16 @@ super::sql::impl_repository!(
     SqliteRepo,
     sqlx::Sqlite,
     begin = "BEGIN IMMEDIATE",
-    lock = None::<&str>
+    lock = None::<&str>,
+    notify = None::<&str>
 );
+
+impl SqliteRepo {
+    /// One process owns a SQLite database, so no other process revokes behind its back.
+    async fn watch(
+        &self,
+        _tx: tokio::sync::mpsc::UnboundedSender<Option<String>>,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+}
