@@ -1,8 +1,10 @@
--- wrk script: POST one fixed JSON body to every request and count answers that are not the
--- expected status. Used by bench/issuance.sh against both kyso and `cfssl serve`.
+-- wrk script: POST one fixed body (JSON unless BENCH_CTYPE says otherwise) to every request and
+-- count answers that are not the expected status. Used by bench/issuance.sh against both kyso
+-- and `cfssl serve`, and by bench/ocsp.sh (DER OCSP requests) against kyso and `openssl ocsp`.
 --
 -- Environment:
---   BENCH_BODY    file holding the JSON body (required)
+--   BENCH_BODY    file holding the body (required)
+--   BENCH_CTYPE   its Content-Type (default application/json)
 --   BENCH_PATH    request path (default /api/v1/certificates)
 --   BENCH_TOKEN   bearer token; no Authorization header when unset
 --   BENCH_EXPECT  the status that counts as success (default 201)
@@ -22,11 +24,15 @@ local expect = tonumber(os.getenv("BENCH_EXPECT") or "201")
 local path = os.getenv("BENCH_PATH") or "/api/v1/certificates"
 local token = os.getenv("BENCH_TOKEN")
 local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
+local ctype = os.getenv("BENCH_CTYPE")
+if not ctype or ctype == "" then
+  ctype = "application/json"
+end
 
 wrk.method = "POST"
 wrk.path = path
 wrk.body = body
-wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Content-Type"] = ctype
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end

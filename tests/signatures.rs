@@ -58,15 +58,6 @@ fn openssl_cms_verify(env: &TestEnv, p7s: &[u8], content: &[u8]) -> (bool, Strin
     (out.status.success(), text)
 }
 
-async fn ledger_size(env: &TestEnv) -> u64 {
-    env.service
-        .store
-        .latest_checkpoint()
-        .await
-        .unwrap()
-        .map_or(0, |c| c.size as u64)
-}
-
 #[tokio::test]
 async fn cades_signatures_verify_with_openssl_for_every_key_type() {
     for b in backends() {
@@ -184,13 +175,13 @@ async fn cades_signatures_verify_with_openssl_for_every_key_type() {
         // CAdES B-T: a signature time-stamp as unsigned attribute; OpenSSL still verifies, and
         // the time-stamp token is a ledger entry of its own.
         let (token, credential, _) = citizen_credential(&env, "001099003009", "ecdsa-p256").await;
-        let before = ledger_size(&env).await;
+        let before = env.ledger_size().await;
         let mut body = sign_body(&credential, "135790", &document);
         body["options"] = json!({"timestamp": true});
         let r = env.post("/api/v1/signatures", &token, body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
         assert_eq!(r.json["level"], "B-T");
-        assert_eq!(ledger_size(&env).await, before + 2);
+        assert_eq!(env.ledger_size().await, before + 2);
         let p7s = B64.decode(r.json["signature"].as_str().unwrap()).unwrap();
         let (ok, text) = openssl_cms_verify(&env, &p7s, &document);
         assert!(ok, "B-T: {text}");
@@ -216,7 +207,7 @@ async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
         let (other, _, _) = citizen_credential(&env, "001099003101", "ecdsa-p256").await;
         let (_, ra) = env.account("ra").await;
         let doc = b"cong van".to_vec();
-        let before = ledger_size(&env).await;
+        let before = env.ledger_size().await;
 
         // Someone else's credential does not exist for them.
         assert_problem(
@@ -340,7 +331,7 @@ async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
         );
         let r = env.call(Method::POST, &unlock, Some(&ra), None).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        assert_eq!(ledger_size(&env).await, before, "nothing was signed");
+        assert_eq!(env.ledger_size().await, before, "nothing was signed");
         let r = env
             .post(
                 "/api/v1/signatures",
@@ -349,7 +340,7 @@ async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
-        assert_eq!(ledger_size(&env).await, before + 1);
+        assert_eq!(env.ledger_size().await, before + 1);
 
         // A revoked certificate's credential cannot sign, and says why.
         let rev = env
@@ -360,7 +351,7 @@ async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
             )
             .await;
         assert_eq!(rev.status, StatusCode::OK);
-        let after_revoke = ledger_size(&env).await;
+        let after_revoke = env.ledger_size().await;
         let r = env
             .post(
                 "/api/v1/signatures",
@@ -374,7 +365,7 @@ async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
             "{:?}",
             r.json
         );
-        assert_eq!(ledger_size(&env).await, after_revoke);
+        assert_eq!(env.ledger_size().await, after_revoke);
         // No token: 401.
         let anon = env
             .call(
@@ -432,7 +423,7 @@ async fn streamed_documents_are_signed_by_digest_and_size_limited() {
         let (ok, text) = openssl_cms_verify(&env, &p7s, &document);
         assert!(ok, "{text}");
 
-        let before = ledger_size(&env).await;
+        let before = env.ledger_size().await;
         // Over the limit: 413, nothing signed.
         let big = vec![b'x'; 100_001];
         let r = post_stream(
@@ -473,7 +464,7 @@ async fn streamed_documents_are_signed_by_digest_and_size_limited() {
         .await;
         assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-query");
         let (other, _, _) = citizen_credential(&env, "001099003201", "ecdsa-p256").await;
-        let after_other = ledger_size(&env).await;
+        let after_other = env.ledger_size().await;
         let r = post_stream(
             &env,
             &other,
@@ -483,7 +474,7 @@ async fn streamed_documents_are_signed_by_digest_and_size_limited() {
         )
         .await;
         assert_problem(&r, StatusCode::NOT_FOUND, "not-found");
-        assert_eq!(ledger_size(&env).await, after_other);
+        assert_eq!(env.ledger_size().await, after_other);
         assert_eq!(
             after_other,
             before + 1,
@@ -551,7 +542,7 @@ async fn multipart_uploads_stream_and_large_json_is_refused() {
         let (ok, text) = openssl_cms_verify(&env, &p7s, &document);
         assert!(ok, "{text}");
 
-        let before = ledger_size(&env).await;
+        let before = env.ledger_size().await;
         // The document before the PIN, an unknown field, no document, too large.
         let r = post_multipart(
             &env,
@@ -604,6 +595,6 @@ async fn multipart_uploads_stream_and_large_json_is_refused() {
             )
             .await;
         assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large");
-        assert_eq!(ledger_size(&env).await, before, "nothing was signed");
+        assert_eq!(env.ledger_size().await, before, "nothing was signed");
     }
 }

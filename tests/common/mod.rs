@@ -218,6 +218,16 @@ impl TestEnv {
         )
     }
 
+    /// Entries in the ledger (its newest checkpoint's size).
+    pub async fn ledger_size(&self) -> u64 {
+        self.service
+            .store
+            .latest_checkpoint()
+            .await
+            .unwrap()
+            .map_or(0, |c| c.size as u64)
+    }
+
     pub async fn certificate_count(&self) -> i64 {
         self.service.store.count_certificates().await.unwrap()
     }
@@ -225,6 +235,23 @@ impl TestEnv {
     pub fn chain_path(&self) -> std::path::PathBuf {
         self.dir.path().join("certs").join("chain.pem")
     }
+}
+
+/// Runs `openssl` in `dir`; returns success and its output (stdout, then stderr).
+pub fn openssl_in(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// Requests a certificate through a router from a spawned task (for concurrency tests);
