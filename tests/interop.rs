@@ -330,3 +330,124 @@ async fn pyhanko_validates_kyso_cades_signatures_for_every_key_type() {
         assert!(!ok && report.contains("intact=False"), "{alg}: {report}");
     }
 }
+
+/// Runs one of pkilint's linters at WARNING threshold; returns (exit ok, findings).
+fn pkilint_tool(tool: &str, args: &[&str], file: &Path) -> (bool, String) {
+    let out = Command::new(pkilint_dir().join(tool))
+        .arg("lint")
+        .args(args)
+        .args(["-s", "WARNING"])
+        .arg(file)
+        .output()
+        .expect("pkilint runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs pkilint (KYSO_PKILINT_DIR); .ci/run runs it"]
+async fn pkilint_finds_nothing_in_kyso_crls_and_ocsp_responses() {
+    // pkilint checks URI syntax, so the CRL's distribution point needs a real host name.
+    let env = env_with(
+        Backend::Sqlite,
+        "public_url = \"https://ca.hagiang.gov.vn\"",
+    )
+    .await;
+    let dir = env.dir.path();
+    let (_, token) = env.citizen("001099012345").await;
+    let r = env
+        .post(
+            "/api/v1/certificates",
+            &token,
+            citizen_body("Nguyễn Thị Bình", "001099012345", &fresh_csr()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let serial = r.json["serial"].as_str().unwrap().to_string();
+    std::fs::write(
+        dir.join("leaf.pem"),
+        r.json["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let ocsp = |name: &'static str| {
+        let dir = dir.to_path_buf();
+        let env = &env;
+        async move {
+            let (ok, text) = openssl_in(
+                &dir,
+                &[
+                    "ocsp",
+                    "-issuer",
+                    "certs/public.pem",
+                    "-cert",
+                    "leaf.pem",
+                    "-reqout",
+                    "req.der",
+                ],
+            );
+            assert!(ok, "{text}");
+            let req = std::fs::read(dir.join("req.der")).unwrap();
+            let resp = env
+                .raw(
+                    axum::http::Request::builder()
+                        .method("POST")
+                        .uri("/pki/ocsp")
+                        .body(axum::body::Body::from(req))
+                        .unwrap(),
+                )
+                .await;
+            let path = dir.join(name);
+            std::fs::write(&path, &resp.bytes).unwrap();
+            path
+        }
+    };
+    let good = ocsp("good.ocsp").await;
+    let r = env
+        .post(
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            &token,
+            json!({"reason": "keyCompromise", "invalidity_date": 1_790_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let revoked = ocsp("revoked.ocsp").await;
+    for f in [&good, &revoked] {
+        let (ok, findings) = pkilint_tool("lint_ocsp_response", &[], f);
+        assert!(ok && findings.is_empty(), "{}: {findings}", f.display());
+    }
+    // The shard that lists the revocation, and the root's CRL (an ARL: CA certificates only).
+    let shard = env
+        .service
+        .store
+        .certificate(&serial)
+        .await
+        .unwrap()
+        .unwrap()
+        .crl_shard;
+    let name = if shard == 0 {
+        "public".to_string()
+    } else {
+        format!("public-{shard}")
+    };
+    for (file, kind) in [(name.as_str(), "CRL"), ("root", "ARL")] {
+        let row = env
+            .service
+            .publish_crl(
+                if kind == "ARL" { "root" } else { "public" },
+                if kind == "ARL" { 0 } else { shard },
+            )
+            .await
+            .unwrap();
+        let served = env.get(&format!("/pki/crl/{file}.crl"), None).await;
+        assert_eq!(served.bytes, row.der, "the newest CRL is served");
+        let path = dir.join(format!("{file}.crl"));
+        std::fs::write(&path, &row.der).unwrap();
+        let (ok, findings) = pkilint_tool("lint_crl", &["-t", kind, "-p", "PKIX"], &path);
+        assert!(ok && findings.is_empty(), "{file}: {findings}");
+        if kind == "CRL" {
+            assert_eq!(row.entries, 1);
+        }
+    }
+}
