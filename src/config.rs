@@ -80,6 +80,9 @@ pub struct Config {
     pub ocsp_cache_entries: usize,
     /// Hours a delegated OCSP responder certificate is valid; renewed at half that.
     pub ocsp_responder_hours: u64,
+    /// OCSP answers that must be signed afresh (a new serial, a nonce), per client address per
+    /// hour; answers served from the cache are not counted.
+    pub ocsp_signed_per_address_per_hour: u32,
 }
 
 /// The file form: every field optional.
@@ -111,6 +114,7 @@ struct FileConfig {
     ocsp_validity_seconds: Option<u64>,
     ocsp_cache_entries: Option<usize>,
     ocsp_responder_hours: Option<u64>,
+    ocsp_signed_per_address_per_hour: Option<u32>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -290,6 +294,9 @@ impl Config {
             ocsp_responder_hours: parse_env("KYSO_OCSP_RESPONDER_HOURS")?
                 .or(file.ocsp_responder_hours)
                 .unwrap_or(48),
+            ocsp_signed_per_address_per_hour: parse_env("KYSO_OCSP_SIGNED_PER_ADDRESS_PER_HOUR")?
+                .or(file.ocsp_signed_per_address_per_hour)
+                .unwrap_or(1_000_000),
         };
         cfg.check()?;
         Ok(cfg)
@@ -425,6 +432,7 @@ impl Config {
             ocsp_validity: std::time::Duration::from_secs(self.ocsp_validity_seconds),
             ocsp_cache_entries: self.ocsp_cache_entries,
             responder_hours: self.ocsp_responder_hours as i64,
+            signed_per_address_per_hour: self.ocsp_signed_per_address_per_hour,
         }
     }
 

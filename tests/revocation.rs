@@ -471,3 +471,43 @@ async fn the_root_crl_covers_the_issuing_cas_and_unknown_crl_names_are_404() {
         assert_problem(&r, StatusCode::NOT_FOUND, "not-found");
     }
 }
+
+#[tokio::test]
+async fn freshly_signed_ocsp_answers_are_rate_limited_per_address_and_cached_ones_are_not() {
+    let env = env_with(Backend::Sqlite, "ocsp_signed_per_address_per_hour = 2").await;
+    leaf(&env, "001099007005").await;
+    let dir = env.dir.path();
+    let request = |extra: &[&str]| {
+        let mut args = vec!["ocsp", "-issuer", "certs/public.pem"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-cert", "leaf.pem", "-reqout", "req.der"]);
+        let (ok, text) = openssl(&args, dir);
+        assert!(ok, "{text}");
+        std::fs::read(dir.join("req.der")).unwrap()
+    };
+    let from = |body: Vec<u8>| {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/pki/ocsp")
+            .body(Body::from(body))
+            .unwrap();
+        req.extensions_mut().insert(axum::extract::ConnectInfo(
+            "192.0.2.9:4444".parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        req
+    };
+    let cacheable = request(&["-no_nonce"]);
+    let with_nonce = request(&[]);
+    let first = env.raw(from(cacheable.clone())).await;
+    assert_eq!(&first.bytes[4..7], &[0x0a, 0x01, 0x00], "successful");
+    // Served from the cache: not counted.
+    for _ in 0..5 {
+        assert_eq!(env.raw(from(cacheable.clone())).await.bytes, first.bytes);
+    }
+    let second = env.raw(from(with_nonce.clone())).await;
+    assert_eq!(&second.bytes[4..7], &[0x0a, 0x01, 0x00]);
+    // The third fresh signature from this address: tryLater (3), unsigned, nothing recorded.
+    let before = env.ledger_size().await;
+    assert_eq!(error_status(&env.raw(from(with_nonce)).await), 3);
+    assert_eq!(env.ledger_size().await, before);
+}

@@ -79,6 +79,7 @@ fn ocsp_response(answer: crate::service::revocation::OcspAnswer, cacheable: bool
         (status = 413, body = super::error::Problem)))]
 pub async fn ocsp_post(
     State(state): State<AppState>,
+    ext: axum::http::Extensions,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let bytes = axum::body::to_bytes(body, MAX_OCSP_REQUEST)
@@ -88,7 +89,11 @@ pub async fn ocsp_post(
             status: StatusCode::PAYLOAD_TOO_LARGE,
             detail: format!("an OCSP request is at most {MAX_OCSP_REQUEST} bytes"),
         })?;
-    Ok(ocsp_response(state.service.ocsp(&bytes).await, false))
+    let addr = super::auth::client_addr(&ext);
+    Ok(ocsp_response(
+        state.service.ocsp(&bytes, addr.as_deref()).await,
+        false,
+    ))
 }
 
 /// OCSP over GET (RFC 6960 appendix A.1, RFC 5019 §5): the request DER, base64 and URL-encoded,
@@ -96,7 +101,11 @@ pub async fn ocsp_post(
 #[utoipa::path(get, path = "/pki/ocsp/{request}", tag = "pki",
     params(("request" = String, Path, description = "base64 (URL-encoded) DER OCSPRequest")),
     responses((status = 200, content_type = "application/ocsp-response")))]
-pub async fn ocsp_get(State(state): State<AppState>, Path(request): Path<String>) -> Response {
+pub async fn ocsp_get(
+    State(state): State<AppState>,
+    ext: axum::http::Extensions,
+    Path(request): Path<String>,
+) -> Response {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     // Path already percent-decoded it; some clients send the URL-safe alphabet.
@@ -115,10 +124,9 @@ pub async fn ocsp_get(State(state): State<AppState>, Path(request): Path<String>
                 .or_else(|| b64.decode(&text).ok())
         })
         .flatten();
-    let answer = match decoded {
-        Some(der) => state.service.ocsp(&der).await,
-        None => state.service.ocsp(&[]).await,
-    };
+    let addr = super::auth::client_addr(&ext);
+    let der = decoded.unwrap_or_default();
+    let answer = state.service.ocsp(&der, addr.as_deref()).await;
     ocsp_response(answer, true)
 }
 

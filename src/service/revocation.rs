@@ -40,6 +40,8 @@ pub struct RevocationPolicy {
     pub ocsp_validity: Duration,
     pub ocsp_cache_entries: usize,
     pub responder_hours: i64,
+    /// Freshly signed OCSP answers per client address per hour.
+    pub signed_per_address_per_hour: u32,
 }
 
 impl Default for RevocationPolicy {
@@ -51,6 +53,7 @@ impl Default for RevocationPolicy {
             ocsp_validity: Duration::from_secs(3600),
             ocsp_cache_entries: 100_000,
             responder_hours: 48,
+            signed_per_address_per_hour: 1_000_000,
         }
     }
 }
@@ -167,17 +170,22 @@ fn status_name(s: CertStatus) -> &'static str {
 }
 
 impl Service {
-    /// Answers an OCSP request (DER). Always a DER OCSPResponse: a malformed request gets
-    /// `malformedRequest`, one about another issuer `unauthorized`, a failure here
-    /// `internalError` (logged) or `tryLater`.
-    pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
-        match self.ocsp_answer(request).await {
+    /// Answers an OCSP request (DER) from `client` (an address, for the rate limit on fresh
+    /// signatures). Always a DER OCSPResponse: a malformed request gets `malformedRequest`, one
+    /// about another issuer `unauthorized`, a client over its limit or a failure here
+    /// `tryLater` (logged), a signing failure `internalError`.
+    pub async fn ocsp(&self, request: &[u8], client: Option<&str>) -> OcspAnswer {
+        match self.ocsp_answer(request, client).await {
             Ok(a) => a,
             Err(status) => OcspAnswer::status(status),
         }
     }
 
-    async fn ocsp_answer(&self, request: &[u8]) -> Result<OcspAnswer, ResponseStatus> {
+    async fn ocsp_answer(
+        &self,
+        request: &[u8],
+        client: Option<&str>,
+    ) -> Result<OcspAnswer, ResponseStatus> {
         let req = OcspRequest::parse(request).map_err(|e| {
             tracing::debug!(error = %e, "OCSP request refused");
             ResponseStatus::MalformedRequest
@@ -194,6 +202,16 @@ impl Service {
         if cacheable {
             if let Some(hit) = lock(&self.revocation.cache).get(&req.cert_ids[0], t) {
                 return Ok(hit);
+            }
+        }
+        if let Some(addr) = client {
+            let limit = self.policy.revocation.signed_per_address_per_hour;
+            if self
+                .limiter
+                .check(&format!("ocsp:{addr}"), limit, t)
+                .is_err()
+            {
+                return Err(ResponseStatus::TryLater);
             }
         }
         let epoch = self.revocation.epoch.load(Ordering::Acquire);
