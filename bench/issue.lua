@@ -8,6 +8,9 @@
 --   BENCH_PATH    request path (default /api/v1/certificates)
 --   BENCH_TOKEN   bearer token; no Authorization header when unset
 --   BENCH_EXPECT  the status that counts as success (default 201)
+--   BENCH_MIN_BYTES  an answer with the expected status but a shorter body counts as bad, under
+--                 status "<code>-short" (default 0: any body). For protocols that carry their
+--                 errors in a 200, such as OCSP's tryLater.
 --   BENCH_LIMIT   stop once this many expected answers arrived, split evenly across threads
 --                 (BENCH_THREADS must equal wrk's -t; default: no limit, run for wrk's -d).
 --                 Answers to requests already in flight still arrive, so a few more may come.
@@ -24,6 +27,7 @@ local expect = tonumber(os.getenv("BENCH_EXPECT") or "201")
 local path = os.getenv("BENCH_PATH") or "/api/v1/certificates"
 local token = os.getenv("BENCH_TOKEN")
 local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
+local min_bytes = tonumber(os.getenv("BENCH_MIN_BYTES") or "0")
 local ctype = os.getenv("BENCH_CTYPE")
 if not ctype or ctype == "" then
   ctype = "application/json"
@@ -60,14 +64,15 @@ bad = 0
 by_status = {}
 
 function response(status, headers, resp_body)
-  if status == expect then
+  if status == expect and (min_bytes == 0 or #(resp_body or "") >= min_bytes) then
     ok = ok + 1
     if quota > 0 and ok >= quota then
       wrk.thread:stop()
     end
   else
     bad = bad + 1
-    by_status[status] = (by_status[status] or 0) + 1
+    local key = (status == expect) and (status .. "-short") or status
+    by_status[key] = (by_status[key] or 0) + 1
   end
 end
 

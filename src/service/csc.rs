@@ -2,9 +2,13 @@
 //! credential with its PIN for N signatures (signature-activation data, SAD), and signing
 //! hashes with a SAD. Every signed hash is a ledger entry, durable before the signatures return.
 //!
-//! A SAD lives in this process's memory with the credential's opened key, for at most
-//! `sad_seconds` (default and most: [`SAD_LIFETIME`]): the PIN's Argon2id derivation is paid once per authorization, not once per
-//! hash. A SAD is usable only on the node that issued it.
+//! A SAD lives in this process's memory with the credential's opened key and its certificate's
+//! validity, for at most `sad_seconds` (default and most: [`SAD_LIFETIME`]): the PIN's Argon2id
+//! derivation and the database reads are paid once per authorization, not once per hash. A
+//! revocation stops the SADs of its certificate at once (the same feed that evicts OCSP
+//! answers, so also when another node revoked it); if that feed may have missed one, every SAD
+//! checks its certificate in the database again on its next use. A SAD is usable only on the
+//! node that issued it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -33,6 +37,21 @@ const ECDSA_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 #[derive(Default)]
 pub struct SadStore(Mutex<HashMap<[u8; 32], Sad>>);
 
+impl SadStore {
+    /// A certificate was revoked (`None`: perhaps some were, unknown which): its SADs stop
+    /// (all SADs check the database again on their next use).
+    pub(super) fn certificate_revoked(&self, serial: Option<&str>) {
+        let mut sads = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for sad in sads.values_mut() {
+            match serial {
+                Some(s) if sad.certificate.serial == s => sad.certificate.revoked = true,
+                Some(_) => {}
+                None => sad.certificate.recheck = true,
+            }
+        }
+    }
+}
+
 struct Sad {
     account: i64,
     credential: String,
@@ -41,6 +60,19 @@ struct Sad {
     /// The hashes the authorization was bound to, if any.
     hashes: Option<HashSet<Vec<u8>>>,
     key: Arc<dyn SigningKey>,
+    certificate: SadCertificate,
+}
+
+/// What a SAD knows of its credential's certificate.
+#[derive(Clone)]
+struct SadCertificate {
+    serial: String,
+    ca: String,
+    not_before: i64,
+    not_after: i64,
+    revoked: bool,
+    /// Read the certificate's status from the database before the next use.
+    recheck: bool,
 }
 
 /// A credential as `credentials/list` and `credentials/info` show it.
@@ -138,7 +170,7 @@ impl Service {
                 ));
             }
         }
-        let key = self.open_credential(actor, credential_id, pin).await?;
+        let (key, certificate) = self.open_credential(actor, credential_id, pin).await?;
         if key.sign_digest(&[0u8; 32]).is_err() {
             return Err(ServiceError::Invalid(
                 "this credential's key signs documents, not hashes; use /api/v1/signatures".into(),
@@ -166,6 +198,14 @@ impl Service {
                 expires: now + self.policy.sad_lifetime,
                 hashes: hashes.map(|h| h.into_iter().collect()),
                 key,
+                certificate: SadCertificate {
+                    serial: certificate.serial,
+                    ca: certificate.ca,
+                    not_before: certificate.not_before,
+                    not_after: certificate.not_after,
+                    revoked: false,
+                    recheck: false,
+                },
             },
         );
         Ok(Authorization {
@@ -203,14 +243,16 @@ impl Service {
             alg.check(h)
                 .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         }
-        let key = self.spend_sad(actor, credential_id, sad, &hashes)?;
-        // The certificate may have been revoked since the authorization.
-        let credential = self
-            .store
-            .credential(credential_id)
-            .await?
-            .ok_or(ServiceError::NotFound("credential"))?;
-        let certificate = self.signing_certificate(&credential).await?;
+        let (key, certificate) = self.spend_sad(actor, credential_id, sad, &hashes)?;
+        if certificate.recheck {
+            // The revocation feed may have missed something: ask the database.
+            let credential = self
+                .store
+                .credential(credential_id)
+                .await?
+                .ok_or(ServiceError::NotFound("credential"))?;
+            self.signing_certificate(&credential).await?;
+        }
         let signer = key.clone();
         let to_sign = hashes.clone();
         let signatures = tokio::task::spawn_blocking(move || {
@@ -250,7 +292,7 @@ impl Service {
         credential_id: &str,
         sad: &str,
         hashes: &[Vec<u8>],
-    ) -> Result<Arc<dyn SigningKey>, ServiceError> {
+    ) -> Result<(Arc<dyn SigningKey>, SadCertificate), ServiceError> {
         let refused = || ServiceError::Forbidden("the SAD is invalid, expired or used up".into());
         let mut sads = self
             .sads
@@ -266,6 +308,21 @@ impl Service {
         if s.account != actor.id || s.credential != credential_id {
             return Err(refused());
         }
+        // The certificate may have been revoked or have expired since the authorization.
+        let c = &s.certificate;
+        let t = super::now().unix_timestamp();
+        if c.revoked {
+            return Err(ServiceError::Forbidden(format!(
+                "the certificate {} is revoked",
+                c.serial
+            )));
+        }
+        if t > c.not_after || t < c.not_before {
+            return Err(ServiceError::Forbidden(format!(
+                "the certificate {} is not valid now",
+                c.serial
+            )));
+        }
         if hashes.len() > s.remaining as usize {
             return Err(ServiceError::Forbidden(format!(
                 "the SAD allows {} more signatures",
@@ -280,7 +337,11 @@ impl Service {
             }
         }
         s.remaining -= hashes.len() as u32;
-        let signer = s.key.clone();
+        let signer = (s.key.clone(), s.certificate.clone());
+        if s.certificate.recheck {
+            // This use checks the database; the next ones need not.
+            s.certificate.recheck = false;
+        }
         if s.remaining == 0 {
             sads.remove(&key);
         }

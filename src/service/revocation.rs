@@ -407,8 +407,9 @@ impl Service {
             .or_insert_with(Instant::now);
     }
 
-    /// Drops cached OCSP answers for a serial (`None`: all of them).
+    /// Drops cached OCSP answers for a serial (`None`: all of them) and stops its SADs.
     fn forget_status(&self, serial: Option<&str>) {
+        self.sads.certificate_revoked(serial);
         let mut cache = lock(&self.revocation.cache);
         self.revocation.epoch.fetch_add(1, Ordering::AcqRel);
         match serial {

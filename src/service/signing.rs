@@ -284,10 +284,11 @@ impl Service {
         actor: &Actor,
         id: &str,
         pin: Zeroizing<String>,
-    ) -> Result<Arc<dyn SigningKey>, ServiceError> {
+    ) -> Result<(Arc<dyn SigningKey>, CertificateRow), ServiceError> {
         let credential = self.usable_credential(actor, id).await?;
         let certificate = self.signing_certificate(&credential).await?;
-        Ok(self.unlock(&credential, pin, certificate).await?.key)
+        let unlocked = self.unlock(&credential, pin, certificate).await?;
+        Ok((unlocked.key, unlocked.certificate))
     }
 
     /// An RA (or admin) clears a credential's wrong-PIN count, unlocking it.
