@@ -84,32 +84,57 @@ mkdir -p "$REF"
 )
 [[ -s "$REF/req.der" ]] || die "openssl ocsp wrote no request"
 
-SSL_PORT=$(free_port)
-log "openssl ocsp -index index.txt -port $SSL_PORT -multi 2"
-(cd "$REF" && exec openssl ocsp -index index.txt -port "$SSL_PORT" -rsigner ocsp.pem \
-    -rkey ocsp.key -CA ca.pem -multi 2) >"$REF/ocsp.log" 2>&1 &
-SSL_PID=$!
-BENCH_PIDS+=("$SSL_PID")
-for ((i = 0; i < 2000; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$SSL_PORT") 2>/dev/null && break
-    kill -0 "$SSL_PID" 2>/dev/null || die "openssl ocsp exited: $(tail -3 "$REF/ocsp.log")"
-    sleep 0.005
-done
-# The parent waits for its workers and only exits on SIGTERM once one of them is gone, so the
-# trap stops the workers too, after the parent (by PID; they are our children's children).
-for ((i = 0; i < 200; i++)); do
-    mapfile -t SSL_KIDS < <(pgrep -P "$SSL_PID" || true)
-    ((${#SSL_KIDS[@]} >= 2)) && break
-    sleep 0.01
-done
-((${#SSL_KIDS[@]} >= 2)) || die "openssl ocsp -multi 2 did not start 2 workers"
-BENCH_PIDS+=("${SSL_KIDS[@]}")
-SSL_URL=http://127.0.0.1:$SSL_PORT
+# `openssl ocsp` (3.0) has two quirks that shape how it is run here. A worker that accepts a
+# connection the client closes without a whole request (a bare connect, or wrk's connections
+# with a request in flight when it stops) spins on read() at 100 % CPU from then on, answering
+# nothing; so every openssl run gets a freshly started responder, its readiness is probed with a
+# whole request, and it is stopped before kyso runs. And the parent only acts on SIGTERM once a
+# worker has gone, so the workers are stopped too, after it (by PID: they are its children).
+SSL_PID="" SSL_KIDS=()
+ssl_start() {
+    SSL_PORT=$(free_port)
+    SSL_URL=http://127.0.0.1:$SSL_PORT
+    (cd "$REF" && exec openssl ocsp -index index.txt -port "$SSL_PORT" -rsigner ocsp.pem \
+        -rkey ocsp.key -CA ca.pem -multi 2) >>"$REF/ocsp.log" 2>&1 &
+    SSL_PID=$!
+    BENCH_PIDS+=("$SSL_PID")
+    local i
+    for ((i = 0; i < 2000; i++)); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/ocsp-request' \
+            --data-binary @"$REF/req.der" "$SSL_URL/" 2>/dev/null) == 200 ]] && break
+        kill -0 "$SSL_PID" 2>/dev/null || die "openssl ocsp exited: $(tail -3 "$REF/ocsp.log")"
+        sleep 0.005
+    done
+    for ((i = 0; i < 200; i++)); do
+        mapfile -t SSL_KIDS < <(pgrep -P "$SSL_PID" || true)
+        ((${#SSL_KIDS[@]} >= 2)) && break
+        sleep 0.01
+    done
+    ((${#SSL_KIDS[@]} >= 2)) || die "openssl ocsp -multi 2 did not start 2 workers"
+    BENCH_PIDS+=("${SSL_KIDS[@]}")
+}
+ssl_stop() {
+    local pid keep=()
+    kill -TERM "$SSL_PID" 2>/dev/null || true
+    for pid in "${SSL_KIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    wait "$SSL_PID" 2>/dev/null || true
+    # Forget the PIDs, so that the trap never signals a process that later reuses one.
+    for pid in "${BENCH_PIDS[@]}"; do
+        [[ "$pid" == "$SSL_PID" || " ${SSL_KIDS[*]} " == *" $pid "* ]] || keep+=("$pid")
+    done
+    BENCH_PIDS=("${keep[@]}")
+}
+
+log "openssl ocsp -index index.txt -multi 2: sanity checks"
+ssl_start
 out=$(cd "$REF" && openssl ocsp -issuer ca.pem -cert leaf.pem -url "$SSL_URL" -CAfile ca.pem 2>&1) ||
     die "openssl ocsp query failed: $out"
 grep -q "^leaf.pem: good" <<<"$out" && grep -q "^Response verify OK" <<<"$out" ||
     die "openssl ocsp: not a verified good: $out"
 check_post "$REF/req.der" "$SSL_URL/" "$REF/ca.pem" "$REF/ca.pem" "$REF/leaf.pem"
+ssl_stop
 
 # ---- kyso: one citizen certificate with a server-held key, as bench/sign_hash.sh makes it
 log "kyso: init, serve, one citizen certificate"
@@ -142,12 +167,22 @@ grep -q ": good$" <<<"$out" && grep -q "^Response verify OK" <<<"$out" ||
 check_post "$WORK/req.der" "$BASE/pki/ocsp" "$CHAIN" "$ISSUER" "$WORK/leaf.pem"
 check_post "$WORK/req-nonce.der" "$BASE/pki/ocsp" "$CHAIN" "$ISSUER" "$WORK/leaf.pem"
 
+# Ledger entries so far: every freshly signed answer adds one before it is sent.
+ledger_count() {
+    python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM ledger_entries").fetchone()[0])' "$DATA/kyso.db"
+}
+
 # ---- the load: at each connection count, openssl, kyso cached, kyso signed per request
 declare -A SSL_RATE KYSO_RATE SIGNED_RATE
 NOTES=()
+SIGNED_OK=0
+LEDGER0=$(ledger_count)
 for c in $CONNECTIONS; do
-    log "-c$c: openssl ocsp -multi 2, wrk -t$THREADS -c$c -d$DURATION"
+    log "-c$c: openssl ocsp -multi 2 (started afresh), wrk -t$THREADS -c$c -d$DURATION"
+    ssl_start
     run_wrk "$SSL_URL" "$REF/req.der" / "$c" "$WORK/wrk-openssl-$c.txt"
+    ssl_stop
     log "-c$c: kyso, request without nonce (cached)"
     run_wrk "$BASE" "$WORK/req.der" /pki/ocsp "$c" "$WORK/wrk-kyso-$c.txt"
     log "-c$c: kyso, request with nonce (signed per request)"
@@ -161,8 +196,10 @@ for c in $CONNECTIONS; do
     SSL_RATE[$c]=$(bench_field "$WORK/wrk-openssl-$c.txt" ok_per_s)
     KYSO_RATE[$c]=$(bench_field "$WORK/wrk-kyso-$c.txt" ok_per_s)
     SIGNED_RATE[$c]=$(bench_field "$WORK/wrk-signed-$c.txt" ok_per_s)
+    SIGNED_OK=$((SIGNED_OK + $(bench_field "$WORK/wrk-signed-$c.txt" ok)))
 done
 stop_server "$KYSO_PID"
+LEDGER=$(($(ledger_count) - LEDGER0))
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "met" : "MISSED"}'; }
@@ -175,6 +212,12 @@ for c in $CONNECTIONS; do
     echo "-c$c: ratio kyso/openssl: cached $r (target >= $TARGET_RATIO: $(verdict "$r" "$TARGET_RATIO")), signed per request $(ratio "$s" "$o");" \
         "kyso cached >= $TARGET_RATE/s: $(verdict "$k" "$TARGET_RATE")"
 done
+if ((LEDGER >= SIGNED_OK)); then
+    echo "ledger check: ok ($LEDGER new entries for $SIGNED_OK signed answers counted by wrk)"
+else
+    echo "LEDGER CHECK FAILED: $SIGNED_OK signed answers counted by wrk, $LEDGER new ledger entries"
+    exit 1
+fi
 if ((${#NOTES[@]})); then
     printf 'note: %s\n' "${NOTES[@]}"
 else

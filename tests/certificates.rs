@@ -193,7 +193,7 @@ async fn official_request_with_generated_key_waits_for_ra_approval() {
         assert_eq!(got.json["owner_account"].as_i64(), Some(official_id));
         // The generated key matches the certificate, opens only with the PIN.
         let holder = env.service.authenticate(&official).await.unwrap();
-        let key = env
+        let (key, _) = env
             .service
             .open_credential(&holder, &credential, "246810".to_string().into())
             .await

@@ -375,20 +375,7 @@ async fn pkilint_finds_nothing_in_kyso_crls_and_ocsp_responses() {
         let dir = dir.to_path_buf();
         let env = &env;
         async move {
-            let (ok, text) = openssl_in(
-                &dir,
-                &[
-                    "ocsp",
-                    "-issuer",
-                    "certs/public.pem",
-                    "-cert",
-                    "leaf.pem",
-                    "-reqout",
-                    "req.der",
-                ],
-            );
-            assert!(ok, "{text}");
-            let req = std::fs::read(dir.join("req.der")).unwrap();
+            let req = openssl_ocsp_request(&dir, &[]);
             let resp = env
                 .raw(
                     axum::http::Request::builder()

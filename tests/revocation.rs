@@ -52,35 +52,12 @@ async fn leaf(env: &TestEnv, cccd: &str) -> (String, String) {
 /// Asks about `leaf.pem` with an OpenSSL-made request and checks the answer against that
 /// request with OpenSSL (signature, chain and nonce verification on); returns OpenSSL's
 /// report.
-async fn ask(env: &TestEnv, extra: &[&str]) -> String {
-    let dir = env.dir.path();
-    // OpenSSL wants the CertID digest before -cert.
-    let mut args = vec!["ocsp", "-issuer", "certs/public.pem"];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&["-cert", "leaf.pem", "-reqout", "req.der"]);
-    let _ = std::fs::remove_file(dir.join("req.der"));
-    let (ok, text) = openssl(&args, dir);
-    assert!(ok, "{text}");
-    let r = post_ocsp(env, std::fs::read(dir.join("req.der")).unwrap()).await;
+async fn ask(env: &TestEnv, options: &[&str]) -> String {
+    let req = openssl_ocsp_request(env.dir.path(), options);
+    let r = post_ocsp(env, req).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.content_type, "application/ocsp-response");
-    std::fs::write(dir.join("resp.der"), &r.bytes).unwrap();
-    let (ok, text) = openssl(
-        &[
-            "ocsp",
-            "-respin",
-            "resp.der",
-            "-reqin",
-            "req.der",
-            "-CAfile",
-            "certs/chain.pem",
-            "-resp_text",
-        ],
-        dir,
-    );
-    assert!(ok, "{text}");
-    assert!(text.contains("Response verify OK"), "{text}");
-    text
+    openssl_ocsp_check(env.dir.path(), &r.bytes)
 }
 
 #[tokio::test]
@@ -144,22 +121,8 @@ async fn ocsp_get_answers_with_http_caching_headers() {
     let env = env(Backend::Sqlite).await;
     leaf(&env, "001099007002").await;
     let dir = env.dir.path();
-    let (ok, text) = openssl(
-        &[
-            "ocsp",
-            "-issuer",
-            "certs/public.pem",
-            "-cert",
-            "leaf.pem",
-            "-no_nonce",
-            "-reqout",
-            "req.der",
-        ],
-        dir,
-    );
-    assert!(ok, "{text}");
-    let b64 = base64::engine::general_purpose::STANDARD
-        .encode(std::fs::read(dir.join("req.der")).unwrap());
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(openssl_ocsp_request(dir, &["-no_nonce"]));
     // RFC 6960 A.1: URL-encoded base64 of the DER request.
     let path = format!(
         "/pki/ocsp/{}",
@@ -187,22 +150,8 @@ async fn ocsp_get_answers_with_http_caching_headers() {
     assert!(h[header::LAST_MODIFIED].to_str().unwrap().ends_with(" GMT"));
     use http_body_util::BodyExt;
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    std::fs::write(dir.join("resp.der"), &bytes).unwrap();
-    let (ok, text) = openssl(
-        &[
-            "ocsp",
-            "-respin",
-            "resp.der",
-            "-issuer",
-            "certs/public.pem",
-            "-cert",
-            "leaf.pem",
-            "-CAfile",
-            "certs/chain.pem",
-        ],
-        dir,
-    );
-    assert!(ok && text.contains("leaf.pem: good"), "{text}");
+    let text = openssl_ocsp_check(dir, &bytes);
+    assert!(text.contains("Cert Status: good"), "{text}");
 }
 
 /// The one-byte OCSPResponseStatus of an answer with no response bytes.
@@ -338,18 +287,7 @@ async fn crl_shards_list_revocations_soon_after_they_happen() {
         let dir = env.dir.path();
         let (serial, token) = leaf(&env, "001099007004").await;
         fetch_shard_crl(&env).await;
-        let (ok, text) = openssl(
-            &[
-                "verify",
-                "-crl_check",
-                "-CAfile",
-                "certs/chain.pem",
-                "-CRLfile",
-                "shard.crl",
-                "leaf.pem",
-            ],
-            dir,
-        );
+        let (ok, text) = openssl_crl_check(dir, "shard.crl");
         assert!(ok, "a good certificate passes the CRL check: {text}");
         let r = env
             .post(
@@ -377,18 +315,7 @@ async fn crl_shards_list_revocations_soon_after_they_happen() {
         );
         let text = fetch_shard_crl(&env).await;
         assert!(text.contains("Superseded"), "{text}");
-        let (ok, text) = openssl(
-            &[
-                "verify",
-                "-crl_check",
-                "-CAfile",
-                "certs/chain.pem",
-                "-CRLfile",
-                "shard.crl",
-                "leaf.pem",
-            ],
-            dir,
-        );
+        let (ok, text) = openssl_crl_check(dir, "shard.crl");
         assert!(!ok && text.contains("certificate revoked"), "{text}");
         // Every published CRL is in the ledger.
         let crls = env
@@ -477,14 +404,7 @@ async fn freshly_signed_ocsp_answers_are_rate_limited_per_address_and_cached_one
     let env = env_with(Backend::Sqlite, "ocsp_signed_per_address_per_hour = 2").await;
     leaf(&env, "001099007005").await;
     let dir = env.dir.path();
-    let request = |extra: &[&str]| {
-        let mut args = vec!["ocsp", "-issuer", "certs/public.pem"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["-cert", "leaf.pem", "-reqout", "req.der"]);
-        let (ok, text) = openssl(&args, dir);
-        assert!(ok, "{text}");
-        std::fs::read(dir.join("req.der")).unwrap()
-    };
+    let request = |options: &[&str]| openssl_ocsp_request(dir, options);
     let from = |body: Vec<u8>| {
         let mut req = Request::builder()
             .method(Method::POST)

@@ -5,26 +5,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use common::*;
 
 fn openssl(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is installed");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    openssl_in(dir, args)
 }
 
 async fn post_tsa(env: &TestEnv, body: Vec<u8>) -> Resp {

@@ -254,6 +254,56 @@ pub fn openssl_in(dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// An OCSP request for `leaf.pem` in `dir` (issued by the public CA), made by `openssl ocsp`
+/// with `options` (e.g. `-no_nonce`, `-sha256`) and kept in `req.der`; returns its DER.
+pub fn openssl_ocsp_request(dir: &Path, options: &[&str]) -> Vec<u8> {
+    let _ = std::fs::remove_file(dir.join("req.der"));
+    // OpenSSL wants the CertID digest before -cert.
+    let mut args = vec!["ocsp", "-issuer", "certs/public.pem"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["-cert", "leaf.pem", "-reqout", "req.der"]);
+    let (ok, text) = openssl_in(dir, &args);
+    assert!(ok, "{text}");
+    std::fs::read(dir.join("req.der")).unwrap()
+}
+
+/// `openssl ocsp` checks `response` against `req.der` in `dir` (signature, chain to
+/// `certs/chain.pem`, nonce); returns its report, which says "Response verify OK".
+pub fn openssl_ocsp_check(dir: &Path, response: &[u8]) -> String {
+    std::fs::write(dir.join("resp.der"), response).unwrap();
+    let (ok, text) = openssl_in(
+        dir,
+        &[
+            "ocsp",
+            "-respin",
+            "resp.der",
+            "-reqin",
+            "req.der",
+            "-CAfile",
+            "certs/chain.pem",
+            "-resp_text",
+        ],
+    );
+    assert!(ok && text.contains("Response verify OK"), "{text}");
+    text
+}
+
+/// `openssl verify -crl_check` of `leaf.pem` in `dir` with the CRL in `crl` (PEM).
+pub fn openssl_crl_check(dir: &Path, crl: &str) -> (bool, String) {
+    openssl_in(
+        dir,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "certs/chain.pem",
+            "-CRLfile",
+            crl,
+            "leaf.pem",
+        ],
+    )
+}
+
 /// Requests a certificate through a router from a spawned task (for concurrency tests);
 /// returns the status and the JSON answer.
 pub async fn request_on(app: Router, token: String, body: Value) -> (StatusCode, Value) {
