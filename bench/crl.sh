@@ -303,8 +303,8 @@ part_b() {
     cat <<EOF
 
 ==== b: issuance, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $B_ROUNDS rounds each (alternating), same CSR every request
-fresh data directory, certs/s per round:              ${RATES[fresh]}
-with $B_ROWS revoked rows, certs/s per round:    ${RATES[revoked]}
+$(printf '%-44s %s' "fresh data directory, certs/s per round:" "${RATES[fresh]}")
+$(printf '%-44s %s' "with $B_ROWS revoked rows, certs/s per round:" "${RATES[revoked]}")
 medians: fresh $mf certs/s, with revoked rows $mr certs/s; ratio $(awk -v f="$mf" -v r="$mr" 'BEGIN {printf "%.3f", (f > 0) ? r / f : 0}'); drop $drop %   target <= $TARGET_DROP %: $(awk -v d="$drop" -v t="$TARGET_DROP" 'BEGIN {print (d <= t) ? "met" : "MISSED"}')
 non-201 answers: fresh ${BAD[fresh]}, with revoked rows ${BAD[revoked]}; socket errors: fresh ${ERR[fresh]}, with revoked rows ${ERR[revoked]}
 EOF
