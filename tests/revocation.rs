@@ -198,7 +198,7 @@ async fn malformed_foreign_and_oversized_ocsp_requests_are_refused_and_record_no
         let many =
             kyso::pki::der::sequence(&[kyso::pki::der::sequence(&[kyso::pki::der::sequence(
                 &(0..ocsp::MAX_CERT_IDS + 1)
-                    .map(|_| kyso::pki::der::sequence(&[id.der.clone()]))
+                    .map(|_| kyso::pki::der::sequence(std::slice::from_ref(&id.der)))
                     .collect::<Vec<_>>(),
             )])]);
         assert_eq!(error_status(&post_ocsp(&env, many).await), 1);

@@ -76,25 +76,54 @@ pub fn shard_of(serial_hex: &str, shards: u32) -> u32 {
 
 /// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
 pub fn x509_time(unix: i64) -> Vec<u8> {
-    let g = generalized_time(unix);
-    // g = 0x18 len YYYYMMDDHHMMSSZ
-    let year: u32 = std::str::from_utf8(&g[2..6])
-        .ok()
-        .and_then(|y| y.parse().ok())
-        .unwrap_or(0);
-    if (1950..2050).contains(&year) {
-        tlv(0x17, &g[4..])
+    let mut out = Vec::with_capacity(17);
+    push_x509_time(&mut out, unix);
+    out
+}
+
+/// Appends [`x509_time`] to `out` without allocating.
+fn push_x509_time(out: &mut Vec<u8>, unix: i64) {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let year = t.year().clamp(0, 9999) as u32;
+    let utc = (1950..2050).contains(&year);
+    let mut digits = [0u8; 14];
+    let parts = [
+        year / 100,
+        year % 100,
+        u8::from(t.month()) as u32,
+        t.day() as u32,
+        t.hour() as u32,
+        t.minute() as u32,
+        t.second() as u32,
+    ];
+    for (i, v) in parts.iter().enumerate() {
+        digits[2 * i] = b'0' + (v / 10) as u8;
+        digits[2 * i + 1] = b'0' + (v % 10) as u8;
+    }
+    let body = if utc { &digits[2..] } else { &digits[..] };
+    out.push(if utc { 0x17 } else { 0x18 });
+    out.push(body.len() as u8 + 1);
+    out.extend_from_slice(body);
+    out.push(b'Z');
+}
+
+/// Appends a DER length.
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
     } else {
-        g
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
     }
 }
 
-fn serial_integer(serial_hex: &str) -> Vec<u8> {
-    let mut bytes = hex::decode(serial_hex).unwrap_or_else(|_| vec![0]);
-    if bytes.first().is_some_and(|b| b & 0x80 != 0) {
-        bytes.insert(0, 0);
-    }
-    tlv(0x02, &bytes)
+/// Appends the tag and length of a TLV whose content is `content` bytes long.
+fn push_header(out: &mut Vec<u8>, tag: u8, content: usize) {
+    out.push(tag);
+    push_len(out, content);
 }
 
 fn extension(id: &str, critical: bool, value: Vec<u8>) -> Vec<u8> {
@@ -106,19 +135,63 @@ fn extension(id: &str, critical: bool, value: Vec<u8>) -> Vec<u8> {
     sequence(&parts)
 }
 
-fn entry(r: &Revoked) -> Vec<u8> {
-    let mut exts = Vec::new();
-    if let Some(code) = r.reason.filter(|c| *c != 0) {
-        exts.push(extension("2.5.29.21", false, tlv(0x0a, &[code])));
+/// reasonCode extension without its value byte: SEQUENCE { OID 2.5.29.21, OCTET STRING {
+/// ENUMERATED 1 byte } }.
+const REASON_EXT_HEAD: [u8; 10] = [0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a];
+/// invalidityDate extension up to its GeneralizedTime: SEQUENCE { OID 2.5.29.24, OCTET STRING
+/// { GeneralizedTime (17 bytes) } }.
+const INVALIDITY_EXT_HEAD: [u8; 9] = [0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11];
+
+/// Decodes a hex serial (at most 40 digits, odd counts padded on the left) into `out`; returns
+/// its length in bytes, 0 if it is not such a serial.
+fn decode_serial(hex_text: &str, out: &mut [u8]) -> usize {
+    let digits = hex_text.as_bytes();
+    if digits.is_empty() || digits.len() > 40 {
+        return 0;
     }
-    if let Some(t) = r.invalidity_date {
-        exts.push(extension("2.5.29.24", false, generalized_time(t)));
+    let odd = digits.len() % 2;
+    for (i, c) in digits.iter().enumerate() {
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return 0,
+        };
+        let pos = i + odd;
+        out[pos / 2] |= if pos.is_multiple_of(2) { v << 4 } else { v };
     }
-    let mut parts = vec![serial_integer(&r.serial), x509_time(r.revoked_at)];
-    if !exts.is_empty() {
-        parts.push(sequence(&exts));
+    digits.len().div_ceil(2)
+}
+
+/// Appends one revokedCertificates entry to `out`, using `scratch` for its contents.
+fn push_entry(out: &mut Vec<u8>, scratch: &mut Vec<u8>, r: &Revoked) {
+    scratch.clear();
+    // userCertificate: the serial as a positive INTEGER (at most 20 octets plus a sign byte).
+    let mut serial = [0u8; 21];
+    let n = decode_serial(&r.serial, &mut serial[1..]);
+    let int: &[u8] = match n {
+        0 => &[0],
+        n if serial[1] & 0x80 != 0 => &serial[..=n],
+        n => &serial[1..=n],
+    };
+    push_header(scratch, 0x02, int.len());
+    scratch.extend_from_slice(int);
+    push_x509_time(scratch, r.revoked_at);
+    let reason = r.reason.filter(|c| *c != 0);
+    let ext_len = reason.map_or(0, |_| 12) + r.invalidity_date.map_or(0, |_| 26);
+    if ext_len > 0 {
+        push_header(scratch, 0x30, ext_len);
+        if let Some(code) = reason {
+            scratch.extend_from_slice(&REASON_EXT_HEAD);
+            scratch.extend_from_slice(&[0x01, code]);
+        }
+        if let Some(t) = r.invalidity_date {
+            scratch.extend_from_slice(&INVALIDITY_EXT_HEAD);
+            scratch.extend_from_slice(&generalized_time(t));
+        }
     }
-    sequence(&parts)
+    push_header(out, 0x30, scratch.len());
+    out.extend_from_slice(scratch);
 }
 
 fn u64_integer(v: u64) -> Vec<u8> {
@@ -131,16 +204,20 @@ fn u64_integer(v: u64) -> Vec<u8> {
     tlv(0x02, &out)
 }
 
-/// Builds and signs a CRL over `revoked` (DER CertificateList).
+/// Builds and signs a CRL over `revoked` (DER CertificateList). The entries are written into
+/// one buffer as they come, so a shard of a million costs its DER size three times over at the
+/// peak (entries, to-be-signed list, signed list), never a structure per entry.
 pub fn build(
     spec: &CrlSpec<'_>,
-    revoked: &[Revoked],
+    revoked: impl IntoIterator<Item = Revoked>,
     key: &dyn SigningKey,
 ) -> Result<Vec<u8>, crate::keys::KeyError> {
     let alg = signature_algorithm(key.algorithm());
-    let mut entries = Vec::with_capacity(revoked.len() * 64);
+    let revoked = revoked.into_iter();
+    let mut entries = Vec::with_capacity(revoked.size_hint().0 * 48);
+    let mut scratch = Vec::with_capacity(64);
     for r in revoked {
-        entries.extend_from_slice(&entry(r));
+        push_entry(&mut entries, &mut scratch, &r);
     }
     let (url, scope_flag) = match spec.scope {
         // onlyContainsUserCerts [1] TRUE / onlyContainsCACerts [2] TRUE
@@ -152,34 +229,48 @@ pub fn build(
         tlv(0xa0, &tlv(0xa0, &tlv(0x86, url.as_bytes()))),
         scope_flag.to_vec(),
     ]);
-    let exts = sequence(&[
-        extension(
-            "2.5.29.35",
-            false,
-            sequence(&[tlv(0x80, spec.issuer_key_id)]),
-        ),
-        extension("2.5.29.20", false, u64_integer(spec.number)),
-        extension("2.5.29.28", true, idp),
-    ]);
-    let mut tbs_parts = vec![
+    let exts = tlv(
+        0xa0,
+        &sequence(&[
+            extension(
+                "2.5.29.35",
+                false,
+                sequence(&[tlv(0x80, spec.issuer_key_id)]),
+            ),
+            extension("2.5.29.20", false, u64_integer(spec.number)),
+            extension("2.5.29.28", true, idp),
+        ]),
+    );
+    let head = [
         vec![0x02, 0x01, 0x01], // v2
         alg.clone(),
         spec.issuer_subject.to_vec(),
         x509_time(spec.this_update),
         x509_time(spec.next_update),
-    ];
-    if !revoked.is_empty() {
-        tbs_parts.push(tlv(0x30, &entries));
+    ]
+    .concat();
+    let mut list_header = Vec::new();
+    if !entries.is_empty() {
+        push_header(&mut list_header, 0x30, entries.len());
     }
+    let tbs_len = head.len() + list_header.len() + entries.len() + exts.len();
+    let mut tbs = Vec::with_capacity(tbs_len + 8);
+    push_header(&mut tbs, 0x30, tbs_len);
+    tbs.extend_from_slice(&head);
+    tbs.extend_from_slice(&list_header);
+    tbs.extend_from_slice(&entries);
     drop(entries);
-    tbs_parts.push(tlv(0xa0, &exts));
-    let tbs = sequence(&tbs_parts);
-    drop(tbs_parts);
+    tbs.extend_from_slice(&exts);
     let signature = key.sign(&tbs)?;
-    let mut bits = Vec::with_capacity(signature.len() + 1);
-    bits.push(0);
-    bits.extend_from_slice(&signature);
-    Ok(sequence(&[tbs, alg, tlv(0x03, &bits)]))
+    let bits = tlv(0x03, &[&[0u8][..], &signature].concat());
+    let total = tbs.len() + alg.len() + bits.len();
+    let mut out = Vec::with_capacity(total + 8);
+    push_header(&mut out, 0x30, total);
+    out.extend_from_slice(&tbs);
+    drop(tbs);
+    out.extend_from_slice(&alg);
+    out.extend_from_slice(&bits);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -217,10 +308,28 @@ mod tests {
                 url: "http://x/pki/crl/public-3.crl",
             },
         };
-        let der = build(&spec, &revoked, &key).unwrap();
+        let der = build(&spec, revoked.clone(), &key).unwrap();
         let (rest, crl) = CertificateRevocationList::from_der(&der).unwrap();
         assert!(rest.is_empty());
         assert_eq!(crl.version().map(|v| v.0), Some(1));
+        // The same bytes as the simple encoding of each part.
+        let mut one = Vec::new();
+        push_entry(&mut one, &mut Vec::new(), &revoked[0]);
+        let reason = extension("2.5.29.21", false, tlv(0x0a, &[1]));
+        let invalidity = extension("2.5.29.24", false, generalized_time(1_699_000_000));
+        let expected = sequence(&[
+            tlv(0x02, &[0x00, 0x8a, 0x01]),
+            x509_time(1_700_000_000),
+            sequence(&[reason, invalidity]),
+        ]);
+        assert_eq!(one, expected);
+        let mut odd = Vec::new();
+        let three = Revoked {
+            serial: "abc".into(),
+            ..revoked[1].clone()
+        };
+        push_entry(&mut odd, &mut Vec::new(), &three);
+        assert_eq!(&odd[2..6], &[0x02, 0x02, 0x0a, 0xbc]);
         let serials: Vec<String> = crl
             .iter_revoked_certificates()
             .map(|r| hex::encode(r.raw_serial()))

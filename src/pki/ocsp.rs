@@ -371,7 +371,7 @@ pub fn error_response(status: ResponseStatus) -> Vec<u8> {
 
 /// The OCSP request a client makes for one certificate (tests, benchmarks, `kyso` itself).
 pub fn request(cert_id: &CertId, nonce: Option<&[u8]>) -> Vec<u8> {
-    let list = sequence(&[sequence(&[cert_id.der.clone()])]);
+    let list = sequence(&[sequence(std::slice::from_ref(&cert_id.der))]);
     let mut tbs = vec![list];
     if let Some(n) = nonce {
         let ext = sequence(&[oid(ID_PKIX_OCSP_NONCE), tlv(0x04, &tlv(0x04, n))]);
@@ -427,7 +427,7 @@ mod tests {
             Err(OcspError::NonceSize(0))
         ));
         let many: Vec<Vec<u8>> = (0..MAX_CERT_IDS + 5)
-            .map(|_| sequence(&[id.der.clone()]))
+            .map(|_| sequence(std::slice::from_ref(&id.der)))
             .collect();
         let big = sequence(&[sequence(&[sequence(&many)])]);
         assert_eq!(

@@ -452,28 +452,28 @@ impl Service {
     pub async fn publish_crl(&self, ca: &str, shard: i64) -> Result<CrlRow, ServiceError> {
         let issuer = self.cas.get(ca).ok_or(ServiceError::NotFound("CA"))?;
         let t_ms = (now().unix_timestamp_nanos() / 1_000_000) as i64;
-        let previous = self.store.latest_crl(ca, shard).await?;
-        let number = previous.map_or(t_ms, |p| t_ms.max(p.number + 1));
+        // Monotonic per shard even if nodes' clocks disagree.
+        let previous = self.store.latest_crl_number(ca, shard).await?;
+        let number = previous.map_or(t_ms, |p| t_ms.max(p + 1));
         let this_update = number / 1000;
         let next_update = this_update + self.policy.revocation.crl_lifetime.as_secs() as i64;
         // Taken before the read, so a revocation that lands during the build marks it again.
         let since = lock(&self.revocation.dirty).remove(&(ca.to_string(), shard));
-        let revoked: Vec<Revoked> = if ca == "root" {
+        let started = Instant::now();
+        let rows = if ca == "root" {
             // The issuing CAs are not revocable through the API; the root's CRL says so.
             Vec::new()
         } else {
-            self.store
-                .revoked_in_shard(ca, shard)
-                .await?
-                .into_iter()
-                .map(|r| Revoked {
-                    reason: r.revocation_reason.as_deref().and_then(crl::reason_code),
-                    serial: r.serial,
-                    revoked_at: r.revoked_at,
-                    invalidity_date: r.invalidity_date,
-                })
-                .collect()
+            self.store.revoked_in_shard(ca, shard).await?
         };
+        let read = started.elapsed();
+        let entries = rows.len() as i64;
+        let revoked = rows.into_iter().map(|r| Revoked {
+            reason: r.revocation_reason.as_deref().and_then(crl::reason_code),
+            serial: r.serial,
+            revoked_at: r.revoked_at,
+            invalidity_date: r.invalidity_date,
+        });
         let url = self.urls.crl_shard(ca, shard as u32);
         let spec = CrlSpec {
             issuer_subject: &issuer.subject_raw,
@@ -487,8 +487,9 @@ impl Service {
                 Scope::UserShard { url: &url }
             },
         };
-        let der = crl::build(&spec, &revoked, issuer.signing_key())
+        let der = crl::build(&spec, revoked, issuer.signing_key())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let built = started.elapsed();
         let entry = Entry {
             ca: Some(ca.to_string()),
             crl_number: Some(number),
@@ -499,22 +500,19 @@ impl Service {
             ))),
             ..Entry::new(kinds::CRL_PUBLISHED, 0, this_update)
         };
-        let row = CrlRow {
-            ca: ca.to_string(),
-            shard,
-            number,
-            this_update,
-            next_update,
-            entries: revoked.len() as i64,
-            der,
-        };
-        let written = self
-            .writer
-            .write(WriteOp::PublishCrl(Box::new(CrlRecord {
-                crl: row.clone(),
-                ledger_entry: entry.to_bytes(),
-            })))
-            .await;
+        let record = Arc::new(CrlRecord {
+            crl: CrlRow {
+                ca: ca.to_string(),
+                shard,
+                number,
+                this_update,
+                next_update,
+                entries,
+                der,
+            },
+            ledger_entry: entry.to_bytes(),
+        });
+        let written = self.writer.write(WriteOp::PublishCrl(record.clone())).await;
         if let Err(e) = written {
             if let Some(at) = since {
                 lock(&self.revocation.dirty)
@@ -523,7 +521,21 @@ impl Service {
             }
             return Err(e.into());
         }
-        tracing::info!(ca, shard, number, entries = row.entries, "CRL published");
+        // The writer has let go of it by now: no copy of a large CRL.
+        let row = Arc::try_unwrap(record)
+            .map(|r| r.crl)
+            .unwrap_or_else(|shared| shared.crl.clone());
+        tracing::info!(
+            ca,
+            shard,
+            number,
+            entries,
+            bytes = row.der.len(),
+            read_ms = read.as_millis() as u64,
+            build_ms = (built - read).as_millis() as u64,
+            store_ms = (started.elapsed() - built).as_millis() as u64,
+            "CRL published"
+        );
         Ok(row)
     }
 

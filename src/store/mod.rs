@@ -265,7 +265,8 @@ pub enum WriteOp {
     Issue(Box<IssuanceRecord>),
     Revoke(RevocationRecord),
     Record(LedgerRecord),
-    PublishCrl(Box<CrlRecord>),
+    /// Shared, so the service keeps the CRL it publishes without copying it.
+    PublishCrl(Arc<CrlRecord>),
 }
 
 impl WriteOp {
@@ -422,6 +423,8 @@ pub trait Repository: Send + Sync {
     async fn revoked_in_shard(&self, ca: &str, shard: i64) -> Result<Vec<RevokedRow>, StoreError>;
     /// The newest CRL of a shard.
     async fn latest_crl(&self, ca: &str, shard: i64) -> Result<Option<CrlRow>, StoreError>;
+    /// The number of a shard's newest CRL.
+    async fn latest_crl_number(&self, ca: &str, shard: i64) -> Result<Option<i64>, StoreError>;
     /// (ca, shard, thisUpdate) of the newest CRL of every shard ever published.
     async fn crl_freshness(&self) -> Result<Vec<(String, i64, i64)>, StoreError>;
     /// Starts delivering the serials other processes revoke to `tx` (`None`: notifications may

@@ -634,6 +634,15 @@ macro_rules! impl_repository {
                 Ok(sqlx::query_as(&q).bind(ca).bind(shard).fetch_optional(&self.pool).await?)
             }
 
+            async fn latest_crl_number(
+                &self,
+                ca: &str,
+                shard: i64,
+            ) -> Result<Option<i64>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar("SELECT MAX(number) FROM crls WHERE ca = $1 AND shard = $2")
+                    .bind(ca).bind(shard).fetch_one(&self.pool).await?)
+            }
+
             async fn crl_freshness(&self) -> Result<Vec<(String, i64, i64)>, $crate::store::StoreError> {
                 Ok(sqlx::query_as("SELECT ca, shard, MAX(this_update) FROM crls GROUP BY ca, shard")
                     .fetch_all(&self.pool).await?)
