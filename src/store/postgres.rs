@@ -64,6 +64,18 @@ super::sql::impl_repository!(
 );
 
 impl PgRepo {
+    async fn revoked_rows(
+        &self,
+        ca: &str,
+        shard: i64,
+    ) -> Result<Vec<super::RevokedRow>, StoreError> {
+        Ok(sqlx::query_as(super::sql::REVOKED_IN_SHARD)
+            .bind(ca)
+            .bind(shard)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// LISTENs on [`REVOCATIONS_CHANNEL`] on a connection of its own. After the connection
     /// drops, sqlx reconnects; notifications sent meanwhile are lost, so `None` then tells
     /// the receiver to forget what it cached.

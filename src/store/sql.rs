@@ -28,6 +28,10 @@ pub const INSERT_CRL: &str = "INSERT INTO crls (ca, shard, number, this_update, 
 /// Keeps a shard's newest CRL and the one before it (a client may still be fetching that).
 pub const PRUNE_CRLS: &str = "DELETE FROM crls WHERE ca = $1 AND shard = $2 AND number < \
     (SELECT number FROM crls WHERE ca = $1 AND shard = $2 ORDER BY number DESC LIMIT 1 OFFSET 1)";
+/// What a CRL shard lists (an index-only scan of `certificates_revoked`).
+pub const REVOKED_IN_SHARD: &str = "SELECT serial, revoked_at, revocation_reason, \
+    invalidity_date FROM certificates WHERE ca = $1 AND crl_shard = $2 AND status = 'revoked' \
+    ORDER BY serial";
 pub const CRL_COLUMNS: &str = "ca, shard, number, this_update, next_update, entries, der";
 
 /// Entries from an index on, for bulk reads.
@@ -615,11 +619,7 @@ macro_rules! impl_repository {
                 ca: &str,
                 shard: i64,
             ) -> Result<Vec<$crate::store::RevokedRow>, $crate::store::StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
-                     WHERE ca = $1 AND crl_shard = $2 AND status = 'revoked' ORDER BY serial",
-                )
-                .bind(ca).bind(shard).fetch_all(&self.pool).await?)
+                self.revoked_rows(ca, shard).await
             }
 
             async fn latest_crl(

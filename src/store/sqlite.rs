@@ -243,6 +243,36 @@ super::sql::impl_repository!(
 );
 
 impl SqliteRepo {
+    /// A CRL shard's rows, up to a million, through a native connection (sqlx would hand each
+    /// row across threads).
+    async fn revoked_rows(
+        &self,
+        ca: &str,
+        shard: i64,
+    ) -> Result<Vec<super::RevokedRow>, StoreError> {
+        if self.native.is_none() {
+            return Ok(sqlx::query_as(super::sql::REVOKED_IN_SHARD)
+                .bind(ca)
+                .bind(shard)
+                .fetch_all(&self.pool)
+                .await?);
+        }
+        let ca = ca.to_string();
+        self.with_native(move |conn| {
+            let mut stmt = conn.prepare_cached(&positional(super::sql::REVOKED_IN_SHARD))?;
+            let rows = stmt.query_map(rusqlite::params![ca, shard], |r| {
+                Ok(super::RevokedRow {
+                    serial: r.get(0)?,
+                    revoked_at: r.get(1)?,
+                    revocation_reason: r.get(2)?,
+                    invalidity_date: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// One process owns a SQLite database, so no other process revokes behind its back.
     async fn watch(
         &self,
