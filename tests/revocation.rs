@@ -431,3 +431,92 @@ async fn freshly_signed_ocsp_answers_are_rate_limited_per_address_and_cached_one
     assert_eq!(error_status(&env.raw(from(with_nonce)).await), 3);
     assert_eq!(env.ledger_size().await, before);
 }
+
+/// `openssl ocsp -url` against a real `kyso serve`: `good`, then `revoked` after the
+/// revocation; and `kyso crl publish` on the data directory afterwards.
+#[tokio::test]
+async fn openssl_ocsp_url_against_a_running_server_and_kyso_crl_publish() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let admin = kyso_init(&dir, None);
+    let mut server = spawn_plain_server(&dir, None);
+    let base = format!("http://{}", server.addr);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let citizen: serde_json::Value = http
+        .post(format!("{base}/api/v1/accounts"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "c", "role": "citizen", "citizen_id": "001099007009"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = citizen["token"].as_str().unwrap();
+    let issued: serde_json::Value = http
+        .post(format!("{base}/api/v1/certificates"))
+        .bearer_auth(token)
+        .json(&citizen_body("Vũ Thị Hạnh", "001099007009", &fresh_csr()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.join("leaf.pem"),
+        issued["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let url = format!("{base}/pki/ocsp");
+    let ask = || {
+        openssl(
+            &[
+                "ocsp",
+                "-issuer",
+                "certs/public.pem",
+                "-cert",
+                "leaf.pem",
+                "-url",
+                &url,
+                "-CAfile",
+                "certs/chain.pem",
+            ],
+            &dir,
+        )
+    };
+    let (ok, text) = ask();
+    assert!(
+        ok && text.contains("Response verify OK") && text.contains("leaf.pem: good"),
+        "{text}"
+    );
+    let serial = issued["serial"].as_str().unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/certificates/{serial}/revoke"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"reason": "cessationOfOperation"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (ok, text) = ask();
+    assert!(
+        ok && text.contains("Response verify OK") && text.contains("leaf.pem: revoked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cessationOfOperation") || text.contains("Cessation Of Operation"),
+        "{text}"
+    );
+    server.kill();
+
+    let (ok, text) = kyso_run(&dir, None, &["crl", "publish", "--ca", "root"]);
+    assert!(ok && text.contains("published 1 CRL(s)"), "{text}");
+    let (ok, text) = kyso_run(&dir, None, &["crl", "publish", "--ca", "government"]);
+    assert!(ok && text.contains("published 9 CRL(s)"), "{text}");
+    let (ok, text) = kyso_run(&dir, None, &["crl", "publish", "--ca", "elsewhere"]);
+    assert!(!ok && text.contains("CA not found"), "{text}");
+    let (ok, text) = kyso_run(&dir, None, &["ledger", "verify"]);
+    assert!(ok && text.contains("ledger OK"), "{text}");
+}
