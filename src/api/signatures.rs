@@ -108,9 +108,9 @@ pub struct SignBody {
     /// The credential's PIN. Never logged.
     #[schema(value_type = String)]
     pub pin: Zeroizing<String>,
-    /// `cades` (detached CMS).
+    /// `cades` (detached CMS) or `pades` (the PDF, signed by incremental update).
     pub format: String,
-    /// The document, base64.
+    /// The document, base64 (for `pades`, the PDF).
     #[serde(default)]
     pub document: Option<String>,
     /// Or its digest.
@@ -129,6 +129,12 @@ pub struct SignBody {
 pub struct SignOptions {
     #[serde(default)]
     pub timestamp: bool,
+    /// PAdES: the signature dictionary's /Reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// PAdES: the signature dictionary's /Location.
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// A detached signature and its ledger receipt.
@@ -139,8 +145,11 @@ pub struct SignatureView {
     pub format: &'static str,
     /// `B-B`, or `B-T` with a signature time-stamp.
     pub level: &'static str,
-    /// The document digest that was signed, `algorithm:hex`.
+    /// The document digest that was signed, `algorithm:hex` (for PAdES: of the byte ranges).
     pub document_digest: String,
+    /// PAdES: the signed PDF, base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
     pub receipt: crate::ledger::receipt::ReceiptJson,
 }
 
@@ -226,6 +235,9 @@ pub async fn sign(
             })?;
         let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
         let ApiJson(body) = ApiJson::<SignBody>::from_request(req, &state).await?;
+        if body.format == "pades" {
+            return sign_pdf(&state, &actor, body).await;
+        }
         json_request(body)?
     };
     let signed = state.service.sign_document(&actor, sign_req).await?;
@@ -236,6 +248,50 @@ pub async fn sign(
             format: "cades",
             level: if timestamped { "B-T" } else { "B-B" },
             document_digest: signed.document_digest,
+            document: None,
+            receipt: signed.receipt,
+        }),
+    )
+        .into_response())
+}
+
+/// `format: pades`: the PDF in `document`, signed whole (no digest-only form).
+async fn sign_pdf(
+    state: &AppState,
+    actor: &crate::service::Actor,
+    body: SignBody,
+) -> Result<Response, ApiError> {
+    let pdf = match (&body.document, &body.digest, &body.digest_algorithm) {
+        (Some(doc), None, None) => decode("document", doc)?,
+        _ => return Err(ApiError::bad(
+            "invalid-request",
+            "pades signs a whole PDF: give document (base64), without digest or digest_algorithm",
+        )),
+    };
+    let timestamped = body.options.timestamp;
+    let signed = state
+        .service
+        .sign_pdf(
+            actor,
+            crate::service::signing::PdfSignRequest {
+                credential_id: body.credential_id,
+                pin: body.pin,
+                pdf,
+                timestamp: timestamped,
+                reason: body.options.reason,
+                location: body.options.location,
+            },
+        )
+        .await?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignatureView {
+            signature: b64.encode(&signed.cms),
+            format: "pades",
+            level: if timestamped { "B-T" } else { "B-B" },
+            document_digest: signed.document_digest,
+            document: Some(b64.encode(&signed.pdf)),
             receipt: signed.receipt,
         }),
     )
@@ -246,7 +302,7 @@ fn json_request(body: SignBody) -> Result<(SignRequest, bool), ApiError> {
     if body.format != "cades" {
         return Err(ApiError::bad(
             "unsupported-format",
-            "format must be cades (pades comes with PDF signing)",
+            "format must be cades or pades",
         ));
     }
     let content = match (&body.document, &body.digest) {
@@ -334,7 +390,7 @@ async fn multipart_request(
         if fields.get("format").is_some_and(|f| f.as_str() != "cades") {
             return Err(ApiError::bad(
                 "unsupported-format",
-                "format must be cades (pades comes with PDF signing)",
+                "uploads are signed as cades; send a PDF as JSON (document, base64) with format pades",
             ));
         }
         let requested = fields
@@ -399,7 +455,7 @@ async fn stream_request(
     if q.format != "cades" {
         return Err(ApiError::bad(
             "unsupported-format",
-            "format must be cades (pades comes with PDF signing)",
+            "uploads are signed as cades; send a PDF as JSON (document, base64) with format pades",
         ));
     }
     let pin = parts

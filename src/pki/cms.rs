@@ -11,7 +11,7 @@ use x509_parser::prelude::FromDer;
 use super::der::{oid, sequence, tlv};
 use crate::keys::KeyAlgorithm;
 
-const ID_DATA: &str = "1.2.840.113549.1.7.1";
+pub const ID_DATA: &str = "1.2.840.113549.1.7.1";
 const ID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
 const ID_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
 const ID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";

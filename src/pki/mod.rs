@@ -10,6 +10,7 @@ pub mod der;
 pub mod issuer;
 pub mod lint;
 pub mod ocsp;
+pub mod pdf;
 pub mod profile;
 pub mod tsa;
 

@@ -10,6 +10,7 @@ use crate::keys::{KeyAlgorithm, PinWrapped, SigningKey};
 use crate::ledger::entry::{kinds, Entry};
 use crate::ledger::receipt::ReceiptJson;
 use crate::pki::cms::{self, DigestAlgorithm, SignedAttributes};
+use crate::pki::pdf;
 use crate::store::{CertificateRow, CredentialRow};
 
 /// What is signed: the document itself, or its digest computed by the caller.
@@ -39,6 +40,34 @@ pub struct Signed {
     /// The document digest signed, `algorithm:hex`.
     pub document_digest: String,
     pub receipt: ReceiptJson,
+}
+
+/// One PAdES signature request: the PDF is held in memory (an incremental update appends to
+/// it).
+pub struct PdfSignRequest {
+    pub credential_id: String,
+    pub pin: Zeroizing<String>,
+    pub pdf: Vec<u8>,
+    /// PAdES B-T: a signature time-stamp from kyso's TSA.
+    pub timestamp: bool,
+    pub reason: Option<String>,
+    pub location: Option<String>,
+}
+
+/// A signed PDF, released only after its ledger entry is durable.
+pub struct SignedPdf {
+    pub pdf: Vec<u8>,
+    /// The CMS inside it, DER.
+    pub cms: Vec<u8>,
+    /// The digest of the signed byte ranges, `algorithm:hex`.
+    pub document_digest: String,
+    pub receipt: ReceiptJson,
+}
+
+/// A CMS signature and the ledger entry of its time-stamp, if it has one.
+struct Cades {
+    der: Vec<u8>,
+    timestamp_entry: Option<Entry>,
 }
 
 /// A credential whose PIN was right, with its certificate.
@@ -75,11 +104,139 @@ impl Service {
                 value
             }
         };
-        let Unlocked { key, certificate } = self.unlock(&credential, req.pin, certificate).await?;
+        let unlocked = self.unlock(&credential, req.pin, certificate).await?;
         let signed_at = now();
-        let attrs =
-            SignedAttributes::build(digest_alg, &message_digest, signed_at, &certificate.der)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let cms = self.cades(
+            &unlocked,
+            alg,
+            digest_alg,
+            &message_digest,
+            Some(signed_at),
+            req.timestamp,
+        )?;
+        let document_digest = digest_alg.tagged_hex(&message_digest);
+        let receipt = self
+            .record_signature(
+                actor,
+                &unlocked.certificate,
+                "cades",
+                &document_digest,
+                &cms,
+            )
+            .await?;
+        tracing::info!(
+            credential = %credential.id,
+            serial = %unlocked.certificate.serial,
+            by = actor.id,
+            index = receipt.index,
+            "document signed"
+        );
+        Ok(Signed {
+            receipt,
+            cms: cms.der,
+            document_digest,
+        })
+    }
+
+    /// Signs a PDF with a credential the actor holds (PAdES, invisible signature field on the
+    /// first page, by incremental update): B-B, or B-T with a signature time-stamp.
+    pub async fn sign_pdf(
+        &self,
+        actor: &Actor,
+        req: PdfSignRequest,
+    ) -> Result<SignedPdf, ServiceError> {
+        let credential = self.usable_credential(actor, &req.credential_id).await?;
+        let certificate = self.signing_certificate(&credential).await?;
+        let alg = KeyAlgorithm::parse(&credential.algorithm)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let digest_alg = cms::native_digest(alg);
+        let chain_len: usize = self.chain_of(&certificate)?.iter().map(|c| c.len()).sum();
+        // Room for the CMS: certificates, attributes and signature, and a time-stamp token
+        // (with its own TSA certificate and chain) when asked for.
+        let reserve = certificate.der.len()
+            + chain_len
+            + 2048
+            + if req.timestamp {
+                self.cas.tsa.cert_der.len() + chain_len + 4096
+            } else {
+                0
+            };
+        let signed_at = now();
+        let info = pdf::SignatureInfo {
+            time: signed_at,
+            reason: req.reason,
+            location: req.location,
+            name: Some(certificate.common_name.clone()),
+            reserve,
+        };
+        let field = format!("kyso-{}", hex::encode(super::random_bytes::<6>()?));
+        // The document is checked before the PIN: a bad PDF costs no PIN attempt.
+        let prepared = pdf::prepare(&req.pdf, &info, &field)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let mut ctx = ring::digest::Context::new(digest_alg.ring());
+        for part in prepared.signed_ranges() {
+            ctx.update(part);
+        }
+        let message_digest = ctx.finish().as_ref().to_vec();
+        let unlocked = self.unlock(&credential, req.pin, certificate).await?;
+        // PAdES: the signing time is the dictionary's /M, not a signed attribute.
+        let cms = self.cades(
+            &unlocked,
+            alg,
+            digest_alg,
+            &message_digest,
+            None,
+            req.timestamp,
+        )?;
+        let signed = prepared
+            .finish(&cms.der)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let document_digest = digest_alg.tagged_hex(&message_digest);
+        let receipt = self
+            .record_signature(
+                actor,
+                &unlocked.certificate,
+                "pades",
+                &document_digest,
+                &cms,
+            )
+            .await?;
+        tracing::info!(
+            credential = %credential.id,
+            serial = %unlocked.certificate.serial,
+            by = actor.id,
+            index = receipt.index,
+            "PDF signed"
+        );
+        Ok(SignedPdf {
+            pdf: signed,
+            cms: cms.der,
+            document_digest,
+            receipt,
+        })
+    }
+
+    /// A detached CMS over `message_digest` with the unlocked key: CAdES B-B attributes, and a
+    /// signature time-stamp from kyso's TSA when asked for (its ledger entry comes back with
+    /// it, to record with the signature).
+    fn cades(
+        &self,
+        unlocked: &Unlocked,
+        alg: KeyAlgorithm,
+        digest_alg: DigestAlgorithm,
+        message_digest: &[u8],
+        signing_time: Option<time::OffsetDateTime>,
+        timestamp: bool,
+    ) -> Result<Cades, ServiceError> {
+        let Unlocked { key, certificate } = unlocked;
+        let attrs = SignedAttributes::for_content(
+            digest_alg,
+            message_digest,
+            signing_time,
+            &certificate.der,
+            cms::ID_DATA,
+        )
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
         // The key's own hash goes through ring; another one is hashed here and the digest
         // signed.
         let signature = if digest_alg == cms::native_digest(alg) {
@@ -88,51 +245,56 @@ impl Service {
             key.sign_digest(&digest_alg.digest(&attrs.der))
         }
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let chain = self.chain_of(&certificate)?;
+        let chain = self.chain_of(certificate)?;
         // CAdES B-T: kyso's TSA time-stamps the signature value; the token is recorded too.
         let mut unsigned = Vec::new();
-        let mut entries = Vec::new();
-        if req.timestamp {
+        let mut timestamp_entry = None;
+        if timestamp {
             let imprint = DigestAlgorithm::Sha256.digest(&signature);
             let ts_req =
                 crate::pki::tsa::TimeStampRequest::for_digest(DigestAlgorithm::Sha256, &imprint);
             let (token, ts_entry) = self.time_stamp_token(&ts_req)?;
             unsigned.push(cms::signature_time_stamp(&token));
-            entries.push(ts_entry);
+            timestamp_entry = Some(ts_entry);
         }
-        let cms_der = cms::assemble(&attrs, alg, &signature, &certificate.der, &chain, &unsigned)
+        let der = cms::assemble(&attrs, alg, &signature, &certificate.der, &chain, &unsigned)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let document_digest = digest_alg.tagged_hex(&message_digest);
+        Ok(Cades {
+            der,
+            timestamp_entry,
+        })
+    }
+
+    /// Record before release: the signature's ledger entry (and its time-stamp's) is durable
+    /// before the caller sees the signature; returns the signature's receipt.
+    async fn record_signature(
+        &self,
+        actor: &Actor,
+        certificate: &CertificateRow,
+        format: &str,
+        document_digest: &str,
+        cms: &Cades,
+    ) -> Result<ReceiptJson, ServiceError> {
         let entry = Entry {
             ca: Some(certificate.ca.clone()),
-            document_digest: Some(document_digest.clone()),
-            format: Some("cades".into()),
+            document_digest: Some(document_digest.to_string()),
+            format: Some(format.into()),
             serial: Some(certificate.serial.clone()),
             signature_sha256: Some(hex::encode(ring::digest::digest(
                 &ring::digest::SHA256,
-                &cms_der,
+                &cms.der,
             ))),
-            ..Entry::new(kinds::DOCUMENT_SIGNED, actor.id, signed_at.unix_timestamp())
+            ..Entry::new(kinds::DOCUMENT_SIGNED, actor.id, now().unix_timestamp())
         };
-        entries.insert(0, entry.clone());
+        let mut entries = vec![entry.clone()];
+        entries.extend(cms.timestamp_entry.clone());
         let receipt = self
             .record_all(&entries)
             .await?
             .into_iter()
             .next()
             .ok_or(ServiceError::Unavailable)?;
-        tracing::info!(
-            credential = %credential.id,
-            serial = %certificate.serial,
-            by = actor.id,
-            index = receipt.index,
-            "document signed"
-        );
-        Ok(Signed {
-            receipt: ReceiptJson::new(&receipt, &entry.to_bytes()),
-            cms: cms_der,
-            document_digest,
-        })
+        Ok(ReceiptJson::new(&receipt, &entry.to_bytes()))
     }
 
     /// The digest algorithm a document must be hashed with to be signed by this credential

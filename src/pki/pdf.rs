@@ -1,0 +1,869 @@
+//! PAdES signing by incremental update (ISO 32000-1 §12.8, ETSI EN 319 142-1): the original
+//! bytes are kept as they are and a new revision is appended with a signature dictionary
+//! (`/Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached`), a signature field and widget on
+//! the first page, the page and the catalog's AcroForm updated to point at them, and a
+//! cross-reference section chained to the previous one. `/ByteRange` covers the whole file
+//! except the `/Contents` placeholder, into which the CMS goes once it is made.
+//!
+//! This first slice reads classic cross-reference tables (also in files updated incrementally
+//! before); files whose cross-reference is a stream are refused with a clear error for now.
+//! Everything read from the file is bounded (named limits below).
+
+use super::der::split_tlv;
+
+/// Errors about the input PDF; each message is safe to show to the requester.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PdfError {
+    #[error("not a PDF file (no %PDF- header)")]
+    NotPdf,
+    #[error("the PDF is encrypted; kyso signs unencrypted PDFs only")]
+    Encrypted,
+    #[error("the PDF is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("this PDF's cross-reference is a stream (PDF 1.5 compressed objects); kyso does not sign those yet")]
+    XrefStream,
+    #[error("the signature ({0} bytes) does not fit its placeholder")]
+    TooLarge(usize),
+}
+
+/// Most cross-reference sections followed through `/Prev`: incremental revisions of a real
+/// document number a few dozen at most.
+const MAX_SECTIONS: usize = 256;
+/// Most objects a cross-reference table may declare.
+const MAX_OBJECTS: u64 = 8_000_000;
+/// Nesting of arrays and dictionaries, and depth of the page tree.
+const MAX_DEPTH: usize = 64;
+
+/// A PDF object, as far as signing needs to read and rewrite one.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Obj {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// A real number, kept as written.
+    Real(Vec<u8>),
+    Name(Vec<u8>),
+    Str(Vec<u8>),
+    Array(Vec<Obj>),
+    Dict(Vec<(Vec<u8>, Obj)>),
+    Ref(u32, u16),
+}
+
+impl Obj {
+    fn get(&self, key: &[u8]) -> Option<&Obj> {
+        match self {
+            Obj::Dict(d) => d.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, key: &[u8], value: Obj) {
+        if let Obj::Dict(d) = self {
+            match d.iter_mut().find(|(k, _)| k == key) {
+                Some((_, v)) => *v = value,
+                None => d.push((key.to_vec(), value)),
+            }
+        }
+    }
+
+    /// Writes the object in PDF syntax (strings as hex, so no escaping can go wrong).
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Obj::Null => out.extend_from_slice(b"null"),
+            Obj::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Obj::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Obj::Real(r) => out.extend_from_slice(r),
+            Obj::Name(n) => write_name(n, out),
+            Obj::Str(s) => {
+                out.push(b'<');
+                out.extend_from_slice(hex::encode(s).as_bytes());
+                out.push(b'>');
+            }
+            Obj::Array(a) => {
+                out.push(b'[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    v.write(out);
+                }
+                out.push(b']');
+            }
+            Obj::Dict(d) => {
+                out.extend_from_slice(b"<<");
+                for (k, v) in d {
+                    out.push(b' ');
+                    write_name(k, out);
+                    out.push(b' ');
+                    v.write(out);
+                }
+                out.extend_from_slice(b" >>");
+            }
+            Obj::Ref(n, g) => out.extend_from_slice(format!("{n} {g} R").as_bytes()),
+        }
+    }
+}
+
+fn write_name(n: &[u8], out: &mut Vec<u8>) {
+    out.push(b'/');
+    for &c in n {
+        if c.is_ascii_alphanumeric() || b"-_.+*:,;@!'&".contains(&c) {
+            out.push(c);
+        } else {
+            out.extend_from_slice(format!("#{c:02X}").as_bytes());
+        }
+    }
+}
+
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0c | 0)
+}
+
+fn is_delim(c: u8) -> bool {
+    matches!(
+        c,
+        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
+    )
+}
+
+const BAD: PdfError = PdfError::Malformed("bad object syntax");
+
+/// Reads PDF objects from a position in the file.
+struct Lexer<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    fn at(b: &'a [u8], pos: usize) -> Self {
+        Self { b, pos }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            if is_ws(c) {
+                self.pos += 1;
+            } else if c == b'%' {
+                while self
+                    .b
+                    .get(self.pos)
+                    .is_some_and(|c| *c != b'\n' && *c != b'\r')
+                {
+                    self.pos += 1;
+                }
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.b.get(self.pos).copied()
+    }
+
+    fn keyword(&mut self) -> &'a [u8] {
+        self.skip_ws();
+        let start = self.pos;
+        while self
+            .b
+            .get(self.pos)
+            .is_some_and(|c| !is_ws(*c) && !is_delim(*c))
+        {
+            self.pos += 1;
+        }
+        &self.b[start..self.pos]
+    }
+
+    fn expect(&mut self, word: &[u8]) -> Result<(), PdfError> {
+        if self.keyword() == word {
+            Ok(())
+        } else {
+            Err(BAD)
+        }
+    }
+
+    fn uint(&mut self) -> Result<u64, PdfError> {
+        let w = self.keyword();
+        if w.is_empty() || w.len() > 19 || !w.iter().all(u8::is_ascii_digit) {
+            return Err(BAD);
+        }
+        std::str::from_utf8(w)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(BAD)
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Obj, PdfError> {
+        if depth > MAX_DEPTH {
+            return Err(PdfError::Malformed("objects nested too deeply"));
+        }
+        let c = self.peek().ok_or(BAD)?;
+        match c {
+            b'<' if self.b.get(self.pos + 1) == Some(&b'<') => {
+                self.pos += 2;
+                let mut d = Vec::new();
+                loop {
+                    match self.peek().ok_or(BAD)? {
+                        b'>' if self.b.get(self.pos + 1) == Some(&b'>') => {
+                            self.pos += 2;
+                            return Ok(Obj::Dict(d));
+                        }
+                        b'/' => {
+                            let Obj::Name(k) = self.object(depth + 1)? else {
+                                return Err(BAD);
+                            };
+                            let v = self.object(depth + 1)?;
+                            d.push((k, v));
+                        }
+                        _ => return Err(BAD),
+                    }
+                }
+            }
+            b'<' => {
+                self.pos += 1;
+                let start = self.pos;
+                let end = start + self.b[start..].iter().position(|c| *c == b'>').ok_or(BAD)?;
+                let mut digits: Vec<u8> = self.b[start..end]
+                    .iter()
+                    .copied()
+                    .filter(|c| !is_ws(*c))
+                    .collect();
+                if digits.len() % 2 == 1 {
+                    digits.push(b'0');
+                }
+                self.pos = end + 1;
+                Ok(Obj::Str(hex::decode(digits).map_err(|_| BAD)?))
+            }
+            b'(' => self.literal_string(),
+            b'[' => {
+                self.pos += 1;
+                let mut a = Vec::new();
+                loop {
+                    if self.peek().ok_or(BAD)? == b']' {
+                        self.pos += 1;
+                        return Ok(Obj::Array(a));
+                    }
+                    a.push(self.object(depth + 1)?);
+                }
+            }
+            b'/' => {
+                self.pos += 1;
+                let raw = self.keyword_after_slash();
+                let mut name = Vec::with_capacity(raw.len());
+                let mut i = 0;
+                while i < raw.len() {
+                    if raw[i] == b'#' && i + 2 < raw.len() {
+                        let v = hex::decode(&raw[i + 1..i + 3]).map_err(|_| BAD)?;
+                        name.push(v[0]);
+                        i += 3;
+                    } else {
+                        name.push(raw[i]);
+                        i += 1;
+                    }
+                }
+                Ok(Obj::Name(name))
+            }
+            _ => {
+                let save = self.pos;
+                let w = self.keyword();
+                match w {
+                    b"true" => return Ok(Obj::Bool(true)),
+                    b"false" => return Ok(Obj::Bool(false)),
+                    b"null" => return Ok(Obj::Null),
+                    _ => {}
+                }
+                if w.is_empty() {
+                    return Err(BAD);
+                }
+                let text = std::str::from_utf8(w).map_err(|_| BAD)?;
+                if w.iter().all(u8::is_ascii_digit) {
+                    // `n g R` is a reference.
+                    let after = self.pos;
+                    if let Ok(g) = self.uint() {
+                        if self.keyword() == b"R" {
+                            let n = text.parse::<u32>().map_err(|_| BAD)?;
+                            return Ok(Obj::Ref(n, u16::try_from(g).map_err(|_| BAD)?));
+                        }
+                    }
+                    self.pos = after;
+                }
+                match text.parse::<i64>() {
+                    Ok(i) => Ok(Obj::Int(i)),
+                    Err(_) if text.parse::<f64>().is_ok() => Ok(Obj::Real(w.to_vec())),
+                    Err(_) => {
+                        self.pos = save;
+                        Err(BAD)
+                    }
+                }
+            }
+        }
+    }
+
+    fn keyword_after_slash(&mut self) -> &'a [u8] {
+        let start = self.pos;
+        while self
+            .b
+            .get(self.pos)
+            .is_some_and(|c| !is_ws(*c) && !is_delim(*c))
+        {
+            self.pos += 1;
+        }
+        &self.b[start..self.pos]
+    }
+
+    fn literal_string(&mut self) -> Result<Obj, PdfError> {
+        self.pos += 1;
+        let mut out = Vec::new();
+        let mut depth = 1usize;
+        loop {
+            let c = *self.b.get(self.pos).ok_or(BAD)?;
+            self.pos += 1;
+            match c {
+                b'(' => {
+                    depth += 1;
+                    out.push(c);
+                }
+                b')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(Obj::Str(out));
+                    }
+                    out.push(c);
+                }
+                b'\\' => {
+                    let e = *self.b.get(self.pos).ok_or(BAD)?;
+                    self.pos += 1;
+                    match e {
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'\r' => {
+                            if self.b.get(self.pos) == Some(&b'\n') {
+                                self.pos += 1;
+                            }
+                        }
+                        b'\n' => {}
+                        b'0'..=b'7' => {
+                            let mut v = (e - b'0') as u32;
+                            for _ in 0..2 {
+                                match self.b.get(self.pos) {
+                                    Some(d @ b'0'..=b'7') => {
+                                        v = v * 8 + (d - b'0') as u32;
+                                        self.pos += 1;
+                                    }
+                                    _ => break,
+                                }
+                            }
+                            out.push(v as u8);
+                        }
+                        other => out.push(other),
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+}
+
+/// Where each object of the newest revision lives, and the newest trailer.
+struct Xref {
+    offsets: std::collections::HashMap<u32, (usize, u16)>,
+    trailer: Obj,
+    /// Offset of the newest cross-reference section (the new one's `/Prev`).
+    start: usize,
+}
+
+fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
+    let tail_from = pdf.len().saturating_sub(2048);
+    let tail = &pdf[tail_from..];
+    let at = tail
+        .windows(9)
+        .rposition(|w| w == b"startxref")
+        .ok_or(PdfError::Malformed("no startxref"))?;
+    let mut lx = Lexer::at(pdf, tail_from + at + 9);
+    let start = lx
+        .uint()
+        .map_err(|_| PdfError::Malformed("bad startxref"))? as usize;
+    let mut offsets = std::collections::HashMap::new();
+    let mut trailer: Option<Obj> = None;
+    let mut next = Some(start);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(off) = next {
+        if seen.len() >= MAX_SECTIONS || !seen.insert(off) || off >= pdf.len() {
+            return Err(PdfError::Malformed("bad cross-reference chain"));
+        }
+        let mut lx = Lexer::at(pdf, off);
+        if lx.peek().is_some_and(|c| c.is_ascii_digit()) {
+            return Err(PdfError::XrefStream);
+        }
+        lx.expect(b"xref")
+            .map_err(|_| PdfError::Malformed("no cross-reference table where startxref points"))?;
+        loop {
+            lx.skip_ws();
+            if pdf[lx.pos..].starts_with(b"trailer") {
+                lx.pos += 7;
+                break;
+            }
+            let first = lx.uint()?;
+            let count = lx.uint()?;
+            if first + count > MAX_OBJECTS {
+                return Err(PdfError::Malformed("too many objects"));
+            }
+            for n in first..first + count {
+                let offset = lx.uint()? as usize;
+                let generation = lx.uint()?;
+                let kind = lx.keyword();
+                if kind == b"n" {
+                    offsets
+                        .entry(n as u32)
+                        .or_insert((offset, generation.min(65535) as u16));
+                } else if kind != b"f" {
+                    return Err(PdfError::Malformed("bad cross-reference entry"));
+                }
+            }
+        }
+        let t = lx.object(0)?;
+        if t.get(b"Encrypt").is_some() {
+            return Err(PdfError::Encrypted);
+        }
+        if t.get(b"XRefStm").is_some() {
+            // A hybrid file: objects only its stream lists are not reachable here.
+            return Err(PdfError::XrefStream);
+        }
+        next = match t.get(b"Prev") {
+            Some(Obj::Int(p)) if *p >= 0 => Some(*p as usize),
+            Some(_) => return Err(PdfError::Malformed("bad /Prev")),
+            None => None,
+        };
+        if trailer.is_none() {
+            trailer = Some(t);
+        }
+    }
+    Ok(Xref {
+        offsets,
+        trailer: trailer.ok_or(PdfError::Malformed("no trailer"))?,
+        start,
+    })
+}
+
+impl Xref {
+    fn object(&self, pdf: &[u8], num: u32) -> Result<Obj, PdfError> {
+        let (off, _) = *self.offsets.get(&num).ok_or(PdfError::Malformed(
+            "an object the document refers to is missing",
+        ))?;
+        if off >= pdf.len() {
+            return Err(PdfError::Malformed("object offset past the end"));
+        }
+        let header = |at: usize| -> Result<Lexer<'_>, PdfError> {
+            let mut lx = Lexer::at(pdf, at);
+            if lx.uint()? != u64::from(num) {
+                return Err(BAD);
+            }
+            lx.uint()?;
+            lx.expect(b"obj")?;
+            Ok(lx)
+        };
+        let mut lx = match header(off) {
+            Ok(lx) => lx,
+            // Offsets that are a little off are common; readers find the object by its header,
+            // as here: the last `num g obj` in the file.
+            Err(_) => find_object(pdf, num)
+                .and_then(|at| header(at).ok())
+                .ok_or(PdfError::Malformed("cross-reference offset is wrong"))?,
+        };
+        lx.object(0)
+    }
+
+    /// `obj`, or the object it refers to.
+    fn resolve(&self, pdf: &[u8], obj: &Obj) -> Result<Obj, PdfError> {
+        match obj {
+            Obj::Ref(n, _) => self.object(pdf, *n),
+            other => Ok(other.clone()),
+        }
+    }
+}
+
+/// Where the last `num g obj` header starts, at the start of a line.
+fn find_object(pdf: &[u8], num: u32) -> Option<usize> {
+    let needle = format!("{num} ");
+    let n = needle.as_bytes();
+    let mut found = None;
+    let mut i = 0;
+    while let Some(p) = pdf[i..].windows(n.len()).position(|w| w == n) {
+        let at = i + p;
+        let line_start = at == 0 || matches!(pdf[at - 1], b'\n' | b'\r');
+        if line_start {
+            let mut lx = Lexer::at(pdf, at);
+            if lx.uint().ok() == Some(u64::from(num)) && lx.uint().is_ok() && lx.keyword() == b"obj"
+            {
+                found = Some(at);
+            }
+        }
+        i = at + 1;
+    }
+    found
+}
+
+/// What the new revision says about the signature.
+pub struct SignatureInfo {
+    /// Signing time for `/M`, `D:YYYYMMDDHHmmSSZ`.
+    pub time: time::OffsetDateTime,
+    pub reason: Option<String>,
+    pub location: Option<String>,
+    pub name: Option<String>,
+    /// Bytes reserved for the CMS.
+    pub reserve: usize,
+}
+
+/// A PDF with its new revision appended and an empty `/Contents`.
+pub struct Prepared {
+    pub pdf: Vec<u8>,
+    /// Offsets of the `<` and just after the `>` of the `/Contents` hex string.
+    contents: (usize, usize),
+}
+
+impl Prepared {
+    /// The bytes the signature covers (`/ByteRange`), in order.
+    pub fn signed_ranges(&self) -> [&[u8]; 2] {
+        [&self.pdf[..self.contents.0], &self.pdf[self.contents.1..]]
+    }
+
+    /// Puts the CMS into the placeholder; the rest of the file is unchanged.
+    pub fn finish(mut self, cms: &[u8]) -> Result<Vec<u8>, PdfError> {
+        let room = (self.contents.1 - self.contents.0 - 2) / 2;
+        if cms.len() > room {
+            return Err(PdfError::TooLarge(cms.len()));
+        }
+        let hexed = hex::encode(cms);
+        let at = self.contents.0 + 1;
+        self.pdf[at..at + hexed.len()].copy_from_slice(hexed.as_bytes());
+        Ok(self.pdf)
+    }
+}
+
+fn first_page(pdf: &[u8], xref: &Xref, pages: &Obj) -> Result<(u32, u16, Obj), PdfError> {
+    let mut node = pages.clone();
+    for _ in 0..MAX_DEPTH {
+        let Obj::Ref(n, g) = node else {
+            return Err(PdfError::Malformed("page tree node is not a reference"));
+        };
+        let dict = xref.object(pdf, n)?;
+        match dict.get(b"Type") {
+            Some(Obj::Name(t)) if t == b"Page" => return Ok((n, g, dict)),
+            _ => {}
+        }
+        let kids = xref.resolve(
+            pdf,
+            dict.get(b"Kids").ok_or(PdfError::Malformed("no pages"))?,
+        )?;
+        node = match kids {
+            Obj::Array(k) => k.first().cloned().ok_or(PdfError::Malformed("no pages"))?,
+            _ => return Err(PdfError::Malformed("bad /Kids")),
+        };
+    }
+    Err(PdfError::Malformed("page tree too deep or circular"))
+}
+
+fn pdf_date(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "D:{:04}{:02}{:02}{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Appends a new revision with an invisible signature field on the first page and an empty
+/// `/Contents` of `info.reserve` bytes.
+pub fn prepare(pdf: &[u8], info: &SignatureInfo, field_name: &str) -> Result<Prepared, PdfError> {
+    if !pdf[..pdf.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
+        return Err(PdfError::NotPdf);
+    }
+    let xref = read_xref(pdf)?;
+    let (root_n, root_g) = match xref.trailer.get(b"Root") {
+        Some(Obj::Ref(n, g)) => (*n, *g),
+        _ => return Err(PdfError::Malformed("no /Root")),
+    };
+    let size = match xref.trailer.get(b"Size") {
+        Some(Obj::Int(s)) if *s > 0 && (*s as u64) < MAX_OBJECTS => *s as u32,
+        _ => return Err(PdfError::Malformed("bad /Size")),
+    };
+    let mut catalog = xref.object(pdf, root_n)?;
+    let pages = catalog
+        .get(b"Pages")
+        .cloned()
+        .ok_or(PdfError::Malformed("no /Pages"))?;
+    let (page_n, page_g, mut page) = first_page(pdf, &xref, &pages)?;
+
+    let (sig_n, field_n) = (size, size + 1);
+    let mut next_size = size + 2;
+    let field_ref = Obj::Ref(field_n, 0);
+    // The page lists the widget among its annotations.
+    let mut annots = match page.get(b"Annots") {
+        Some(a) => match xref.resolve(pdf, a)? {
+            Obj::Array(v) => v,
+            _ => return Err(PdfError::Malformed("bad /Annots")),
+        },
+        None => Vec::new(),
+    };
+    annots.push(field_ref.clone());
+    page.set(b"Annots", Obj::Array(annots));
+    // The AcroForm lists the field; SigFlags 3: signatures exist, append only.
+    let (mut acroform, acroform_n) = match catalog.get(b"AcroForm") {
+        Some(Obj::Ref(n, _)) => (xref.object(pdf, *n)?, Some(*n)),
+        Some(d @ Obj::Dict(_)) => (d.clone(), None),
+        Some(_) => return Err(PdfError::Malformed("bad /AcroForm")),
+        None => (Obj::Dict(Vec::new()), None),
+    };
+    let mut fields = match acroform.get(b"Fields") {
+        Some(f) => match xref.resolve(pdf, f)? {
+            Obj::Array(v) => v,
+            _ => return Err(PdfError::Malformed("bad /Fields")),
+        },
+        None => Vec::new(),
+    };
+    fields.push(field_ref);
+    acroform.set(b"Fields", Obj::Array(fields));
+    acroform.set(b"SigFlags", Obj::Int(3));
+    if acroform_n.is_none() {
+        catalog.set(b"AcroForm", acroform.clone());
+    }
+
+    let mut out = pdf.to_vec();
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    let mut written: Vec<(u32, u16, usize)> = Vec::new();
+    // The signature dictionary, with fixed-width /ByteRange and /Contents to fill in.
+    written.push((sig_n, 0, out.len()));
+    out.extend_from_slice(format!("{sig_n} 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange ").as_bytes());
+    let byte_range_at = out.len();
+    out.extend_from_slice(format!("[0 {:>10} {:>10} {:>10}]", 0, 0, 0).as_bytes());
+    out.extend_from_slice(b" /Contents ");
+    let contents_start = out.len();
+    out.push(b'<');
+    out.resize(out.len() + 2 * info.reserve, b'0');
+    out.push(b'>');
+    let contents_end = out.len();
+    let mut extra = Obj::Dict(vec![(
+        b"M".to_vec(),
+        Obj::Str(pdf_date(info.time).into_bytes()),
+    )]);
+    for (k, v) in [
+        (&b"Name"[..], &info.name),
+        (b"Reason", &info.reason),
+        (b"Location", &info.location),
+    ] {
+        if let Some(v) = v {
+            extra.set(k, Obj::Str(text_string(v)));
+        }
+    }
+    if let Obj::Dict(d) = &extra {
+        for (k, v) in d {
+            out.push(b' ');
+            write_name(k, &mut out);
+            out.push(b' ');
+            v.write(&mut out);
+        }
+    }
+    out.extend_from_slice(b" >>\nendobj\n");
+    // The field, merged with its widget: invisible (zero rectangle), printed and locked.
+    let widget = Obj::Dict(vec![
+        (b"Type".to_vec(), Obj::Name(b"Annot".to_vec())),
+        (b"Subtype".to_vec(), Obj::Name(b"Widget".to_vec())),
+        (b"FT".to_vec(), Obj::Name(b"Sig".to_vec())),
+        (b"T".to_vec(), Obj::Str(text_string(field_name))),
+        (b"V".to_vec(), Obj::Ref(sig_n, 0)),
+        (b"F".to_vec(), Obj::Int(132)),
+        (
+            b"Rect".to_vec(),
+            Obj::Array(vec![Obj::Int(0), Obj::Int(0), Obj::Int(0), Obj::Int(0)]),
+        ),
+        (b"P".to_vec(), Obj::Ref(page_n, page_g)),
+    ]);
+    let mut objects = vec![(field_n, 0, widget), (page_n, page_g, page)];
+    if let Some(n) = acroform_n {
+        let g = xref.offsets.get(&n).map_or(0, |(_, g)| *g);
+        objects.push((n, g, acroform));
+    }
+    objects.push((root_n, root_g, catalog));
+    for (n, g, obj) in objects {
+        written.push((n, g, out.len()));
+        out.extend_from_slice(format!("{n} {g} obj\n").as_bytes());
+        obj.write(&mut out);
+        out.extend_from_slice(b"\nendobj\n");
+        next_size = next_size.max(n + 1);
+    }
+    // The cross-reference section of this revision, one subsection per run of numbers.
+    let xref_at = out.len();
+    out.extend_from_slice(b"xref\n");
+    written.sort();
+    let mut i = 0;
+    while i < written.len() {
+        let mut j = i + 1;
+        while j < written.len() && written[j].0 == written[j - 1].0 + 1 {
+            j += 1;
+        }
+        out.extend_from_slice(format!("{} {}\n", written[i].0, j - i).as_bytes());
+        for (_, g, off) in &written[i..j] {
+            out.extend_from_slice(format!("{off:010} {g:05} n\r\n").as_bytes());
+        }
+        i = j;
+    }
+    let mut trailer = vec![
+        (b"Size".to_vec(), Obj::Int(i64::from(next_size))),
+        (b"Root".to_vec(), Obj::Ref(root_n, root_g)),
+        (b"Prev".to_vec(), Obj::Int(xref.start as i64)),
+    ];
+    for key in [&b"Info"[..], b"ID"] {
+        if let Some(v) = xref.trailer.get(key) {
+            trailer.push((key.to_vec(), v.clone()));
+        }
+    }
+    out.extend_from_slice(b"trailer\n");
+    Obj::Dict(trailer).write(&mut out);
+    out.extend_from_slice(format!("\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+    let range = format!(
+        "[0 {:>10} {:>10} {:>10}]",
+        contents_start,
+        contents_end,
+        out.len() - contents_end
+    );
+    out[byte_range_at..byte_range_at + range.len()].copy_from_slice(range.as_bytes());
+    Ok(Prepared {
+        pdf: out,
+        contents: (contents_start, contents_end),
+    })
+}
+
+/// A PDF text string: PDFDocEncoding for ASCII, else UTF-16BE with a byte-order mark (so
+/// Vietnamese names and reasons keep their diacritics).
+fn text_string(s: &str) -> Vec<u8> {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        s.as_bytes().to_vec()
+    } else {
+        let mut out = vec![0xfe, 0xff];
+        for u in s.encode_utf16() {
+            out.extend_from_slice(&u.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// Whether `cms` is one DER element (what `/Contents` must hold, before its zero padding).
+pub fn is_der(cms: &[u8]) -> bool {
+    split_tlv(cms).is_some_and(|(_, _, rest)| rest.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> Vec<u8> {
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        let objs = [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots [] /Contents 4 0 R >>",
+            "<< /Length 0 >>\nstream\n\nendstream",
+        ];
+        let mut offsets = Vec::new();
+        for (i, o) in objs.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+        }
+        let xref = pdf.len();
+        pdf.extend_from_slice(b"xref\n0 5\n0000000000 65535 f\r\n");
+        for o in offsets {
+            pdf.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+        }
+        pdf.extend_from_slice(
+            format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+        );
+        pdf
+    }
+
+    fn info() -> SignatureInfo {
+        SignatureInfo {
+            time: time::OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap(),
+            reason: Some("Phê duyệt".into()),
+            location: None,
+            name: None,
+            reserve: 64,
+        }
+    }
+
+    #[test]
+    fn a_new_revision_keeps_the_original_bytes_and_its_byte_range_skips_only_contents() {
+        let pdf = minimal();
+        let p = prepare(&pdf, &info(), "kyso-1").unwrap();
+        assert!(
+            p.pdf.starts_with(&pdf),
+            "incremental: the original is untouched"
+        );
+        let [a, b] = p.signed_ranges();
+        assert_eq!(a.len() + b.len() + 2 + 128, p.pdf.len());
+        let text = String::from_utf8_lossy(&p.pdf[pdf.len()..]).to_string();
+        assert!(text.contains("/SubFilter /ETSI.CAdES.detached"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "/ByteRange [0 {:>10} {:>10} {:>10}]",
+                a.len(),
+                a.len() + 130,
+                b.len()
+            )),
+            "{text}"
+        );
+        assert!(text.contains("/Prev "), "{text}");
+        assert!(text.contains("/Annots [6 0 R]"), "{text}");
+        assert!(
+            text.contains("/AcroForm << /Fields [6 0 R] /SigFlags 3 >>"),
+            "{text}"
+        );
+        // The new revision parses: its xref points at its objects.
+        let x = read_xref(&p.pdf).unwrap();
+        assert_eq!(x.trailer.get(b"Size"), Some(&Obj::Int(7)));
+        let sig = x.object(&p.pdf, 5).unwrap();
+        assert_eq!(
+            sig.get(b"Filter"),
+            Some(&Obj::Name(b"Adobe.PPKLite".to_vec()))
+        );
+        let done = p.finish(&[0x30, 0x03, 0x02, 0x01, 0x05]).unwrap();
+        assert!(String::from_utf8_lossy(&done).contains("/Contents <3003020105000000"));
+    }
+
+    #[test]
+    fn refusals_are_named() {
+        assert_eq!(
+            prepare(b"hello", &info(), "f").err(),
+            Some(PdfError::NotPdf)
+        );
+        let pdf = minimal();
+        assert!(matches!(
+            prepare(&pdf[..pdf.len() - 30], &info(), "f"),
+            Err(PdfError::Malformed(_))
+        ));
+        let enc = String::from_utf8(pdf.clone())
+            .unwrap()
+            .replace("/Size 5 /Root 1 0 R", "/Size 5 /Root 1 0 R /Encrypt 9 0 R");
+        assert_eq!(
+            prepare(enc.as_bytes(), &info(), "f").err(),
+            Some(PdfError::Encrypted)
+        );
+        let p = prepare(&pdf, &info(), "f").unwrap();
+        assert_eq!(p.finish(&[0u8; 65]).err(), Some(PdfError::TooLarge(65)));
+        // A page tree that points at itself.
+        let circular = String::from_utf8(pdf)
+            .unwrap()
+            .replace("/Kids [3 0 R]", "/Kids [2 0 R]");
+        assert!(prepare(circular.as_bytes(), &info(), "f").is_err());
+    }
+}
