@@ -229,6 +229,11 @@ async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
             ),
             (
                 json!({"credential_id": credential, "pin": "135790", "format": "pades", "document": "AA=="}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+            ),
+            (
+                json!({"credential_id": credential, "pin": "135790", "format": "xades", "document": "AA=="}),
                 StatusCode::BAD_REQUEST,
                 "unsupported-format",
             ),
