@@ -5,14 +5,15 @@
 //! cross-reference section chained to the previous one. `/ByteRange` covers the whole file
 //! except the `/Contents` placeholder, into which the CMS goes once it is made.
 //!
-//! This first slice reads classic cross-reference tables (also in files updated incrementally
-//! before); files whose cross-reference is a stream are refused with a clear error for now.
-//! Everything read from the file is bounded (named limits below).
+//! It reads classic cross-reference tables, cross-reference streams (with PNG predictors) and
+//! hybrid files, objects in object streams, and files updated incrementally before; the new
+//! section is of the same kind as the newest one. Everything read from the file is bounded
+//! (named limits below).
 
 use super::der::split_tlv;
 
 /// Errors about the input PDF; each message is safe to show to the requester.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PdfError {
     #[error("not a PDF file (no %PDF- header)")]
@@ -21,8 +22,6 @@ pub enum PdfError {
     Encrypted,
     #[error("the PDF is malformed: {0}")]
     Malformed(&'static str),
-    #[error("this PDF's cross-reference is a stream (PDF 1.5 compressed objects); kyso does not sign those yet")]
-    XrefStream,
     #[error("the signature ({0} bytes) does not fit its placeholder")]
     TooLarge(usize),
 }
@@ -372,9 +371,202 @@ impl<'a> Lexer<'a> {
 /// Where each object of the newest revision lives, and the newest trailer.
 struct Xref {
     offsets: std::collections::HashMap<u32, (usize, u16)>,
+    /// Objects stored in object streams: (stream object number, index in it).
+    compressed: std::collections::HashMap<u32, (u32, usize)>,
     trailer: Obj,
     /// Offset of the newest cross-reference section (the new one's `/Prev`).
     start: usize,
+    /// Whether the newest section is a cross-reference stream (the new one is too).
+    stream: bool,
+}
+
+/// Most bytes one stream may decompress to: bounds a "PDF bomb".
+const MAX_DECOMPRESSED: u64 = 64 << 20;
+
+/// The data of a stream object whose dictionary `dict` ends at `lx`'s position (before the
+/// `stream` keyword): Flate-decoded (with PNG predictors) when its /Filter says so.
+fn stream_data(pdf: &[u8], lx: &mut Lexer<'_>, dict: &Obj) -> Result<Vec<u8>, PdfError> {
+    lx.expect(b"stream")?;
+    let mut at = lx.pos;
+    if pdf.get(at) == Some(&b'\r') {
+        at += 1;
+    }
+    if pdf.get(at) == Some(&b'\n') {
+        at += 1;
+    }
+    let end = match dict.get(b"Length") {
+        Some(Obj::Int(n)) if *n >= 0 && at + (*n as usize) <= pdf.len() => at + *n as usize,
+        // An indirect or wrong length: the data ends before `endstream`.
+        _ => {
+            at + pdf[at..]
+                .windows(9)
+                .position(|w| w == b"endstream")
+                .ok_or(PdfError::Malformed("unterminated stream"))?
+        }
+    };
+    let raw = &pdf[at..end];
+    let data = match dict.get(b"Filter") {
+        None => raw.to_vec(),
+        Some(Obj::Name(f)) if f == b"FlateDecode" => inflate(raw)?,
+        Some(Obj::Array(a)) if a.len() == 1 && a[0] == Obj::Name(b"FlateDecode".to_vec()) => {
+            inflate(raw)?
+        }
+        Some(_) => return Err(PdfError::Malformed("unsupported stream filter")),
+    };
+    let parms = match dict.get(b"DecodeParms") {
+        Some(Obj::Array(a)) => a.first().cloned(),
+        other => other.cloned(),
+    };
+    match parms.as_ref().and_then(|p| p.get(b"Predictor")) {
+        Some(Obj::Int(p)) if *p >= 10 => {
+            let columns = match parms.as_ref().and_then(|p| p.get(b"Columns")) {
+                Some(Obj::Int(c)) if (1..=1 << 16).contains(c) => *c as usize,
+                None => 1,
+                _ => return Err(PdfError::Malformed("bad predictor columns")),
+            };
+            png_unpredict(&data, columns)
+        }
+        Some(Obj::Int(1)) | None => Ok(data),
+        _ => Err(PdfError::Malformed("unsupported predictor")),
+    }
+}
+
+fn inflate(raw: &[u8]) -> Result<Vec<u8>, PdfError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(raw)
+        .take(MAX_DECOMPRESSED + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| PdfError::Malformed("bad Flate data"))?;
+    if out.len() as u64 > MAX_DECOMPRESSED {
+        return Err(PdfError::Malformed(
+            "a stream decompresses to more than 64 MiB",
+        ));
+    }
+    Ok(out)
+}
+
+/// Undoes the PNG row filters (predictors 10 to 15) of `columns`-byte rows.
+fn png_unpredict(data: &[u8], columns: usize) -> Result<Vec<u8>, PdfError> {
+    let mut out: Vec<u8> = Vec::with_capacity(data.len());
+    let mut prev = vec![0u8; columns];
+    for row in data.chunks(columns + 1) {
+        if row.len() != columns + 1 {
+            return Err(PdfError::Malformed("truncated predictor row"));
+        }
+        let mut cur = row[1..].to_vec();
+        for i in 0..columns {
+            let left = if i > 0 { cur[i - 1] } else { 0 };
+            let up = prev[i];
+            let up_left = if i > 0 { prev[i - 1] } else { 0 };
+            cur[i] = cur[i].wrapping_add(match row[0] {
+                0 => 0,
+                1 => left,
+                2 => up,
+                3 => ((left as u16 + up as u16) / 2) as u8,
+                4 => {
+                    let p = left as i16 + up as i16 - up_left as i16;
+                    let (pa, pb, pc) = (
+                        (p - left as i16).abs(),
+                        (p - up as i16).abs(),
+                        (p - up_left as i16).abs(),
+                    );
+                    if pa <= pb && pa <= pc {
+                        left
+                    } else if pb <= pc {
+                        up
+                    } else {
+                        up_left
+                    }
+                }
+                _ => return Err(PdfError::Malformed("bad predictor row")),
+            });
+        }
+        out.extend_from_slice(&cur);
+        prev = cur;
+    }
+    Ok(out)
+}
+
+/// Reads a cross-reference stream at `off` into the maps (entries already known win: they are
+/// newer); returns its dictionary.
+fn read_xref_stream(
+    pdf: &[u8],
+    off: usize,
+    offsets: &mut std::collections::HashMap<u32, (usize, u16)>,
+    compressed: &mut std::collections::HashMap<u32, (u32, usize)>,
+) -> Result<Obj, PdfError> {
+    let mut lx = Lexer::at(pdf, off);
+    lx.uint()?;
+    lx.uint()?;
+    lx.expect(b"obj")?;
+    let dict = lx.object(0)?;
+    if dict.get(b"Type") != Some(&Obj::Name(b"XRef".to_vec())) {
+        return Err(PdfError::Malformed(
+            "no cross-reference where startxref points",
+        ));
+    }
+    if dict.get(b"Encrypt").is_some() {
+        return Err(PdfError::Encrypted);
+    }
+    let data = stream_data(pdf, &mut lx, &dict)?;
+    let w: Vec<usize> = match dict.get(b"W") {
+        Some(Obj::Array(a)) if a.len() == 3 => a
+            .iter()
+            .map(|v| match v {
+                Obj::Int(n) if (0..=8).contains(n) => Ok(*n as usize),
+                _ => Err(PdfError::Malformed("bad /W")),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(PdfError::Malformed("bad /W")),
+    };
+    let size = match dict.get(b"Size") {
+        Some(Obj::Int(n)) if *n >= 0 && (*n as u64) <= MAX_OBJECTS => *n as u64,
+        _ => return Err(PdfError::Malformed("bad /Size")),
+    };
+    let index: Vec<u64> = match dict.get(b"Index") {
+        Some(Obj::Array(a)) if a.len() % 2 == 0 => a
+            .iter()
+            .map(|v| match v {
+                Obj::Int(n) if *n >= 0 => Ok(*n as u64),
+                _ => Err(PdfError::Malformed("bad /Index")),
+            })
+            .collect::<Result<_, _>>()?,
+        None => vec![0, size],
+        _ => return Err(PdfError::Malformed("bad /Index")),
+    };
+    let row = w.iter().sum::<usize>();
+    if row == 0 {
+        return Err(PdfError::Malformed("bad /W"));
+    }
+    let field = |bytes: &[u8]| bytes.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b));
+    let mut rows = data.chunks_exact(row);
+    for pair in index.chunks(2) {
+        if pair[0] + pair[1] > MAX_OBJECTS {
+            return Err(PdfError::Malformed("too many objects"));
+        }
+        for n in pair[0]..pair[0] + pair[1] {
+            let r = rows
+                .next()
+                .ok_or(PdfError::Malformed("short cross-reference stream"))?;
+            let kind = if w[0] == 0 { 1 } else { field(&r[..w[0]]) };
+            let a = field(&r[w[0]..w[0] + w[1]]);
+            let b = field(&r[w[0] + w[1]..]);
+            let n = n as u32;
+            match kind {
+                1 => {
+                    offsets
+                        .entry(n)
+                        .or_insert((a as usize, b.min(65535) as u16));
+                }
+                2 if !offsets.contains_key(&n) => {
+                    compressed.entry(n).or_insert((a as u32, b as usize));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(dict)
 }
 
 fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
@@ -389,16 +581,28 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         .uint()
         .map_err(|_| PdfError::Malformed("bad startxref"))? as usize;
     let mut offsets = std::collections::HashMap::new();
+    let mut compressed = std::collections::HashMap::new();
     let mut trailer: Option<Obj> = None;
     let mut next = Some(start);
     let mut seen = std::collections::HashSet::new();
+    let mut stream = false;
     while let Some(off) = next {
         if seen.len() >= MAX_SECTIONS || !seen.insert(off) || off >= pdf.len() {
             return Err(PdfError::Malformed("bad cross-reference chain"));
         }
         let mut lx = Lexer::at(pdf, off);
         if lx.peek().is_some_and(|c| c.is_ascii_digit()) {
-            return Err(PdfError::XrefStream);
+            let t = read_xref_stream(pdf, off, &mut offsets, &mut compressed)?;
+            next = match t.get(b"Prev") {
+                Some(Obj::Int(p)) if *p >= 0 => Some(*p as usize),
+                Some(_) => return Err(PdfError::Malformed("bad /Prev")),
+                None => None,
+            };
+            if trailer.is_none() {
+                stream = true;
+                trailer = Some(t);
+            }
+            continue;
         }
         lx.expect(b"xref")
             .map_err(|_| PdfError::Malformed("no cross-reference table where startxref points"))?;
@@ -430,9 +634,11 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         if t.get(b"Encrypt").is_some() {
             return Err(PdfError::Encrypted);
         }
-        if t.get(b"XRefStm").is_some() {
-            // A hybrid file: objects only its stream lists are not reachable here.
-            return Err(PdfError::XrefStream);
+        // A hybrid file: its stream lists the objects kept in object streams.
+        if let Some(Obj::Int(x)) = t.get(b"XRefStm") {
+            if *x >= 0 && (*x as usize) < pdf.len() {
+                read_xref_stream(pdf, *x as usize, &mut offsets, &mut compressed)?;
+            }
         }
         next = match t.get(b"Prev") {
             Some(Obj::Int(p)) if *p >= 0 => Some(*p as usize),
@@ -445,13 +651,18 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
     }
     Ok(Xref {
         offsets,
+        compressed,
         trailer: trailer.ok_or(PdfError::Malformed("no trailer"))?,
         start,
+        stream,
     })
 }
 
 impl Xref {
     fn object(&self, pdf: &[u8], num: u32) -> Result<Obj, PdfError> {
+        if let Some(&(stm, index)) = self.compressed.get(&num) {
+            return self.compressed_object(pdf, stm, index, num);
+        }
         let (off, _) = *self.offsets.get(&num).ok_or(PdfError::Malformed(
             "an object the document refers to is missing",
         ))?;
@@ -476,6 +687,50 @@ impl Xref {
                 .ok_or(PdfError::Malformed("cross-reference offset is wrong"))?,
         };
         lx.object(0)
+    }
+
+    /// Object `num`, the `index`th of object stream `stm` (ISO 32000-1 §7.5.7).
+    fn compressed_object(
+        &self,
+        pdf: &[u8],
+        stm: u32,
+        index: usize,
+        num: u32,
+    ) -> Result<Obj, PdfError> {
+        let bad = PdfError::Malformed("bad object stream");
+        let (off, _) = *self.offsets.get(&stm).ok_or(bad.clone())?;
+        let mut lx = Lexer::at(pdf, off);
+        if lx.uint()? != u64::from(stm) {
+            return Err(bad);
+        }
+        lx.uint()?;
+        lx.expect(b"obj")?;
+        let dict = lx.object(0)?;
+        let data = stream_data(pdf, &mut lx, &dict)?;
+        let (n, first) = match (dict.get(b"N"), dict.get(b"First")) {
+            (Some(Obj::Int(n)), Some(Obj::Int(f))) if *n > 0 && *f >= 0 => {
+                (*n as usize, *f as usize)
+            }
+            _ => return Err(bad),
+        };
+        if index >= n || first > data.len() {
+            return Err(bad);
+        }
+        let mut head = Lexer::at(&data, 0);
+        let mut found = None;
+        for i in 0..n {
+            let (obj, at) = (head.uint()?, head.uint()? as usize);
+            if i == index {
+                found = Some((obj, at));
+                break;
+            }
+        }
+        match found {
+            Some((obj, at)) if obj == u64::from(num) && first + at < data.len() => {
+                Lexer::at(&data, first + at).object(0)
+            }
+            _ => Err(bad),
+        }
     }
 
     /// `obj`, or the object it refers to.
@@ -702,22 +957,10 @@ pub fn prepare(pdf: &[u8], info: &SignatureInfo, field_name: &str) -> Result<Pre
         out.extend_from_slice(b"\nendobj\n");
         next_size = next_size.max(n + 1);
     }
-    // The cross-reference section of this revision, one subsection per run of numbers.
+    // The cross-reference section of this revision, one subsection per run of numbers: a
+    // table, or a stream when the file's newest section is one (readers of such files may
+    // not expect a table after it).
     let xref_at = out.len();
-    out.extend_from_slice(b"xref\n");
-    written.sort();
-    let mut i = 0;
-    while i < written.len() {
-        let mut j = i + 1;
-        while j < written.len() && written[j].0 == written[j - 1].0 + 1 {
-            j += 1;
-        }
-        out.extend_from_slice(format!("{} {}\n", written[i].0, j - i).as_bytes());
-        for (_, g, off) in &written[i..j] {
-            out.extend_from_slice(format!("{off:010} {g:05} n\r\n").as_bytes());
-        }
-        i = j;
-    }
     let mut trailer = vec![
         (b"Size".to_vec(), Obj::Int(i64::from(next_size))),
         (b"Root".to_vec(), Obj::Ref(root_n, root_g)),
@@ -728,9 +971,48 @@ pub fn prepare(pdf: &[u8], info: &SignatureInfo, field_name: &str) -> Result<Pre
             trailer.push((key.to_vec(), v.clone()));
         }
     }
-    out.extend_from_slice(b"trailer\n");
-    Obj::Dict(trailer).write(&mut out);
-    out.extend_from_slice(format!("\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+    if xref.stream {
+        let own = next_size;
+        written.push((own, 0, xref_at));
+        written.sort();
+        let (mut index, mut rows) = (Vec::new(), Vec::new());
+        for run in runs(&written) {
+            index.extend([Obj::Int(i64::from(run[0].0)), Obj::Int(run.len() as i64)]);
+            for (_, g, off) in run {
+                rows.push(1u8);
+                rows.extend_from_slice(&(*off as u32).to_be_bytes());
+                rows.extend_from_slice(&g.to_be_bytes());
+            }
+        }
+        trailer[0].1 = Obj::Int(i64::from(own + 1));
+        trailer.extend([
+            (b"Type".to_vec(), Obj::Name(b"XRef".to_vec())),
+            (
+                b"W".to_vec(),
+                Obj::Array(vec![Obj::Int(1), Obj::Int(4), Obj::Int(2)]),
+            ),
+            (b"Index".to_vec(), Obj::Array(index)),
+            (b"Length".to_vec(), Obj::Int(rows.len() as i64)),
+        ]);
+        out.extend_from_slice(format!("{own} 0 obj\n").as_bytes());
+        Obj::Dict(trailer).write(&mut out);
+        out.extend_from_slice(b"\nstream\n");
+        out.extend_from_slice(&rows);
+        out.extend_from_slice(b"\nendstream\nendobj\n");
+    } else {
+        out.extend_from_slice(b"xref\n");
+        written.sort();
+        for run in runs(&written) {
+            out.extend_from_slice(format!("{} {}\n", run[0].0, run.len()).as_bytes());
+            for (_, g, off) in run {
+                out.extend_from_slice(format!("{off:010} {g:05} n\r\n").as_bytes());
+            }
+        }
+        out.extend_from_slice(b"trailer\n");
+        Obj::Dict(trailer).write(&mut out);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(format!("startxref\n{xref_at}\n%%EOF\n").as_bytes());
     let range = format!(
         "[0 {:>10} {:>10} {:>10}]",
         contents_start,
@@ -742,6 +1024,21 @@ pub fn prepare(pdf: &[u8], info: &SignatureInfo, field_name: &str) -> Result<Pre
         pdf: out,
         contents: (contents_start, contents_end),
     })
+}
+
+/// Runs of consecutive object numbers in sorted (number, generation, offset) entries.
+fn runs(entries: &[(u32, u16, usize)]) -> Vec<&[(u32, u16, usize)]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].0 == entries[j - 1].0 + 1 {
+            j += 1;
+        }
+        out.push(&entries[i..j]);
+        i = j;
+    }
+    out
 }
 
 /// A PDF text string: PDFDocEncoding for ASCII, else UTF-16BE with a byte-order mark (so
