@@ -168,6 +168,50 @@ async fn kyso_sign_and_tsa_work_against_a_real_server() {
     );
     assert!(!ok && text.contains("credential nope"), "{text}");
 
+    // PAdES: FILE.signed.pdf beside the input, qpdf finds it well formed, and the PDF that is
+    // not one fails alone.
+    let pdf = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata/pdf-robustness/minimal-two-pages.pdf");
+    std::fs::copy(&pdf, work.join("quyet-dinh.pdf")).unwrap();
+    let (ok, text) = kyso(
+        &[
+            "sign",
+            "--format",
+            "pades",
+            "--reason",
+            "Phê duyệt",
+            "--server",
+            &base,
+            "--token",
+            &token,
+            "--credential",
+            &credential,
+            "--pin-file",
+            "pin.txt",
+            "quyet-dinh.pdf",
+            "a.txt",
+        ],
+        &work,
+    );
+    assert!(
+        !ok && text.contains("1 signed, 1 failed") && text.contains("FAILED a.txt"),
+        "{text}"
+    );
+    let signed = std::fs::read(work.join("quyet-dinh.signed.pdf")).unwrap();
+    assert!(signed.starts_with(&std::fs::read(&pdf).unwrap()));
+    assert!(work.join("quyet-dinh.signed.pdf.receipt.json").exists());
+    let out = Command::new("qpdf")
+        .args(["--check", "quyet-dinh.signed.pdf"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!work.join("a.txt.signed.pdf").exists());
+
     // kyso tsa: a reply OpenSSL verifies against the document.
     let (ok, text) = kyso(&["tsa", "--server", &base, "b.txt"], &work);
     assert!(ok, "{text}");

@@ -1,5 +1,7 @@
-//! `kyso sign` and `kyso tsa`: clients of a kyso server. Documents never leave the machine: their
-//! digests are computed here while streaming each file, and only the digest is sent.
+//! `kyso sign` and `kyso tsa`: clients of a kyso server. For CAdES, documents never leave the
+//! machine: their digests are computed here while streaming each file, and only the digest is
+//! sent. For PAdES the PDF is sent (the signature goes inside it) and FILE.signed.pdf comes
+//! back.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -41,10 +43,19 @@ pub struct SignArgs {
     /// File holding the credential's PIN (first line).
     #[arg(long)]
     pub pin_file: PathBuf,
-    /// Add a signature time-stamp (CAdES B-T).
+    /// Add a signature time-stamp (B-T).
     #[arg(long)]
     pub timestamp: bool,
-    /// Write the .p7s files here instead of beside each input.
+    /// `cades` (FILE.p7s, detached) or `pades` (FILE.signed.pdf, the signature inside).
+    #[arg(long, default_value = "cades", value_parser = ["cades", "pades"])]
+    pub format: String,
+    /// PAdES: the reason shown for the signature.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// PAdES: the place of signing.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// Write the output files here instead of beside each input.
     #[arg(short = 'o', long)]
     pub out_dir: Option<PathBuf>,
     /// Documents to sign.
@@ -199,15 +210,26 @@ async fn sign_one(
     alg: DigestAlgorithm,
     file: &Path,
 ) -> anyhow::Result<PathBuf> {
-    let digest = digest_file(file, alg)?;
-    let r = http
-        .post(format!("{base}/api/v1/signatures"))
-        .bearer_auth(&a.token)
-        .json(&json!({
+    let pades = a.format == "pades";
+    let body = if pades {
+        let pdf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        json!({
+            "credential_id": a.credential, "pin": pin, "format": "pades",
+            "document": B64.encode(&pdf),
+            "options": {"timestamp": a.timestamp, "reason": a.reason, "location": a.location},
+        })
+    } else {
+        let digest = digest_file(file, alg)?;
+        json!({
             "credential_id": a.credential, "pin": pin, "format": "cades",
             "digest": {"algorithm": alg.name(), "value": B64.encode(&digest)},
             "options": {"timestamp": a.timestamp},
-        }))
+        })
+    };
+    let r = http
+        .post(format!("{base}/api/v1/signatures"))
+        .bearer_auth(&a.token)
+        .json(&body)
         .send()
         .await
         .context("contacting the server")?;
@@ -215,21 +237,29 @@ async fn sign_one(
         bail!("{}", problem(r).await);
     }
     let answer: Value = r.json().await?;
-    let cms = B64
-        .decode(answer["signature"].as_str().unwrap_or_default())
-        .context("the server's signature is not base64")?;
-    let name = format!(
-        "{}.p7s",
-        file.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    );
+    let (field, suffix) = if pades {
+        ("document", "signed.pdf")
+    } else {
+        ("signature", "p7s")
+    };
+    let bytes = B64
+        .decode(answer[field].as_str().unwrap_or_default())
+        .with_context(|| format!("the server's {field} is not base64"))?;
+    let stem = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    // decision.pdf → decision.signed.pdf; anything else gets .p7s appended.
+    let name = match (pades, stem.strip_suffix(".pdf")) {
+        (true, Some(base)) => format!("{base}.{suffix}"),
+        _ => format!("{stem}.{suffix}"),
+    };
     let out = match &a.out_dir {
         Some(dir) => dir.join(name),
         None => file.with_file_name(name),
     };
-    std::fs::write(&out, cms).with_context(|| format!("writing {}", out.display()))?;
-    let receipt = out.with_extension("p7s.receipt.json");
+    std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    let receipt = PathBuf::from(format!("{}.receipt.json", out.display()));
     std::fs::write(&receipt, serde_json::to_vec_pretty(&answer["receipt"])?)
         .with_context(|| format!("writing {}", receipt.display()))?;
     Ok(out)
