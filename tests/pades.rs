@@ -354,3 +354,58 @@ async fn pyhanko_validates_signatures_on_xref_stream_object_stream_and_form_pdfs
         );
     }
 }
+
+#[tokio::test]
+async fn a_sad_from_csc_authorize_signs_pdfs_and_cades_without_the_pin() {
+    let env = env(Backend::Sqlite).await;
+    let (token, credential, _) = env.credential("001099009007", "ecdsa-p256", PIN).await;
+    let auth = env
+        .post(
+            "/csc/v2/credentials/authorize",
+            &token,
+            json!({"credentialID": credential, "numSignatures": 2, "PIN": PIN}),
+        )
+        .await;
+    assert_eq!(auth.status, StatusCode::OK, "{:?}", auth.json);
+    let sad = auth.json["SAD"].as_str().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pdf = robustness("minimal-two-pages.pdf");
+    let with_sad = |format: &str, extra: serde_json::Value| {
+        let mut body = json!({"credential_id": credential, "sad": sad, "format": format,
+                              "document": b64.encode(&pdf)});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let r = env
+        .post("/api/v1/signatures", &token, with_sad("pades", json!({})))
+        .await;
+    assert!(signed_pdf(&r).starts_with(&pdf));
+    let r = env
+        .post("/api/v1/signatures", &token, with_sad("cades", json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    // Both signatures spent: the SAD is used up.
+    let r = env
+        .post("/api/v1/signatures", &token, with_sad("pades", json!({})))
+        .await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    // PIN and SAD together, or neither: refused.
+    let r = env
+        .post(
+            "/api/v1/signatures",
+            &token,
+            with_sad("pades", json!({"pin": PIN})),
+        )
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
+    let r = env
+        .post(
+            "/api/v1/signatures",
+            &token,
+            json!({"credential_id": credential, "format": "pades", "document": b64.encode(&pdf)}),
+        )
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
+}

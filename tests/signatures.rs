@@ -274,6 +274,11 @@ async fn bad_signing_requests_are_refused_and_nothing_is_signed() {
             ),
             (
                 json!({"credential_id": credential, "format": "cades", "document": "AA=="}),
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+            ),
+            (
+                json!({"credential_id": credential, "pin": 135790, "format": "cades", "document": "AA=="}),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-json-data",
             ),

@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::{ApiJson, AppState};
 use crate::pki::cms::DigestAlgorithm;
-use crate::service::signing::{Content, SignRequest};
+use crate::service::signing::{Activation, Content, SignRequest};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -106,8 +106,13 @@ pub struct DigestInput {
 pub struct SignBody {
     pub credential_id: String,
     /// The credential's PIN. Never logged.
-    #[schema(value_type = String)]
-    pub pin: Zeroizing<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub pin: Option<Zeroizing<String>>,
+    /// Or a SAD from `/csc/v2/credentials/authorize` (one of its signatures is spent).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub sad: Option<Zeroizing<String>>,
     /// `cades` (detached CMS) or `pades` (the PDF, signed by incremental update).
     pub format: String,
     /// The document, base64 (for `pades`, the PDF).
@@ -255,6 +260,21 @@ pub async fn sign(
         .into_response())
 }
 
+/// The PIN or the SAD of a JSON request: exactly one.
+fn activation(
+    pin: Option<Zeroizing<String>>,
+    sad: Option<Zeroizing<String>>,
+) -> Result<Activation, ApiError> {
+    match (pin, sad) {
+        (Some(p), None) => Ok(Activation::Pin(p)),
+        (None, Some(s)) => Ok(Activation::Sad(s)),
+        _ => Err(ApiError::bad(
+            "invalid-request",
+            "give exactly one of pin and sad",
+        )),
+    }
+}
+
 /// `format: pades`: the PDF in `document`, signed whole (no digest-only form).
 async fn sign_pdf(
     state: &AppState,
@@ -274,8 +294,8 @@ async fn sign_pdf(
         .sign_pdf(
             actor,
             crate::service::signing::PdfSignRequest {
+                activation: activation(body.pin, body.sad)?,
                 credential_id: body.credential_id,
-                pin: body.pin,
                 pdf,
                 timestamp: timestamped,
                 reason: body.options.reason,
@@ -325,8 +345,8 @@ fn json_request(body: SignBody) -> Result<(SignRequest, bool), ApiError> {
         .transpose()?;
     Ok((
         SignRequest {
+            activation: activation(body.pin, body.sad)?,
             credential_id: body.credential_id,
-            pin: body.pin,
             content,
             digest_algorithm,
             timestamp: body.options.timestamp,
@@ -421,7 +441,7 @@ async fn multipart_request(
         return Ok((
             SignRequest {
                 credential_id,
-                pin,
+                activation: Activation::Pin(pin),
                 content: Content::Digest {
                     algorithm,
                     value: ctx.finish().as_ref().to_vec(),
@@ -490,7 +510,7 @@ async fn stream_request(
     Ok((
         SignRequest {
             credential_id: q.credential_id,
-            pin,
+            activation: Activation::Pin(pin),
             content: Content::Digest {
                 algorithm,
                 value: ctx.finish().as_ref().to_vec(),

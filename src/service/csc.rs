@@ -67,8 +67,8 @@ struct Sad {
 
 /// What a SAD knows of its credential's certificate.
 #[derive(Clone)]
-struct SadCertificate {
-    serial: String,
+pub(super) struct SadCertificate {
+    pub(super) serial: String,
     ca: String,
     not_before: i64,
     not_after: i64,
@@ -296,7 +296,7 @@ impl Service {
 
     /// Takes `hashes.len()` signatures from a SAD, if it is this actor's, for this credential,
     /// unexpired, has that many left, and (when bound) covers these hashes.
-    fn spend_sad(
+    pub(super) fn spend_sad(
         &self,
         actor: &Actor,
         credential_id: &str,

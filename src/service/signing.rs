@@ -22,10 +22,17 @@ pub enum Content {
     },
 }
 
+/// What opens a credential for one signature: its PIN, or a SAD from CSC
+/// `credentials/authorize` (the PIN's Argon2id paid once for many signatures).
+pub enum Activation {
+    Pin(Zeroizing<String>),
+    Sad(Zeroizing<String>),
+}
+
 /// One detached CAdES signature request.
 pub struct SignRequest {
     pub credential_id: String,
-    pub pin: Zeroizing<String>,
+    pub activation: Activation,
     pub content: Content,
     /// Digest algorithm asked for (default: the one the credential's key signs with).
     pub digest_algorithm: Option<DigestAlgorithm>,
@@ -46,7 +53,7 @@ pub struct Signed {
 /// it).
 pub struct PdfSignRequest {
     pub credential_id: String,
-    pub pin: Zeroizing<String>,
+    pub activation: Activation,
     pub pdf: Vec<u8>,
     /// PAdES B-T: a signature time-stamp from kyso's TSA.
     pub timestamp: bool,
@@ -104,7 +111,15 @@ impl Service {
                 value
             }
         };
-        let unlocked = self.unlock(&credential, req.pin, certificate).await?;
+        let unlocked = self
+            .activate(
+                actor,
+                &credential,
+                req.activation,
+                certificate,
+                &message_digest,
+            )
+            .await?;
         let signed_at = now();
         let cms = self.cades(
             &unlocked,
@@ -178,7 +193,15 @@ impl Service {
             ctx.update(part);
         }
         let message_digest = ctx.finish().as_ref().to_vec();
-        let unlocked = self.unlock(&credential, req.pin, certificate).await?;
+        let unlocked = self
+            .activate(
+                actor,
+                &credential,
+                req.activation,
+                certificate,
+                &message_digest,
+            )
+            .await?;
         // PAdES: the signing time is the dictionary's /M, not a signed attribute.
         let cms = self.cades(
             &unlocked,
@@ -402,6 +425,31 @@ impl Service {
     /// Opens the credential's key with the PIN. A wrong PIN is counted, and the credential locks
     /// at the configured limit; a right one clears the count. Both paths run the same Argon2id
     /// derivation and AEAD check, so timing tells nothing about the PIN.
+    /// Opens the credential with its PIN, or spends one signature of a SAD on `digest` (a SAD
+    /// bound to hashes must name it).
+    async fn activate(
+        &self,
+        actor: &Actor,
+        credential: &CredentialRow,
+        activation: Activation,
+        certificate: CertificateRow,
+        digest: &[u8],
+    ) -> Result<Unlocked, ServiceError> {
+        match activation {
+            Activation::Pin(pin) => self.unlock(credential, pin, certificate).await,
+            Activation::Sad(sad) => {
+                let (key, authorized) =
+                    self.spend_sad(actor, &credential.id, &sad, &[digest.to_vec()])?;
+                if authorized.serial != certificate.serial {
+                    return Err(ServiceError::Forbidden(
+                        "the SAD was issued for another certificate of this credential".into(),
+                    ));
+                }
+                Ok(Unlocked { key, certificate })
+            }
+        }
+    }
+
     async fn unlock(
         &self,
         credential: &CredentialRow,
