@@ -64,6 +64,8 @@ pub struct Config {
     pub tsa_per_address_per_hour: u32,
     /// Largest document streamed to `POST /api/v1/signatures` as application/octet-stream.
     pub max_document_bytes: u64,
+    /// Largest PDF posted for PAdES signing (held in memory while signed).
+    pub max_pdf_bytes: usize,
     /// Largest CRL a shard may grow to at the planned scale, in bytes.
     pub crl_max_bytes: u64,
     /// Revoked certificates to plan CRL shards for, per issuing CA (`[crl_planned_revocations]`):
@@ -107,6 +109,7 @@ struct FileConfig {
     sad_seconds: Option<u64>,
     tsa_per_address_per_hour: Option<u32>,
     max_document_bytes: Option<u64>,
+    max_pdf_bytes: Option<usize>,
     crl_max_bytes: Option<u64>,
     crl_planned_revocations: Option<std::collections::BTreeMap<String, u64>>,
     crl_lifetime_hours: Option<u64>,
@@ -266,6 +269,9 @@ impl Config {
             max_document_bytes: parse_env("KYSO_MAX_DOCUMENT_BYTES")?
                 .or(file.max_document_bytes)
                 .unwrap_or(4 << 30),
+            max_pdf_bytes: parse_env("KYSO_MAX_PDF_BYTES")?
+                .or(file.max_pdf_bytes)
+                .unwrap_or(256 << 20),
             crl_max_bytes: parse_env("KYSO_CRL_MAX_BYTES")?
                 .or(file.crl_max_bytes)
                 .unwrap_or(1_000_000),
@@ -349,6 +355,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 name: "ledger_origin",
                 message: "1 to 200 characters, no spaces or '+'".into(),
+            });
+        }
+        if !(1024..=4usize << 30).contains(&self.max_pdf_bytes) {
+            return Err(ConfigError::Invalid {
+                name: "max_pdf_bytes",
+                message: "between 1 KiB and 4 GiB".into(),
             });
         }
         if !(16 * 1024..=1 << 30).contains(&self.crl_max_bytes) {
@@ -452,6 +464,7 @@ impl Config {
             sad_lifetime: std::time::Duration::from_secs(self.sad_seconds),
             tsa_per_address_per_hour: self.tsa_per_address_per_hour,
             max_document_bytes: self.max_document_bytes,
+            max_pdf_bytes: self.max_pdf_bytes,
             revocation: self.revocation(),
         }
     }

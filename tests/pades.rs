@@ -409,3 +409,51 @@ async fn a_sad_from_csc_authorize_signs_pdfs_and_cades_without_the_pin() {
         .await;
     assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
 }
+
+#[tokio::test]
+async fn a_pdf_posted_as_application_pdf_comes_back_signed_with_its_receipt_in_a_header() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use tower::ServiceExt;
+    let env = env_with(Backend::Sqlite, "max_pdf_bytes = 20000").await;
+    let (token, credential, _) = env.credential("001099009008", "ecdsa-p256", PIN).await;
+    let pdf = robustness("minimal-two-pages.pdf");
+    let post = |body: Vec<u8>, query: &str, pin: Option<&str>| {
+        let mut b = Request::builder()
+            .method("POST")
+            .uri(format!(
+                "/api/v1/signatures?credential_id={credential}{query}"
+            ))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/pdf");
+        if let Some(p) = pin {
+            b = b.header("x-kyso-pin", p);
+        }
+        env.app.clone().oneshot(b.body(Body::from(body)).unwrap())
+    };
+    let resp = post(pdf.clone(), "&reason=Ph%C3%AA%20duy%E1%BB%87t", Some(PIN))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/pdf");
+    assert_eq!(resp.headers()["kyso-level"], "B-B");
+    let receipt = base64::engine::general_purpose::STANDARD
+        .decode(resp.headers()["kyso-receipt"].as_bytes())
+        .unwrap();
+    let receipt: serde_json::Value = serde_json::from_slice(&receipt).unwrap();
+    assert!(receipt["index"].as_u64().is_some() && receipt["checkpoint"].is_string());
+    use http_body_util::BodyExt;
+    let signed = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(signed.starts_with(&pdf));
+    // No PIN header, a PDF over max_pdf_bytes: refused, nothing recorded.
+    let before = env.ledger_size().await;
+    let r = post(pdf.clone(), "", None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let mut big = pdf.clone();
+    big.resize(20_001, b' ');
+    let r = post(big, "", Some(PIN)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let r = post(pdf, "&format=cades", Some(PIN)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(env.ledger_size().await, before);
+}

@@ -212,11 +212,16 @@ pub async fn sign(
     Auth(actor): Auth,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let streamed = req
+    let content_type = req
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/octet-stream"));
+        .unwrap_or_default()
+        .to_string();
+    if content_type.starts_with("application/pdf") {
+        return pdf_upload(&state, &actor, req).await;
+    }
+    let streamed = content_type.starts_with("application/octet-stream");
     let multipart = req
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -453,6 +458,98 @@ async fn multipart_request(
         ));
     }
     Err(bad("the form has no document part"))
+}
+
+/// Parameters of a PDF posted as `application/pdf` (PAdES); the PIN or a SAD in a header.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PdfParams {
+    pub credential_id: String,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub timestamp: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+}
+
+/// The header carrying a signature's ledger receipt when the body is the signed PDF: base64 of
+/// the receipt JSON.
+pub const RECEIPT_HEADER: &str = "kyso-receipt";
+
+/// A PDF as the body (`application/pdf`): read into memory (an incremental update appends to
+/// it) up to `max_pdf_bytes`, signed (PAdES), and answered as `application/pdf` with the
+/// receipt in [`RECEIPT_HEADER`]; no base64 either way.
+async fn pdf_upload(
+    state: &AppState,
+    actor: &crate::service::Actor,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let axum::extract::Query(q) = axum::extract::Query::<PdfParams>::try_from_uri(&parts.uri)
+        .map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
+    if q.format.as_deref().is_some_and(|f| f != "pades") {
+        return Err(ApiError::bad(
+            "unsupported-format",
+            "a PDF body is signed as pades",
+        ));
+    }
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| Zeroizing::new(v.to_string()))
+    };
+    let activation = activation(header("x-kyso-pin"), header("x-kyso-sad")).map_err(|_| {
+        ApiError::bad(
+            "invalid-request",
+            "give the PIN in X-Kyso-Pin or a SAD in X-Kyso-Sad",
+        )
+    })?;
+    let limit = state.service.policy.max_pdf_bytes;
+    let pdf = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large(limit as u64))?
+        .to_vec();
+    let timestamped = q.timestamp;
+    let signed = state
+        .service
+        .sign_pdf(
+            actor,
+            crate::service::signing::PdfSignRequest {
+                credential_id: q.credential_id,
+                activation,
+                pdf,
+                timestamp: timestamped,
+                reason: q.reason,
+                location: q.location,
+            },
+        )
+        .await?;
+    let receipt = serde_json::to_vec(&signed.receipt)
+        .map_err(|e| ApiError::Service(crate::service::ServiceError::Internal(e.to_string())))?;
+    let mut resp = (StatusCode::CREATED, signed.pdf).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/pdf"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(
+        &base64::engine::general_purpose::STANDARD.encode(receipt),
+    ) {
+        h.insert(RECEIPT_HEADER, v);
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(&signed.document_digest) {
+        h.insert("kyso-document-digest", v);
+    }
+    h.insert(
+        "kyso-level",
+        axum::http::HeaderValue::from_static(if timestamped { "B-T" } else { "B-B" }),
+    );
+    Ok(resp)
 }
 
 fn too_large(limit: u64) -> ApiError {

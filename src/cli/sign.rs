@@ -211,40 +211,59 @@ async fn sign_one(
     file: &Path,
 ) -> anyhow::Result<PathBuf> {
     let pades = a.format == "pades";
-    let body = if pades {
+    let (bytes, receipt_json) = if pades {
+        // The PDF goes as itself (application/pdf) and comes back signed; the receipt rides in
+        // a header.
         let pdf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        json!({
-            "credential_id": a.credential, "pin": pin, "format": "pades",
-            "document": B64.encode(&pdf),
-            "options": {"timestamp": a.timestamp, "reason": a.reason, "location": a.location},
-        })
+        let mut query = vec![("credential_id", a.credential.clone())];
+        if a.timestamp {
+            query.push(("timestamp", "true".into()));
+        }
+        query.extend(a.reason.clone().map(|r| ("reason", r)));
+        query.extend(a.location.clone().map(|l| ("location", l)));
+        let r = http
+            .post(format!("{base}/api/v1/signatures"))
+            .bearer_auth(&a.token)
+            .query(&query)
+            .header("content-type", "application/pdf")
+            .header("x-kyso-pin", pin)
+            .body(pdf)
+            .send()
+            .await
+            .context("contacting the server")?;
+        if !r.status().is_success() {
+            bail!("{}", problem(r).await);
+        }
+        let receipt = r
+            .headers()
+            .get(crate::api::signatures::RECEIPT_HEADER)
+            .and_then(|v| B64.decode(v.as_bytes()).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .context("the server's answer has no receipt")?;
+        (r.bytes().await?.to_vec(), receipt)
     } else {
         let digest = digest_file(file, alg)?;
-        json!({
-            "credential_id": a.credential, "pin": pin, "format": "cades",
-            "digest": {"algorithm": alg.name(), "value": B64.encode(&digest)},
-            "options": {"timestamp": a.timestamp},
-        })
+        let r = http
+            .post(format!("{base}/api/v1/signatures"))
+            .bearer_auth(&a.token)
+            .json(&json!({
+                "credential_id": a.credential, "pin": pin, "format": "cades",
+                "digest": {"algorithm": alg.name(), "value": B64.encode(&digest)},
+                "options": {"timestamp": a.timestamp},
+            }))
+            .send()
+            .await
+            .context("contacting the server")?;
+        if !r.status().is_success() {
+            bail!("{}", problem(r).await);
+        }
+        let answer: Value = r.json().await?;
+        let cms = B64
+            .decode(answer["signature"].as_str().unwrap_or_default())
+            .context("the server's signature is not base64")?;
+        (cms, answer["receipt"].clone())
     };
-    let r = http
-        .post(format!("{base}/api/v1/signatures"))
-        .bearer_auth(&a.token)
-        .json(&body)
-        .send()
-        .await
-        .context("contacting the server")?;
-    if !r.status().is_success() {
-        bail!("{}", problem(r).await);
-    }
-    let answer: Value = r.json().await?;
-    let (field, suffix) = if pades {
-        ("document", "signed.pdf")
-    } else {
-        ("signature", "p7s")
-    };
-    let bytes = B64
-        .decode(answer[field].as_str().unwrap_or_default())
-        .with_context(|| format!("the server's {field} is not base64"))?;
+    let suffix = if pades { "signed.pdf" } else { "p7s" };
     let stem = file
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -260,7 +279,7 @@ async fn sign_one(
     };
     std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
     let receipt = PathBuf::from(format!("{}.receipt.json", out.display()));
-    std::fs::write(&receipt, serde_json::to_vec_pretty(&answer["receipt"])?)
+    std::fs::write(&receipt, serde_json::to_vec_pretty(&receipt_json)?)
         .with_context(|| format!("writing {}", receipt.display()))?;
     Ok(out)
 }

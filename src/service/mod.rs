@@ -84,6 +84,8 @@ pub struct Policy {
     pub tsa_per_address_per_hour: u32,
     /// Largest document streamed for signing.
     pub max_document_bytes: u64,
+    /// Largest PDF signed (PAdES holds it in memory).
+    pub max_pdf_bytes: usize,
     /// CRL shards and OCSP timing.
     pub revocation: revocation::RevocationPolicy,
 }
@@ -99,6 +101,7 @@ impl Default for Policy {
             sad_lifetime: csc::SAD_LIFETIME,
             tsa_per_address_per_hour: 1_000_000,
             max_document_bytes: 4 << 30,
+            max_pdf_bytes: 256 << 20,
             revocation: revocation::RevocationPolicy::default(),
         }
     }
