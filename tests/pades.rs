@@ -20,10 +20,14 @@ const PIN: &str = "135790";
 /// default 2.25 UUID OIDs do; a deployment configures the OIDs its policy authority assigned.
 const POLICIES: &str = "[policies]\ncitizen = \"1.3.6.1.4.1.55555.1.1\"\npersonal = \"1.3.6.1.4.1.55555.1.2\"\norganization = \"1.3.6.1.4.1.55555.1.3\"\nca = \"1.3.6.1.4.1.55555.1.0\"\n";
 
-fn robustness(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn folder_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/testdata/pdf-robustness")
-        .join(name);
+        .join(name)
+}
+
+fn robustness(name: &str) -> Vec<u8> {
+    let p = folder_file(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -202,12 +206,19 @@ async fn bad_pdfs_are_refused_before_the_pin_and_nothing_is_recorded() {
 }
 
 fn pyhanko_pdf(file: &Path, root: &Path) -> (bool, String) {
+    pyhanko("pyhanko_pdf.py", &[file, root])
+}
+
+/// Runs one of `tests/scripts/pyhanko_*.py` with the virtualenv's python.
+fn pyhanko(script: &str, args: &[&Path]) -> (bool, String) {
     let dir = std::env::var("KYSO_PKILINT_DIR")
         .expect("KYSO_PKILINT_DIR names the bin directory of a virtualenv with pyHanko");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/pyhanko_pdf.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts")
+        .join(script);
     let out = Command::new(Path::new(&dir).join("python"))
         .arg(script)
-        .args([file, root])
+        .args(args)
         .output()
         .expect("the virtualenv's python runs");
     (

@@ -510,10 +510,11 @@ async fn pdf_upload(
         )
     })?;
     let limit = state.service.policy.max_pdf_bytes;
-    let pdf = axum::body::to_bytes(body, limit)
+    // Bytes → Vec reuses the buffer when it is the only owner: the PDF is held once.
+    let pdf: Vec<u8> = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large(limit as u64))?
-        .to_vec();
+        .into();
     let timestamped = q.timestamp;
     let signed = state
         .service

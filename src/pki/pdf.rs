@@ -838,7 +838,15 @@ fn pdf_date(t: time::OffsetDateTime) -> String {
 
 /// Appends a new revision with an invisible signature field on the first page and an empty
 /// `/Contents` of `info.reserve` bytes.
-pub fn prepare(pdf: &[u8], info: &SignatureInfo, field_name: &str) -> Result<Prepared, PdfError> {
+///
+/// The new revision is appended to `original` itself: the file is never copied (the peak is
+/// the file once, plus the growth of its buffer).
+pub fn prepare(
+    original: Vec<u8>,
+    info: &SignatureInfo,
+    field_name: &str,
+) -> Result<Prepared, PdfError> {
+    let pdf = original.as_slice();
     if !pdf[..pdf.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
         return Err(PdfError::NotPdf);
     }
@@ -892,7 +900,9 @@ pub fn prepare(pdf: &[u8], info: &SignatureInfo, field_name: &str) -> Result<Pre
         catalog.set(b"AcroForm", acroform.clone());
     }
 
-    let mut out = pdf.to_vec();
+    let mut out = original;
+    // Everything appended fits in this: no second reallocation of a large file.
+    out.reserve_exact(2 * info.reserve + 64 * 1024);
     if !out.ends_with(b"\n") {
         out.push(b'\n');
     }
@@ -1101,7 +1111,7 @@ mod tests {
     #[test]
     fn a_new_revision_keeps_the_original_bytes_and_its_byte_range_skips_only_contents() {
         let pdf = minimal();
-        let p = prepare(&pdf, &info(), "kyso-1").unwrap();
+        let p = prepare(pdf.clone(), &info(), "kyso-1").unwrap();
         assert!(
             p.pdf.starts_with(&pdf),
             "incremental: the original is untouched"
@@ -1140,27 +1150,27 @@ mod tests {
     #[test]
     fn refusals_are_named() {
         assert_eq!(
-            prepare(b"hello", &info(), "f").err(),
+            prepare(b"hello".to_vec(), &info(), "f").err(),
             Some(PdfError::NotPdf)
         );
         let pdf = minimal();
         assert!(matches!(
-            prepare(&pdf[..pdf.len() - 30], &info(), "f"),
+            prepare(pdf[..pdf.len() - 30].to_vec(), &info(), "f"),
             Err(PdfError::Malformed(_))
         ));
         let enc = String::from_utf8(pdf.clone())
             .unwrap()
             .replace("/Size 5 /Root 1 0 R", "/Size 5 /Root 1 0 R /Encrypt 9 0 R");
         assert_eq!(
-            prepare(enc.as_bytes(), &info(), "f").err(),
+            prepare(enc.clone().into_bytes(), &info(), "f").err(),
             Some(PdfError::Encrypted)
         );
-        let p = prepare(&pdf, &info(), "f").unwrap();
+        let p = prepare(pdf.clone(), &info(), "f").unwrap();
         assert_eq!(p.finish(&[0u8; 65]).err(), Some(PdfError::TooLarge(65)));
         // A page tree that points at itself.
         let circular = String::from_utf8(pdf)
             .unwrap()
             .replace("/Kids [3 0 R]", "/Kids [2 0 R]");
-        assert!(prepare(circular.as_bytes(), &info(), "f").is_err());
+        assert!(prepare(circular.into_bytes(), &info(), "f").is_err());
     }
 }

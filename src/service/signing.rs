@@ -186,7 +186,7 @@ impl Service {
         };
         let field = format!("kyso-{}", hex::encode(super::random_bytes::<6>()?));
         // The document is checked before the PIN: a bad PDF costs no PIN attempt.
-        let prepared = pdf::prepare(&req.pdf, &info, &field)
+        let prepared = pdf::prepare(req.pdf, &info, &field)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let mut ctx = ring::digest::Context::new(digest_alg.ring());
         for part in prepared.signed_ranges() {

@@ -1,4 +1,4 @@
-"""pyHanko validates every signature of a PDF against one trust root: pdf_validate(file, root).
+"""pyHanko validates every signature of a PDF against trust roots: pyhanko_pdf(file, root…).
 
 Prints one line per signature, `field=<name> intact=… valid=… trusted=… coverage=…
 modification=…` (and the time-stamp's validity for B-T); exits 0 only when every signature is
@@ -13,8 +13,8 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 
-def main(path, root):
-    vc = ValidationContext(trust_roots=[load_cert_from_pemder(root)])
+def main(path, *roots):
+    vc = ValidationContext(trust_roots=[load_cert_from_pemder(r) for r in roots])
     ok = True
     with open(path, "rb") as f:
         reader = PdfFileReader(f)
@@ -39,4 +39,4 @@ def main(path, root):
     return 0 if ok else 1
 
 
-sys.exit(main(sys.argv[1], sys.argv[2]))
+sys.exit(main(*sys.argv[1:]))
