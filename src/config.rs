@@ -357,10 +357,11 @@ impl Config {
                 message: "1 to 200 characters, no spaces or '+'".into(),
             });
         }
-        if !(1024..=4usize << 30).contains(&self.max_pdf_bytes) {
+        // Cross-reference streams kyso writes hold 32-bit offsets.
+        if !(1024..=2usize << 30).contains(&self.max_pdf_bytes) {
             return Err(ConfigError::Invalid {
                 name: "max_pdf_bytes",
-                message: "between 1 KiB and 4 GiB".into(),
+                message: "between 1 KiB and 2 GiB".into(),
             });
         }
         if !(16 * 1024..=1 << 30).contains(&self.crl_max_bytes) {

@@ -44,6 +44,7 @@ fn ocsp_response(answer: crate::service::revocation::OcspAnswer, cacheable: bool
         answer.der.clone(),
     )
         .into_response();
+    let cacheable = cacheable && answer.shareable;
     if let (true, Some(this), Some(next)) = (cacheable, answer.this_update, answer.next_update) {
         // RFC 5019 §6.2: max-age no later than nextUpdate; ETag and Last-Modified for
         // revalidation.

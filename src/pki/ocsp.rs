@@ -204,13 +204,31 @@ fn parse_cert_id(request: &[u8]) -> Result<CertId, OcspError> {
         return Err(OcspError::Malformed("CertID is not a SEQUENCE"));
     }
     let (alg, rest) = expect(cert_id, 0x30)?;
-    let (alg_oid, _) = expect(alg, 0x06)?;
+    let (alg_oid, params) = expect(alg, 0x06)?;
     let hash = CertIdHash::from_oid_der(alg_oid).ok_or(OcspError::UnsupportedHash)?;
+    // Parameters absent or NULL, as RFC 5754 allows; nothing else rides along.
+    if !(params.is_empty() || params == [0x05, 0x00]) {
+        return Err(OcspError::Malformed("bad CertID hash parameters"));
+    }
     let (name, rest) = expect(rest, 0x04)?;
     let (key, rest) = expect(rest, 0x04)?;
     let (serial, rest) = expect(rest, 0x02)?;
     if !rest.is_empty() || serial.is_empty() || serial.len() > 21 || serial[0] & 0x80 != 0 {
         return Err(OcspError::Malformed("bad CertID"));
+    }
+    let len = hash.digest(b"").len();
+    if name.len() != len || key.len() != len {
+        return Err(OcspError::Malformed("CertID hashes of the wrong length"));
+    }
+    // One encoding per CertID (DER): what is echoed and cached cannot be varied at will.
+    let canonical = sequence(&[
+        tlv(0x30, alg),
+        tlv(0x04, name),
+        tlv(0x04, key),
+        tlv(0x02, serial),
+    ]);
+    if canonical != whole || (serial.len() > 1 && serial[0] == 0 && serial[1] & 0x80 == 0) {
+        return Err(OcspError::Malformed("CertID is not DER"));
     }
     Ok(CertId {
         hash,
@@ -445,6 +463,35 @@ mod tests {
         ]);
         let req = sequence(&[sequence(&[sequence(&[sequence(&[md5])])])]);
         assert_eq!(OcspRequest::parse(&req), Err(OcspError::UnsupportedHash));
+        // Only one encoding per CertID: no parameters but NULL, hashes of the right length,
+        // minimal lengths.
+        let with = |alg: Vec<u8>, name: usize, long: bool| {
+            let mut id = sequence(&[
+                alg,
+                tlv(0x04, &vec![1; name]),
+                tlv(0x04, &[2; 20]),
+                tlv(0x02, &[5]),
+            ]);
+            if long {
+                // The same SEQUENCE with a two-byte length.
+                let body = id[2..].to_vec();
+                id = [vec![0x30, 0x81, body.len() as u8], body].concat();
+            }
+            sequence(&[sequence(&[sequence(&[sequence(&[id])])])])
+        };
+        let sha1 = |params: &[u8]| sequence(&[oid("1.3.14.3.2.26"), params.to_vec()]);
+        assert!(OcspRequest::parse(&with(sha1(&[0x05, 0x00]), 20, false)).is_ok());
+        assert!(OcspRequest::parse(&with(sha1(&[]), 20, false)).is_ok());
+        for bad in [
+            with(sha1(&[0x04, 0x01, 0x07]), 20, false),
+            with(sha1(&[]), 19, false),
+            with(sha1(&[]), 20, true),
+        ] {
+            assert!(matches!(
+                OcspRequest::parse(&bad),
+                Err(OcspError::Malformed(_))
+            ));
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! section is of the same kind as the newest one. Everything read from the file is bounded
 //! (named limits below).
 
+use std::rc::Rc;
+
 use super::der::split_tlv;
 
 /// Errors about the input PDF; each message is safe to show to the requester.
@@ -33,6 +35,50 @@ const MAX_SECTIONS: usize = 256;
 const MAX_OBJECTS: u64 = 8_000_000;
 /// Nesting of arrays and dictionaries, and depth of the page tree.
 const MAX_DEPTH: usize = 64;
+/// Parts of one object read (array elements, dictionary entries, nested): the catalog, a page
+/// or a field list of a real document has hundreds, not a hundred thousand.
+const MAX_NODES: usize = 100_000;
+/// Decompressed bytes one parse may produce in all (cross-reference and object streams).
+const MAX_INFLATED_TOTAL: u64 = 128 << 20;
+/// Whole-file searches for objects whose offsets are wrong.
+const MAX_SCANS: u32 = 4;
+
+/// The work one parse of an untrusted PDF may still do (after webpki's `Budget`).
+#[derive(Debug)]
+struct Budget {
+    /// Cross-reference entries, over all sections.
+    entries: u64,
+    inflated: u64,
+    scans: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            entries: MAX_OBJECTS,
+            inflated: MAX_INFLATED_TOTAL,
+            scans: MAX_SCANS,
+        }
+    }
+}
+
+impl Budget {
+    fn entries(&mut self, n: u64) -> Result<(), PdfError> {
+        self.entries = self
+            .entries
+            .checked_sub(n)
+            .ok_or(PdfError::Malformed("too many cross-reference entries"))?;
+        Ok(())
+    }
+
+    fn inflated(&mut self, n: usize) -> Result<(), PdfError> {
+        self.inflated = self
+            .inflated
+            .checked_sub(n as u64)
+            .ok_or(PdfError::Malformed("the streams decompress to too much"))?;
+        Ok(())
+    }
+}
 
 /// A PDF object, as far as signing needs to read and rewrite one.
 #[derive(Clone, Debug, PartialEq)]
@@ -132,11 +178,13 @@ const BAD: PdfError = PdfError::Malformed("bad object syntax");
 struct Lexer<'a> {
     b: &'a [u8],
     pos: usize,
+    /// Objects read so far (each costs far more memory than the bytes that spell it).
+    nodes: usize,
 }
 
 impl<'a> Lexer<'a> {
     fn at(b: &'a [u8], pos: usize) -> Self {
-        Self { b, pos }
+        Self { b, pos, nodes: 0 }
     }
 
     fn skip_ws(&mut self) {
@@ -197,6 +245,10 @@ impl<'a> Lexer<'a> {
     fn object(&mut self, depth: usize) -> Result<Obj, PdfError> {
         if depth > MAX_DEPTH {
             return Err(PdfError::Malformed("objects nested too deeply"));
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(PdfError::Malformed("an object has too many parts"));
         }
         let c = self.peek().ok_or(BAD)?;
         match c {
@@ -368,6 +420,9 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// An object stream's dictionary and decoded data.
+type DecodedStream = (Obj, Vec<u8>);
+
 /// Where each object of the newest revision lives, and the newest trailer.
 struct Xref {
     offsets: std::collections::HashMap<u32, (usize, u16)>,
@@ -378,6 +433,10 @@ struct Xref {
     start: usize,
     /// Whether the newest section is a cross-reference stream (the new one is too).
     stream: bool,
+    /// What reading objects may still cost.
+    budget: std::cell::RefCell<Budget>,
+    /// Decoded object streams, each inflated once.
+    object_streams: std::cell::RefCell<std::collections::HashMap<u32, Rc<DecodedStream>>>,
 }
 
 /// Most bytes one stream may decompress to: bounds a "PDF bomb".
@@ -385,7 +444,12 @@ const MAX_DECOMPRESSED: u64 = 64 << 20;
 
 /// The data of a stream object whose dictionary `dict` ends at `lx`'s position (before the
 /// `stream` keyword): Flate-decoded (with PNG predictors) when its /Filter says so.
-fn stream_data(pdf: &[u8], lx: &mut Lexer<'_>, dict: &Obj) -> Result<Vec<u8>, PdfError> {
+fn stream_data(
+    pdf: &[u8],
+    lx: &mut Lexer<'_>,
+    dict: &Obj,
+    budget: &mut Budget,
+) -> Result<Vec<u8>, PdfError> {
     lx.expect(b"stream")?;
     let mut at = lx.pos;
     if pdf.get(at) == Some(&b'\r') {
@@ -413,6 +477,7 @@ fn stream_data(pdf: &[u8], lx: &mut Lexer<'_>, dict: &Obj) -> Result<Vec<u8>, Pd
         }
         Some(_) => return Err(PdfError::Malformed("unsupported stream filter")),
     };
+    budget.inflated(data.len())?;
     let parms = match dict.get(b"DecodeParms") {
         Some(Obj::Array(a)) => a.first().cloned(),
         other => other.cloned(),
@@ -495,6 +560,7 @@ fn read_xref_stream(
     off: usize,
     offsets: &mut std::collections::HashMap<u32, (usize, u16)>,
     compressed: &mut std::collections::HashMap<u32, (u32, usize)>,
+    budget: &mut Budget,
 ) -> Result<Obj, PdfError> {
     let mut lx = Lexer::at(pdf, off);
     lx.uint()?;
@@ -509,7 +575,7 @@ fn read_xref_stream(
     if dict.get(b"Encrypt").is_some() {
         return Err(PdfError::Encrypted);
     }
-    let data = stream_data(pdf, &mut lx, &dict)?;
+    let data = stream_data(pdf, &mut lx, &dict, budget)?;
     let w: Vec<usize> = match dict.get(b"W") {
         Some(Obj::Array(a)) if a.len() == 3 => a
             .iter()
@@ -541,8 +607,17 @@ fn read_xref_stream(
     }
     let field = |bytes: &[u8]| bytes.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b));
     let mut rows = data.chunks_exact(row);
+    // The rows must be there: no entry is made up, and the counts cannot run ahead of data.
+    let declared = index
+        .chunks(2)
+        .map(|p| p[1])
+        .try_fold(0u64, u64::checked_add);
+    if declared.is_none_or(|n| n.saturating_mul(row as u64) > data.len() as u64) {
+        return Err(PdfError::Malformed("short cross-reference stream"));
+    }
+    budget.entries(declared.unwrap_or(u64::MAX))?;
     for pair in index.chunks(2) {
-        if pair[0] + pair[1] > MAX_OBJECTS {
+        if pair[0].saturating_add(pair[1]) > MAX_OBJECTS {
             return Err(PdfError::Malformed("too many objects"));
         }
         for n in pair[0]..pair[0] + pair[1] {
@@ -586,13 +661,20 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
     let mut next = Some(start);
     let mut seen = std::collections::HashSet::new();
     let mut stream = false;
+    let mut budget = Budget::default();
     while let Some(off) = next {
-        if seen.len() >= MAX_SECTIONS || !seen.insert(off) || off >= pdf.len() {
+        if off >= pdf.len() {
             return Err(PdfError::Malformed("bad cross-reference chain"));
         }
         let mut lx = Lexer::at(pdf, off);
-        if lx.peek().is_some_and(|c| c.is_ascii_digit()) {
-            let t = read_xref_stream(pdf, off, &mut offsets, &mut compressed)?;
+        let first_char = lx.peek();
+        // Sections are told apart by where they really start: a /Prev one byte earlier (in
+        // the white space before) is the same section again.
+        if seen.len() >= MAX_SECTIONS || !seen.insert(lx.pos) {
+            return Err(PdfError::Malformed("bad cross-reference chain"));
+        }
+        if first_char.is_some_and(|c| c.is_ascii_digit()) {
+            let t = read_xref_stream(pdf, off, &mut offsets, &mut compressed, &mut budget)?;
             next = match t.get(b"Prev") {
                 Some(Obj::Int(p)) if *p >= 0 => Some(*p as usize),
                 Some(_) => return Err(PdfError::Malformed("bad /Prev")),
@@ -614,9 +696,10 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
             }
             let first = lx.uint()?;
             let count = lx.uint()?;
-            if first + count > MAX_OBJECTS {
+            if first.checked_add(count).is_none_or(|end| end > MAX_OBJECTS) {
                 return Err(PdfError::Malformed("too many objects"));
             }
+            budget.entries(count)?;
             for n in first..first + count {
                 let offset = lx.uint()? as usize;
                 let generation = lx.uint()?;
@@ -637,7 +720,7 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         // A hybrid file: its stream lists the objects kept in object streams.
         if let Some(Obj::Int(x)) = t.get(b"XRefStm") {
             if *x >= 0 && (*x as usize) < pdf.len() {
-                read_xref_stream(pdf, *x as usize, &mut offsets, &mut compressed)?;
+                read_xref_stream(pdf, *x as usize, &mut offsets, &mut compressed, &mut budget)?;
             }
         }
         next = match t.get(b"Prev") {
@@ -655,6 +738,8 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         trailer: trailer.ok_or(PdfError::Malformed("no trailer"))?,
         start,
         stream,
+        budget: std::cell::RefCell::new(budget),
+        object_streams: Default::default(),
     })
 }
 
@@ -682,9 +767,16 @@ impl Xref {
             Ok(lx) => lx,
             // Offsets that are a little off are common; readers find the object by its header,
             // as here: the last `num g obj` in the file.
-            Err(_) => find_object(pdf, num)
-                .and_then(|at| header(at).ok())
-                .ok_or(PdfError::Malformed("cross-reference offset is wrong"))?,
+            Err(_) => {
+                let mut b = self.budget.borrow_mut();
+                b.scans = b.scans.checked_sub(1).ok_or(PdfError::Malformed(
+                    "too many objects are not where the cross-reference says",
+                ))?;
+                drop(b);
+                find_object(pdf, num)
+            }
+            .and_then(|at| header(at).ok())
+            .ok_or(PdfError::Malformed("cross-reference offset is wrong"))?,
         };
         lx.object(0)
     }
@@ -698,15 +790,25 @@ impl Xref {
         num: u32,
     ) -> Result<Obj, PdfError> {
         let bad = PdfError::Malformed("bad object stream");
-        let (off, _) = *self.offsets.get(&stm).ok_or(bad.clone())?;
-        let mut lx = Lexer::at(pdf, off);
-        if lx.uint()? != u64::from(stm) {
-            return Err(bad);
-        }
-        lx.uint()?;
-        lx.expect(b"obj")?;
-        let dict = lx.object(0)?;
-        let data = stream_data(pdf, &mut lx, &dict)?;
+        let cached = self.object_streams.borrow().get(&stm).cloned();
+        let decoded = match cached {
+            Some(d) => d,
+            None => {
+                let (off, _) = *self.offsets.get(&stm).ok_or(bad.clone())?;
+                let mut lx = Lexer::at(pdf, off);
+                if lx.uint()? != u64::from(stm) {
+                    return Err(bad);
+                }
+                lx.uint()?;
+                lx.expect(b"obj")?;
+                let dict = lx.object(0)?;
+                let data = stream_data(pdf, &mut lx, &dict, &mut self.budget.borrow_mut())?;
+                let d = Rc::new((dict, data));
+                self.object_streams.borrow_mut().insert(stm, d.clone());
+                d
+            }
+        };
+        let (dict, data) = (&decoded.0, &decoded.1);
         let (n, first) = match (dict.get(b"N"), dict.get(b"First")) {
             (Some(Obj::Int(n)), Some(Obj::Int(f))) if *n > 0 && *f >= 0 => {
                 (*n as usize, *f as usize)
@@ -716,7 +818,7 @@ impl Xref {
         if index >= n || first > data.len() {
             return Err(bad);
         }
-        let mut head = Lexer::at(&data, 0);
+        let mut head = Lexer::at(data, 0);
         let mut found = None;
         for i in 0..n {
             let (obj, at) = (head.uint()?, head.uint()? as usize);
@@ -726,8 +828,8 @@ impl Xref {
             }
         }
         match found {
-            Some((obj, at)) if obj == u64::from(num) && first + at < data.len() => {
-                Lexer::at(&data, first + at).object(0)
+            Some((obj, at)) if obj == u64::from(num) && first.saturating_add(at) < data.len() => {
+                Lexer::at(data, first + at).object(0)
             }
             _ => Err(bad),
         }
@@ -802,10 +904,14 @@ impl Prepared {
 
 fn first_page(pdf: &[u8], xref: &Xref, pages: &Obj) -> Result<(u32, u16, Obj), PdfError> {
     let mut node = pages.clone();
+    let mut visited = std::collections::HashSet::new();
     for _ in 0..MAX_DEPTH {
         let Obj::Ref(n, g) = node else {
             return Err(PdfError::Malformed("page tree node is not a reference"));
         };
+        if !visited.insert(n) {
+            return Err(PdfError::Malformed("the page tree is circular"));
+        }
         let dict = xref.object(pdf, n)?;
         match dict.get(b"Type") {
             Some(Obj::Name(t)) if t == b"Page" => return Ok((n, g, dict)),
@@ -866,7 +972,20 @@ pub fn prepare(
         .ok_or(PdfError::Malformed("no /Pages"))?;
     let (page_n, page_g, mut page) = first_page(pdf, &xref, &pages)?;
 
-    let (sig_n, field_n) = (size, size + 1);
+    // New objects take numbers above every one in use, whatever /Size claims.
+    let highest = xref
+        .offsets
+        .keys()
+        .chain(xref.compressed.keys())
+        .chain([&root_n, &page_n])
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let first_new = size.max(highest.saturating_add(1));
+    if u64::from(first_new) + 3 > MAX_OBJECTS {
+        return Err(PdfError::Malformed("too many objects"));
+    }
+    let (sig_n, field_n) = (first_new, first_new + 1);
     let mut next_size = size + 2;
     let field_ref = Obj::Ref(field_n, 0);
     // The page lists the widget among its annotations.
@@ -1145,6 +1264,59 @@ mod tests {
         );
         let done = p.finish(&[0x30, 0x03, 0x02, 0x01, 0x05]).unwrap();
         assert!(String::from_utf8_lossy(&done).contains("/Contents <3003020105000000"));
+    }
+
+    #[test]
+    fn hostile_cross_references_are_bounded() {
+        let pdf = minimal();
+        let text = String::from_utf8(pdf.clone()).unwrap();
+        // first + count past u64 (or the object bound): refused, not wrapped.
+        let huge = text.replace(
+            "xref\n0 5\n",
+            "xref\n9999999999999999999 9999999999999999999\n",
+        );
+        assert_eq!(
+            prepare(huge.into_bytes(), &info(), "f").err(),
+            Some(PdfError::Malformed("too many objects"))
+        );
+        // A /Prev pointing into the white space before the same section: a loop.
+        let xref_at = text.find("xref").unwrap();
+        let looped = text.replace(
+            "/Size 5 /Root 1 0 R",
+            &format!("/Size 5 /Root 1 0 R /Prev {:<9}", xref_at - 1),
+        );
+        assert_eq!(
+            prepare(looped.into_bytes(), &info(), "f").err(),
+            Some(PdfError::Malformed("bad cross-reference chain"))
+        );
+        // An xref stream that declares more entries than its data holds.
+        let mut b = Budget::default();
+        let stream = b"1 0 obj\n<< /Type /XRef /W [1 2 1] /Index [0 8000000] /Size 8000000 /Length 4 >>\nstream\n\x01\x00\x0a\x00\nendstream\nendobj\n";
+        assert_eq!(
+            read_xref_stream(
+                stream,
+                0,
+                &mut Default::default(),
+                &mut Default::default(),
+                &mut b
+            )
+            .err(),
+            Some(PdfError::Malformed("short cross-reference stream"))
+        );
+        // A dictionary with more parts than any real one.
+        let wide = format!("<< /A [{}] >>", "0 ".repeat(MAX_NODES + 1));
+        assert!(Lexer::at(wide.as_bytes(), 0).object(0).is_err());
+    }
+
+    #[test]
+    fn new_objects_take_numbers_above_every_one_in_use_whatever_size_says() {
+        let text = String::from_utf8(minimal())
+            .unwrap()
+            .replace("/Size 5", "/Size 2");
+        let p = prepare(text.into_bytes(), &info(), "f").unwrap();
+        let tail = String::from_utf8_lossy(&p.pdf).to_string();
+        assert!(tail.contains("5 0 obj\n<< /Type /Sig"), "{tail}");
+        assert!(tail.contains("/V 5 0 R"));
     }
 
     #[test]

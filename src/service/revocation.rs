@@ -79,6 +79,9 @@ struct Cached {
     refresh_at: i64,
 }
 
+/// Cached answers kept per serial (4 CertID hashes, with or without NULL parameters).
+const MAX_PER_SERIAL: usize = 8;
+
 /// Signed responses by serial, in two generations: lookups promote, and when the young one is
 /// full the old one is dropped — an LRU's behaviour without its bookkeeping.
 #[derive(Default)]
@@ -106,6 +109,10 @@ impl ResponseCache {
         }
         let list = self.young.entry(id.serial.clone()).or_default();
         list.retain(|c| c.cert_id != id.der);
+        // A serial has one CertID per hash and parameter form (at most 8); keep that many.
+        if list.len() >= MAX_PER_SERIAL {
+            list.remove(0);
+        }
         list.push(Cached {
             cert_id: id.der.clone(),
             answer,
@@ -136,6 +143,8 @@ pub struct RevocationState {
     epoch: AtomicU64,
     /// Shards with revocations not yet in a published CRL, and since when.
     dirty: Mutex<HashMap<(String, i64), Instant>>,
+    /// Held while a CRL is built and stored.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 /// An OCSP response and, for a successful one, the times HTTP caching is derived from.
@@ -144,6 +153,9 @@ pub struct OcspAnswer {
     pub der: Vec<u8>,
     pub this_update: Option<i64>,
     pub next_update: Option<i64>,
+    /// One certificate and no nonce: the same answer serves everyone until nextUpdate, so
+    /// HTTP caches may keep it.
+    pub shareable: bool,
 }
 
 impl OcspAnswer {
@@ -152,6 +164,7 @@ impl OcspAnswer {
             der: ocsp::error_response(status),
             this_update: None,
             next_update: None,
+            shareable: false,
         }
     }
 }
@@ -268,6 +281,7 @@ impl Service {
             der,
             this_update: Some(t),
             next_update: Some(t + validity),
+            shareable: cacheable,
         };
         if cacheable {
             let mut cache = lock(&self.revocation.cache);
@@ -294,12 +308,13 @@ impl Service {
 
     async fn status_of(&self, ca: &str, serial: &str) -> Result<CertStatus, ServiceError> {
         Ok(match self.store.certificate_status(serial).await? {
-            Some(row) if row.ca == ca => match (row.status.as_str(), row.revoked_at) {
-                ("revoked", Some(time)) => CertStatus::Revoked {
-                    time,
+            Some(row) if row.ca == ca => match row.status.as_str() {
+                "active" => CertStatus::Good,
+                // Anything else is not good; a missing time would be a broken row.
+                _ => CertStatus::Revoked {
+                    time: row.revoked_at.unwrap_or(0),
                     reason: row.revocation_reason.as_deref().and_then(crl::reason_code),
                 },
-                _ => CertStatus::Good,
             },
             _ => CertStatus::Unknown,
         })
@@ -328,6 +343,13 @@ impl Service {
             .cas
             .get(ca)
             .ok_or_else(|| ServiceError::Internal(format!("CA {ca} not loaded")))?;
+        // A CA about to expire cannot give a responder a useful life: refuse (tryLater) rather
+        // than issue a certificate for every request.
+        if issuer.not_after.unix_timestamp() - t < 2 * 3600 {
+            return Err(ServiceError::Internal(format!(
+                "CA {ca} expires within two hours; no OCSP responder"
+            )));
+        }
         let (key, _pkcs8) = SoftwareKey::generate(KeyAlgorithm::EcdsaP256)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let key: Arc<dyn SigningKey> = Arc::new(key);
@@ -423,9 +445,17 @@ impl Service {
     pub async fn crl(&self, name: &str) -> Result<CrlRow, ServiceError> {
         let (ca, shard) = self.parse_crl_name(name)?;
         let t = now().unix_timestamp();
+        if let Some(row) = self.store.latest_crl(ca, shard).await? {
+            if t < row.next_update {
+                return Ok(row);
+            }
+        }
+        // One publication at a time: concurrent GETs of a shard with no current CRL wait for
+        // the first one's instead of each signing their own.
+        let _one = self.revocation.publishing.lock().await;
         match self.store.latest_crl(ca, shard).await? {
             Some(row) if t < row.next_update => Ok(row),
-            _ => self.publish_crl(ca, shard).await,
+            _ => self.publish_crl_locked(ca, shard).await,
         }
     }
 
@@ -450,6 +480,27 @@ impl Service {
 
     /// Builds, records and stores a new CRL for one shard (the root has shard 0 only).
     pub async fn publish_crl(&self, ca: &str, shard: i64) -> Result<CrlRow, ServiceError> {
+        let _one = self.revocation.publishing.lock().await;
+        self.publish_crl_locked(ca, shard).await
+    }
+
+    /// [`Self::publish_crl`] with the publication lock held. A shard marked for re-publication
+    /// stays marked unless its new CRL is stored.
+    async fn publish_crl_locked(&self, ca: &str, shard: i64) -> Result<CrlRow, ServiceError> {
+        // Taken before the read, so a revocation that lands during the build marks it again.
+        let since = lock(&self.revocation.dirty).remove(&(ca.to_string(), shard));
+        let published = self.build_and_store_crl(ca, shard).await;
+        if published.is_err() {
+            if let Some(at) = since {
+                lock(&self.revocation.dirty)
+                    .entry((ca.to_string(), shard))
+                    .or_insert(at);
+            }
+        }
+        published
+    }
+
+    async fn build_and_store_crl(&self, ca: &str, shard: i64) -> Result<CrlRow, ServiceError> {
         let issuer = self.cas.get(ca).ok_or(ServiceError::NotFound("CA"))?;
         let t_ms = (now().unix_timestamp_nanos() / 1_000_000) as i64;
         // Monotonic per shard even if nodes' clocks disagree.
@@ -457,8 +508,6 @@ impl Service {
         let number = previous.map_or(t_ms, |p| t_ms.max(p + 1));
         let this_update = number / 1000;
         let next_update = this_update + self.policy.revocation.crl_lifetime.as_secs() as i64;
-        // Taken before the read, so a revocation that lands during the build marks it again.
-        let since = lock(&self.revocation.dirty).remove(&(ca.to_string(), shard));
         let started = Instant::now();
         let rows = if ca == "root" {
             // The issuing CAs are not revocable through the API; the root's CRL says so.
@@ -513,14 +562,7 @@ impl Service {
             ledger_entry: entry.to_bytes(),
         });
         let written = self.writer.write(WriteOp::PublishCrl(record.clone())).await;
-        if let Err(e) = written {
-            if let Some(at) = since {
-                lock(&self.revocation.dirty)
-                    .entry((ca.to_string(), shard))
-                    .or_insert(at);
-            }
-            return Err(e.into());
-        }
+        written?;
         // The writer has let go of it by now: no copy of a large CRL.
         let row = Arc::try_unwrap(record)
             .map(|r| r.crl)
@@ -597,7 +639,10 @@ impl Service {
             .map(|(k, _)| k.clone())
             .collect();
         for (ca, shard) in due {
-            self.publish_crl(&ca, shard).await?;
+            // One shard's failure does not hold up the others (it stays marked).
+            if let Err(e) = self.publish_crl(&ca, shard).await {
+                tracing::error!(error = %e, ca, shard, "CRL publication failed; will retry");
+            }
         }
         if last_sweep.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
             return Ok(());
@@ -609,7 +654,9 @@ impl Service {
             let known = self.cas.get(&ca).is_some()
                 && shard < i64::from(self.policy.revocation.shards(&ca));
             if known && t >= this_update + half {
-                self.publish_crl(&ca, shard).await?;
+                if let Err(e) = self.publish_crl(&ca, shard).await {
+                    tracing::error!(error = %e, ca, shard, "CRL re-publication failed; will retry");
+                }
             }
         }
         Ok(())
@@ -646,6 +693,7 @@ mod tests {
             der: vec![n],
             this_update: Some(0),
             next_update: Some(10),
+            shareable: true,
         }
     }
 

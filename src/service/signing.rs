@@ -185,14 +185,19 @@ impl Service {
             reserve,
         };
         let field = format!("kyso-{}", hex::encode(super::random_bytes::<6>()?));
-        // The document is checked before the PIN: a bad PDF costs no PIN attempt.
-        let prepared = pdf::prepare(req.pdf, &info, &field)
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let mut ctx = ring::digest::Context::new(digest_alg.ring());
-        for part in prepared.signed_ranges() {
-            ctx.update(part);
-        }
-        let message_digest = ctx.finish().as_ref().to_vec();
+        // The document is checked before the PIN: a bad PDF costs no PIN attempt. Parsing and
+        // hashing up to max_pdf_bytes run off the async workers.
+        let (prepared, message_digest) = tokio::task::spawn_blocking(move || {
+            let prepared = pdf::prepare(req.pdf, &info, &field)?;
+            let mut ctx = ring::digest::Context::new(digest_alg.ring());
+            for part in prepared.signed_ranges() {
+                ctx.update(part);
+            }
+            Ok::<_, pdf::PdfError>((prepared, ctx.finish().as_ref().to_vec()))
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let unlocked = self
             .activate(
                 actor,
