@@ -7,7 +7,7 @@
 //! one shard for the complete list. The root's CRL covers the issuing CAs and says so
 //! (onlyContainsCACerts).
 
-use super::der::{oid, sequence, tlv};
+use super::der::{oid, push_header, sequence, tlv};
 use super::ocsp::{generalized_time, signature_algorithm};
 use crate::keys::SigningKey;
 
@@ -106,24 +106,6 @@ fn push_x509_time(out: &mut Vec<u8>, unix: i64) {
     out.push(body.len() as u8 + 1);
     out.extend_from_slice(body);
     out.push(b'Z');
-}
-
-/// Appends a DER length.
-fn push_len(out: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-}
-
-/// Appends the tag and length of a TLV whose content is `content` bytes long.
-fn push_header(out: &mut Vec<u8>, tag: u8, content: usize) {
-    out.push(tag);
-    push_len(out, content);
 }
 
 fn extension(id: &str, critical: bool, value: Vec<u8>) -> Vec<u8> {

@@ -4,8 +4,15 @@
 /// Encodes a tag-length-value.
 pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
+    push_header(&mut out, tag, content.len());
+    out.extend_from_slice(content);
+    out
+}
+
+/// Appends the tag and (definite, minimal) length of a TLV whose content is `len` bytes, for
+/// writers that put the content straight after it.
+pub fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag);
-    let len = content.len();
     if len < 0x80 {
         out.push(len as u8);
     } else {
@@ -14,8 +21,6 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }
-    out.extend_from_slice(content);
-    out
 }
 
 pub fn sequence(parts: &[Vec<u8>]) -> Vec<u8> {

@@ -133,19 +133,13 @@ impl Service {
         let receipt = self
             .record_signature(
                 actor,
-                &unlocked.certificate,
+                &credential,
+                &unlocked,
                 "cades",
                 &document_digest,
                 &cms,
             )
             .await?;
-        tracing::info!(
-            credential = %credential.id,
-            serial = %unlocked.certificate.serial,
-            by = actor.id,
-            index = receipt.index,
-            "document signed"
-        );
         Ok(Signed {
             receipt,
             cms: cms.der,
@@ -223,19 +217,13 @@ impl Service {
         let receipt = self
             .record_signature(
                 actor,
-                &unlocked.certificate,
+                &credential,
+                &unlocked,
                 "pades",
                 &document_digest,
                 &cms,
             )
             .await?;
-        tracing::info!(
-            credential = %credential.id,
-            serial = %unlocked.certificate.serial,
-            by = actor.id,
-            index = receipt.index,
-            "PDF signed"
-        );
         Ok(SignedPdf {
             pdf: signed,
             cms: cms.der,
@@ -298,11 +286,13 @@ impl Service {
     async fn record_signature(
         &self,
         actor: &Actor,
-        certificate: &CertificateRow,
+        credential: &CredentialRow,
+        unlocked: &Unlocked,
         format: &str,
         document_digest: &str,
         cms: &Cades,
     ) -> Result<ReceiptJson, ServiceError> {
+        let certificate = &unlocked.certificate;
         let entry = Entry {
             ca: Some(certificate.ca.clone()),
             document_digest: Some(document_digest.to_string()),
@@ -322,6 +312,14 @@ impl Service {
             .into_iter()
             .next()
             .ok_or(ServiceError::Unavailable)?;
+        tracing::info!(
+            credential = %credential.id,
+            serial = %certificate.serial,
+            by = actor.id,
+            index = receipt.index,
+            format,
+            "document signed"
+        );
         Ok(ReceiptJson::new(&receipt, &entry.to_bytes()))
     }
 
