@@ -32,13 +32,50 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// The client's address, when the server knows it (for per-address rate limits).
+/// The client's address, when the server knows it, as per-address rate limits count it: an
+/// IPv4 address, or the /64 an IPv6 address is in (one subscriber usually holds a whole /64,
+/// so counting single IPv6 addresses would be no limit at all).
 pub fn client_addr(parts: &axum::http::Extensions) -> Option<String> {
     use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
-    use std::net::SocketAddr;
-    parts
+    use std::net::{IpAddr, SocketAddr};
+    let ip = parts
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
-        .or_else(|| parts.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0))
-        .map(|a| a.ip().to_string())
+        .or_else(|| parts.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0))?
+        .ip();
+    Some(match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_addr;
+
+    fn from(addr: &str) -> Option<String> {
+        let mut ext = axum::http::Extensions::new();
+        ext.insert(axum::extract::ConnectInfo(
+            addr.parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        client_addr(&ext)
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(from("192.0.2.7:1").as_deref(), Some("192.0.2.7"));
+        assert_eq!(
+            from("[2001:db8:1:2::5]:1"),
+            from("[2001:db8:1:2:ffff::9]:1")
+        );
+        assert_ne!(from("[2001:db8:1:2::5]:1"), from("[2001:db8:1:3::5]:1"));
+        assert_eq!(from("[::ffff:192.0.2.7]:1").as_deref(), Some("192.0.2.7"));
+        assert_eq!(client_addr(&axum::http::Extensions::new()), None);
+    }
 }

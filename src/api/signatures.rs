@@ -509,6 +509,7 @@ async fn pdf_upload(
             "give the PIN in X-Kyso-Pin or a SAD in X-Kyso-Sad",
         )
     })?;
+    let _turn = state.service.pdf_turn().await?;
     let limit = state.service.policy.max_pdf_bytes;
     // Bytes → Vec reuses the buffer when it is the only owner: the PDF is held once.
     let pdf: Vec<u8> = axum::body::to_bytes(body, limit)

@@ -157,6 +157,10 @@ impl Authorities {
     }
 }
 
+/// PDFs signed at once; more wait for a turn before their upload is read, so memory stays
+/// within a few times `max_pdf_bytes`.
+pub const PDF_JOBS: usize = 4;
+
 /// The service: policy over pki and store.
 pub struct Service {
     pub store: Arc<dyn Repository>,
@@ -176,6 +180,8 @@ pub struct Service {
     issuer_hashes: Vec<(String, crate::pki::ocsp::IssuerHashes)>,
     /// The organization named in the CA subjects (for the certificates the service makes).
     org_name: String,
+    /// PDFs being signed at once: each is held in memory whole (up to `max_pdf_bytes`).
+    pdf_jobs: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
 }
 
@@ -226,6 +232,7 @@ impl Service {
             revocation: revocation::RevocationState::default(),
             issuer_hashes,
             org_name,
+            pdf_jobs: Arc::new(tokio::sync::Semaphore::new(PDF_JOBS)),
             metrics: Metrics::default(),
         }))
     }

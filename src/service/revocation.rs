@@ -53,7 +53,7 @@ impl Default for RevocationPolicy {
             ocsp_validity: Duration::from_secs(3600),
             ocsp_cache_entries: 100_000,
             responder_hours: 48,
-            signed_per_address_per_hour: 1_000_000,
+            signed_per_address_per_hour: 36_000,
         }
     }
 }

@@ -147,6 +147,16 @@ impl Service {
         })
     }
 
+    /// A turn to sign a PDF (see [`super::PDF_JOBS`]); hold it from before the upload is read
+    /// until the signed PDF is sent.
+    pub async fn pdf_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ServiceError> {
+        self.pdf_jobs
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::Unavailable)
+    }
+
     /// Signs a PDF with a credential the actor holds (PAdES, invisible signature field on the
     /// first page, by incremental update): B-B, or B-T with a signature time-stamp.
     pub async fn sign_pdf(
