@@ -67,6 +67,38 @@ kyso_init() {
     sed -n 's/^KYSO_ADMIN_TOKEN=//p' <<<"$out"
 }
 
+# Initializes $WORK/data and serves it on a free port; sets DATA, ADMIN, PORT, BASE and
+# SERVER_PID. Call it directly (not in $(...)), so the variables stay set.
+kyso_serve_fresh() {
+    DATA=$WORK/data
+    ADMIN=$(kyso_init "$DATA")
+    [[ -n "$ADMIN" ]] || die "kyso init printed no KYSO_ADMIN_TOKEN"
+    PORT=$(free_port)
+    kyso_start "$DATA" "$PORT" "$WORK/kyso.log"
+    BASE=http://127.0.0.1:$PORT
+    wait_http "$BASE/healthz" >/dev/null
+}
+
+# A citizen account bound to CCCD $1 and a citizen certificate for a server-held P-256 key
+# under PIN 123456; sets TOKEN and CRED, and keeps the issuance answer in $WORK/issued.json.
+bench_citizen_credential() {
+    local cccd=$1
+    TOKEN=$(curl -fs "$BASE/api/v1/accounts" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"bench\",\"role\":\"citizen\",\"citizen_id\":\"$cccd\"}" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    curl -fs "$BASE/api/v1/certificates" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        -d "{\"profile\":\"citizen\",\"subject\":{\"common_name\":\"Bench\",\"citizen_id\":\"$cccd\"},\"key\":{\"algorithm\":\"ecdsa-p256\",\"pin\":\"123456\"}}" \
+        >"$WORK/issued.json"
+    CRED=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["credential_id"])' "$WORK/issued.json")
+}
+
+# A SAD for $1 signatures with $CRED (CSC credentials/authorize, PIN 123456); sets SAD.
+bench_sad() {
+    SAD=$(curl -fs "$BASE/csc/v2/credentials/authorize" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        -d "{\"credentialID\":\"$CRED\",\"numSignatures\":$1,\"PIN\":\"123456\"}" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["SAD"])')
+}
+
 # Starts `kyso serve` on data dir $1, port $2, logs to $3; sets SERVER_PID and records the
 # start time (ns) in SERVER_T0.
 kyso_start() {

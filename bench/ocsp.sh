@@ -138,22 +138,14 @@ ssl_stop
 
 # ---- kyso: one citizen certificate with a server-held key, as bench/sign_hash.sh makes it
 log "kyso: init, serve, one citizen certificate"
-DATA=$WORK/data
-ADMIN=$(kyso_init "$DATA")
-[[ -n "$ADMIN" ]] || die "kyso init printed no KYSO_ADMIN_TOKEN"
 # All the load comes from one address; freshly signed answers (the nonce runs) are limited per
-# address per hour (default 1,000,000), which a long run could reach.
+# address per hour, which a long run could reach.
 export KYSO_OCSP_SIGNED_PER_ADDRESS_PER_HOUR=${KYSO_OCSP_SIGNED_PER_ADDRESS_PER_HOUR:-1000000000}
-PORT=$(free_port)
-kyso_start "$DATA" "$PORT" "$WORK/kyso.log"
+kyso_serve_fresh
 KYSO_PID=$SERVER_PID
-BASE=http://127.0.0.1:$PORT
-wait_http "$BASE/healthz" >/dev/null
-TOKEN=$(curl -fs "$BASE/api/v1/accounts" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    -d '{"name":"bench","role":"citizen","citizen_id":"001099099999"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-curl -fs "$BASE/api/v1/certificates" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"profile":"citizen","subject":{"common_name":"Bench","citizen_id":"001099099999"},"key":{"algorithm":"ecdsa-p256","pin":"123456"}}' \
-    | python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["certificate_pem"])' >"$WORK/leaf.pem"
+bench_citizen_credential 001099099999
+python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["certificate_pem"])' \
+    "$WORK/issued.json" >"$WORK/leaf.pem"
 [[ -s "$WORK/leaf.pem" ]] || die "kyso issued no certificate"
 ISSUER=$DATA/certs/public.pem
 CHAIN=$DATA/certs/chain.pem

@@ -95,22 +95,10 @@ done
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ph.key" \
     -out "$WORK/ph.crt" -days 30 -subj "/CN=pyHanko bench" 2>/dev/null
 
-DATA=$WORK/data
-ADMIN=$(kyso_init "$DATA")
-PORT=$(free_port)
-kyso_start "$DATA" "$PORT" "$WORK/kyso.log"
-BASE=http://127.0.0.1:$PORT
-wait_http "$BASE/healthz" >/dev/null
-
+kyso_serve_fresh
 # A citizen with a server-held P-256 key, authorized once for 100,000 signatures.
-TOKEN=$(curl -fs "$BASE/api/v1/accounts" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    -d '{"name":"bench","role":"citizen","citizen_id":"001099099997"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-CRED=$(curl -fs "$BASE/api/v1/certificates" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"profile":"citizen","subject":{"common_name":"Bench","citizen_id":"001099099997"},"key":{"algorithm":"ecdsa-p256","pin":"123456"}}' \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["credential_id"])')
-SAD=$(curl -fs "$BASE/csc/v2/credentials/authorize" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"credentialID\":\"$CRED\",\"numSignatures\":100000,\"PIN\":\"123456\"}" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["SAD"])')
+bench_citizen_credential 001099099997
+bench_sad 100000
 
 status() { awk "/^$1:/ {print \$2}" "/proc/$SERVER_PID/status"; }
 # One signing request; prints "code size_download time_total" (seconds).

@@ -21,22 +21,10 @@ log "openssl speed -seconds $SPEED_SECONDS ecdsap256 (one core)"
 SPEED=$(openssl speed -seconds "$SPEED_SECONDS" ecdsap256 2>/dev/null | awk '/256 bits ecdsa/ {print $(NF-1)}' | tail -1)
 echo "openssl ecdsap256 sign/s: $SPEED"
 
-DATA=$WORK/data
-ADMIN=$(kyso_init "$DATA")
-PORT=$(free_port)
-kyso_start "$DATA" "$PORT" "$WORK/kyso.log"
-BASE=http://127.0.0.1:$PORT
-wait_http "$BASE/healthz" >/dev/null
-
+kyso_serve_fresh
 # A citizen with a server-held P-256 key, authorized once for a million signatures.
-TOKEN=$(curl -fs "$BASE/api/v1/accounts" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    -d '{"name":"bench","role":"citizen","citizen_id":"001099099999"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-CRED=$(curl -fs "$BASE/api/v1/certificates" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"profile":"citizen","subject":{"common_name":"Bench","citizen_id":"001099099999"},"key":{"algorithm":"ecdsa-p256","pin":"123456"}}' \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["credential_id"])')
-SAD=$(curl -fs "$BASE/csc/v2/credentials/authorize" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"credentialID\":\"$CRED\",\"numSignatures\":1000000,\"PIN\":\"123456\"}" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["SAD"])')
+bench_citizen_credential 001099099999
+bench_sad 1000000
 
 for n in 1 100; do
     python3 - "$CRED" "$SAD" "$n" "$WORK/body-$n.json" <<'PY'

@@ -13,17 +13,8 @@ machine_note >&2
 
 DOC=$WORK/doc.bin
 head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$DOC"
-DATA=$WORK/data
-ADMIN=$(kyso_init "$DATA")
-PORT=$(free_port)
-kyso_start "$DATA" "$PORT" "$WORK/kyso.log"
-BASE=http://127.0.0.1:$PORT
-wait_http "$BASE/healthz" >/dev/null
-TOKEN=$(curl -fs "$BASE/api/v1/accounts" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    -d '{"name":"bench","role":"citizen","citizen_id":"001099099998"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-CRED=$(curl -fs "$BASE/api/v1/certificates" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"profile":"citizen","subject":{"common_name":"Bench","citizen_id":"001099099998"},"key":{"algorithm":"ecdsa-p256","pin":"123456"}}' \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["credential_id"])')
+kyso_serve_fresh
+bench_citizen_credential 001099099998
 
 rss() { awk "/^$1:/ {print \$2}" "/proc/$SERVER_PID/status"; }
 # Warm the page cache so both sides read the file from memory.

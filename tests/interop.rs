@@ -237,18 +237,7 @@ async fn pkilint_on_default_uuid_policy_oids_reports_only_its_decoder_limit() {
 
 /// pyHanko's detached-CMS validation of one kyso signature; returns (ok, its report line).
 fn pyhanko_detached(document: &Path, signature: &Path, root: &Path) -> (bool, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/pyhanko_detached.py");
-    let out = Command::new(pkilint_dir().join("python"))
-        .arg(script)
-        .args([document, signature, root])
-        .output()
-        .expect("the virtualenv's python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    venv_script("pyhanko_detached.py", &[document, signature, root])
 }
 
 #[tokio::test]

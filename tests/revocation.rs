@@ -218,6 +218,28 @@ async fn malformed_foreign_and_oversized_ocsp_requests_are_refused_and_record_no
     }
 }
 
+/// `openssl crl -verify` of a DER CRL in `dir` against `certs/chain.pem` (it must pass);
+/// returns OpenSSL's text of the CRL.
+fn verified_crl_text(dir: &Path, der_file: &str) -> String {
+    let (ok, text) = openssl(
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            der_file,
+            "-noout",
+            "-text",
+            "-verify",
+            "-CAfile",
+            "certs/chain.pem",
+        ],
+        dir,
+    );
+    assert!(ok && text.contains("verify OK"), "{der_file}: {text}");
+    text
+}
+
 /// The shard CRL named in `leaf.pem`'s distribution point, fetched through the API and
 /// written to `shard.crl` (PEM); returns OpenSSL's text of it.
 async fn fetch_shard_crl(env: &TestEnv) -> String {
@@ -254,20 +276,7 @@ async fn fetch_shard_crl(env: &TestEnv) -> String {
         dir,
     );
     assert!(ok, "{text}");
-    let (ok, text) = openssl(
-        &[
-            "crl",
-            "-in",
-            "shard.crl",
-            "-noout",
-            "-text",
-            "-verify",
-            "-CAfile",
-            "certs/chain.pem",
-        ],
-        dir,
-    );
-    assert!(ok && text.contains("verify OK"), "{text}");
+    let text = verified_crl_text(dir, "shard.der");
     assert!(
         text.contains("Issuing Distribution Point: critical"),
         "{text}"
@@ -338,22 +347,7 @@ async fn the_root_crl_covers_the_issuing_cas_and_unknown_crl_names_are_404() {
     let r = env.get("/pki/crl/root.crl", None).await;
     assert_eq!(r.status, StatusCode::OK);
     std::fs::write(dir.join("root.der"), &r.bytes).unwrap();
-    let (ok, text) = openssl(
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            "root.der",
-            "-noout",
-            "-text",
-            "-verify",
-            "-CAfile",
-            "certs/chain.pem",
-        ],
-        dir,
-    );
-    assert!(ok && text.contains("verify OK"), "{text}");
+    let text = verified_crl_text(dir, "root.der");
     assert!(text.contains("Only CA Certificates"), "{text}");
     // The same CRL is served again until it is due, and ETag revalidation gets a 304.
     let again = env

@@ -201,7 +201,10 @@ impl SignedAttributes {
             attr(ID_SIGNING_CERTIFICATE_V2, ess),
         ];
         if let Some(t) = signing_time {
-            attrs.push(attr(ID_SIGNING_TIME, der_time(t)));
+            attrs.push(attr(
+                ID_SIGNING_TIME,
+                super::der::x509_time(t.unix_timestamp()),
+            ));
         }
         // DER: the elements of a SET OF are sorted by their encodings.
         attrs.sort();
@@ -319,26 +322,6 @@ fn content_of(der: &[u8]) -> &[u8] {
     super::der::split_tlv(der).map_or(&[][..], |(_, content, _)| content)
 }
 
-/// UTCTime for 1950–2049, GeneralizedTime otherwise (RFC 5652 §11.3).
-fn der_time(t: OffsetDateTime) -> Vec<u8> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let (y, mo, d, h, mi, s) = (
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-    );
-    if (1950..2050).contains(&y) {
-        let text = format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z", y % 100);
-        tlv(0x17, text.as_bytes())
-    } else {
-        let text = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z");
-        tlv(0x18, text.as_bytes())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,13 +348,5 @@ mod tests {
             digest_for(KeyAlgorithm::Ed25519, None).unwrap(),
             DigestAlgorithm::Sha512
         );
-    }
-
-    #[test]
-    fn times_use_utctime_until_2049() {
-        let t = time::macros::datetime!(2026-11-23 08:30:05 UTC);
-        assert_eq!(der_time(t), tlv(0x17, b"261123083005Z"));
-        let t = time::macros::datetime!(2050-01-01 00:00:00 UTC);
-        assert_eq!(der_time(t), tlv(0x18, b"20500101000000Z"));
     }
 }

@@ -7,8 +7,10 @@
 //! one shard for the complete list. The root's CRL covers the issuing CAs and says so
 //! (onlyContainsCACerts).
 
-use super::der::{oid, push_header, sequence, tlv};
-use super::ocsp::{generalized_time, signature_algorithm};
+use super::der::{
+    bit_string, generalized_time, oid, push_header, push_x509_time, sequence, tlv, x509_time,
+};
+use super::ocsp::signature_algorithm;
 use crate::keys::SigningKey;
 
 /// Bytes one revoked entry takes at most: serial (≤ 21), revocation date, reason code and
@@ -72,40 +74,6 @@ pub fn shard_of(serial_hex: &str, shards: u32) -> u32 {
     let tail = &serial_hex[serial_hex.len().saturating_sub(8)..];
     let v = u32::from_str_radix(tail, 16).unwrap_or(0);
     v % shards.max(1)
-}
-
-/// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
-pub fn x509_time(unix: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(17);
-    push_x509_time(&mut out, unix);
-    out
-}
-
-/// Appends [`x509_time`] to `out` without allocating.
-fn push_x509_time(out: &mut Vec<u8>, unix: i64) {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let year = t.year().clamp(0, 9999) as u32;
-    let utc = (1950..2050).contains(&year);
-    let mut digits = [0u8; 14];
-    let parts = [
-        year / 100,
-        year % 100,
-        u8::from(t.month()) as u32,
-        t.day() as u32,
-        t.hour() as u32,
-        t.minute() as u32,
-        t.second() as u32,
-    ];
-    for (i, v) in parts.iter().enumerate() {
-        digits[2 * i] = b'0' + (v / 10) as u8;
-        digits[2 * i + 1] = b'0' + (v % 10) as u8;
-    }
-    let body = if utc { &digits[2..] } else { &digits[..] };
-    out.push(if utc { 0x17 } else { 0x18 });
-    out.push(body.len() as u8 + 1);
-    out.extend_from_slice(body);
-    out.push(b'Z');
 }
 
 fn extension(id: &str, critical: bool, value: Vec<u8>) -> Vec<u8> {
@@ -244,7 +212,7 @@ pub fn build(
     drop(entries);
     tbs.extend_from_slice(&exts);
     let signature = key.sign(&tbs)?;
-    let bits = tlv(0x03, &[&[0u8][..], &signature].concat());
+    let bits = bit_string(&signature);
     let total = tbs.len() + alg.len() + bits.len();
     let mut out = Vec::with_capacity(total + 8);
     push_header(&mut out, 0x30, total);
@@ -351,8 +319,5 @@ mod tests {
         }
         assert!(counts.iter().all(|c| (800..1200).contains(c)), "{counts:?}");
         assert_eq!(shard_of("ab", 1), 0);
-        assert_eq!(x509_time(0), tlv(0x17, b"700101000000Z"));
-        assert_eq!(x509_time(1_700_000_000)[0], 0x17);
-        assert_eq!(x509_time(2_600_000_000)[0], 0x18);
     }
 }

@@ -23,6 +23,61 @@ pub fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     }
 }
 
+/// A BIT STRING of whole bytes (no unused bits): how signatures are carried.
+pub fn bit_string(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    push_header(&mut out, 0x03, bytes.len() + 1);
+    out.push(0);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// GeneralizedTime of a Unix time, UTC, to the second (RFC 5280 §4.1.2.5.2; OCSP, TSTInfo).
+pub fn generalized_time(unix: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(17);
+    push_time(&mut out, unix, false);
+    out
+}
+
+/// X.509 Time (RFC 5280 §4.1.2.5, RFC 5652 §11.3): UTCTime for 1950–2049, GeneralizedTime
+/// otherwise.
+pub fn x509_time(unix: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(17);
+    push_x509_time(&mut out, unix);
+    out
+}
+
+/// Appends [`x509_time`] to `out` without allocating (CRLs write a million of them).
+pub fn push_x509_time(out: &mut Vec<u8>, unix: i64) {
+    push_time(out, unix, true);
+}
+
+fn push_time(out: &mut Vec<u8>, unix: i64, utc_window: bool) {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let year = t.year().clamp(0, 9999) as u32;
+    let utc = utc_window && (1950..2050).contains(&year);
+    let mut digits = [0u8; 14];
+    let parts = [
+        year / 100,
+        year % 100,
+        u8::from(t.month()) as u32,
+        t.day() as u32,
+        t.hour() as u32,
+        t.minute() as u32,
+        t.second() as u32,
+    ];
+    for (i, v) in parts.iter().enumerate() {
+        digits[2 * i] = b'0' + (v / 10) as u8;
+        digits[2 * i + 1] = b'0' + (v % 10) as u8;
+    }
+    let body = if utc { &digits[2..] } else { &digits[..] };
+    out.push(if utc { 0x17 } else { 0x18 });
+    out.push(body.len() as u8 + 1);
+    out.extend_from_slice(body);
+    out.push(b'Z');
+}
+
 pub fn sequence(parts: &[Vec<u8>]) -> Vec<u8> {
     tlv(0x30, &parts.concat())
 }
@@ -83,6 +138,22 @@ mod tests {
             oid("2.25.329800735698586629295641978511506172918"),
             hex::decode("06146983f09da7ebcfdee0c7a1a7b2c0948cc8f9d776").unwrap()
         );
+    }
+
+    #[test]
+    fn times_are_utc_time_in_the_window_and_generalized_outside_it() {
+        assert_eq!(x509_time(0), tlv(0x17, b"700101000000Z"));
+        assert_eq!(x509_time(1_700_000_000), tlv(0x17, b"231114221320Z"));
+        assert_eq!(x509_time(2_600_000_000), tlv(0x18, b"20520522141320Z"));
+        assert_eq!(
+            generalized_time(1_700_000_000),
+            tlv(0x18, b"20231114221320Z")
+        );
+        assert_eq!(bit_string(&[7, 8]), [0x03, 0x03, 0x00, 7, 8]);
+        let t = time::macros::datetime!(2026-11-23 08:30:05 UTC).unix_timestamp();
+        assert_eq!(x509_time(t), tlv(0x17, b"261123083005Z"));
+        let t = time::macros::datetime!(2050-01-01 00:00:00 UTC).unix_timestamp();
+        assert_eq!(x509_time(t), tlv(0x18, b"20500101000000Z"));
     }
 
     #[test]

@@ -315,12 +315,14 @@ fn outer_signature_algorithm(cert: &[u8]) -> Result<Vec<u8>, PkiError> {
 /// SEQUENCE { tbsCertificate, signatureAlgorithm, BIT STRING signature }.
 pub fn issue(ca: &IssuingCa, prepared: Prepared) -> Result<IssuedCertificate, PkiError> {
     let signature = ca.key.sign(&prepared.tbs).map_err(|_| PkiError::Signing)?;
-    let mut bits = Vec::with_capacity(signature.len() + 1);
-    bits.push(0); // no unused bits
-    bits.extend_from_slice(&signature);
     let der = tlv(
         0x30,
-        &[prepared.tbs, prepared.signature_algorithm, tlv(0x03, &bits)].concat(),
+        &[
+            prepared.tbs,
+            prepared.signature_algorithm,
+            der::bit_string(&signature),
+        ]
+        .concat(),
     );
     Ok(IssuedCertificate {
         der,

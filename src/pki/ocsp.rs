@@ -4,7 +4,7 @@
 //! A response echoes each request's CertID byte for byte (clients such as OpenSSL compare the
 //! whole structure), carries the responder's certificate, and names the responder by key hash.
 
-use super::der::{oid, sequence, split_tlv, tlv};
+use super::der::{bit_string, generalized_time, oid, sequence, split_tlv, tlv};
 use crate::keys::{KeyAlgorithm, SigningKey};
 
 /// Most CertIDs one request may ask about. RFC 5019 clients send one; a few more serve batch
@@ -299,22 +299,6 @@ pub struct ResponderIdentity<'a> {
     pub cert_der: &'a [u8],
 }
 
-/// GeneralizedTime (always with seconds and Z, as RFC 5280 requires).
-pub fn generalized_time(unix: i64) -> Vec<u8> {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let s = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    tlv(0x18, s.as_bytes())
-}
-
 /// The AlgorithmIdentifier of a signature made by `key` (as certificates carry it).
 pub fn signature_algorithm(key: KeyAlgorithm) -> Vec<u8> {
     match key {
@@ -346,13 +330,10 @@ pub fn response(
     }
     let tbs = sequence(&data);
     let signature = responder.key.sign(&tbs)?;
-    let mut bits = Vec::with_capacity(signature.len() + 1);
-    bits.push(0);
-    bits.extend_from_slice(&signature);
     let basic = sequence(&[
         tbs,
         signature_algorithm(responder.key.algorithm()),
-        tlv(0x03, &bits),
+        bit_string(&signature),
         tlv(0xa0, &sequence(&[responder.cert_der.to_vec()])),
     ]);
     let response_bytes = sequence(&[oid(ID_PKIX_OCSP_BASIC), tlv(0x04, &basic)]);

@@ -12,8 +12,6 @@
 
 use std::rc::Rc;
 
-use super::der::split_tlv;
-
 /// Errors about the input PDF; each message is safe to show to the requester.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -229,6 +227,14 @@ impl<'a> Lexer<'a> {
         } else {
             Err(BAD)
         }
+    }
+
+    /// Reads an `n g obj` header; returns n.
+    fn object_header(&mut self) -> Result<u64, PdfError> {
+        let n = self.uint()?;
+        self.uint()?;
+        self.expect(b"obj")?;
+        Ok(n)
     }
 
     fn uint(&mut self) -> Result<u64, PdfError> {
@@ -563,9 +569,7 @@ fn read_xref_stream(
     budget: &mut Budget,
 ) -> Result<Obj, PdfError> {
     let mut lx = Lexer::at(pdf, off);
-    lx.uint()?;
-    lx.uint()?;
-    lx.expect(b"obj")?;
+    lx.object_header()?;
     let dict = lx.object(0)?;
     if dict.get(b"Type") != Some(&Obj::Name(b"XRef".to_vec())) {
         return Err(PdfError::Malformed(
@@ -756,11 +760,9 @@ impl Xref {
         }
         let header = |at: usize| -> Result<Lexer<'_>, PdfError> {
             let mut lx = Lexer::at(pdf, at);
-            if lx.uint()? != u64::from(num) {
+            if lx.object_header()? != u64::from(num) {
                 return Err(BAD);
             }
-            lx.uint()?;
-            lx.expect(b"obj")?;
             Ok(lx)
         };
         let mut lx = match header(off) {
@@ -796,11 +798,9 @@ impl Xref {
             None => {
                 let (off, _) = *self.offsets.get(&stm).ok_or(bad.clone())?;
                 let mut lx = Lexer::at(pdf, off);
-                if lx.uint()? != u64::from(stm) {
+                if lx.object_header()? != u64::from(stm) {
                     return Err(bad);
                 }
-                lx.uint()?;
-                lx.expect(b"obj")?;
                 let dict = lx.object(0)?;
                 let data = stream_data(pdf, &mut lx, &dict, &mut self.budget.borrow_mut())?;
                 let d = Rc::new((dict, data));
@@ -855,8 +855,7 @@ fn find_object(pdf: &[u8], num: u32) -> Option<usize> {
         let line_start = at == 0 || matches!(pdf[at - 1], b'\n' | b'\r');
         if line_start {
             let mut lx = Lexer::at(pdf, at);
-            if lx.uint().ok() == Some(u64::from(num)) && lx.uint().is_ok() && lx.keyword() == b"obj"
-            {
+            if lx.object_header().ok() == Some(u64::from(num)) {
                 found = Some(at);
             }
         }
@@ -1182,11 +1181,6 @@ fn text_string(s: &str) -> Vec<u8> {
         }
         out
     }
-}
-
-/// Whether `cms` is one DER element (what `/Contents` must hold, before its zero padding).
-pub fn is_der(cms: &[u8]) -> bool {
-    split_tlv(cms).is_some_and(|(_, _, rest)| rest.is_empty())
 }
 
 #[cfg(test)]

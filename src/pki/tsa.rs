@@ -207,16 +207,6 @@ pub fn prepare(
     if req.policy.as_deref().is_some_and(|p| p != tsa.policy) {
         return Err(TsaError::UnacceptedPolicy);
     }
-    let t = time.to_offset(time::UtcOffset::UTC);
-    let gen_time = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
     // A positive INTEGER in minimal DER: no leading zero bytes, except one that keeps the top
     // bit clear.
     let start = serial
@@ -233,7 +223,7 @@ pub fn prepare(
         oid(tsa.policy),
         req.imprint_der.clone(),
         tlv(0x02, &serial_int),
-        tlv(0x18, gen_time.as_bytes()),
+        super::der::generalized_time(time.unix_timestamp()),
         // Accuracy { seconds 1 }
         sequence(&[tlv(0x02, &[1])]),
     ];

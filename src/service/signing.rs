@@ -77,6 +77,11 @@ struct Cades {
     timestamp_entry: Option<Entry>,
 }
 
+/// The algorithm of a credential's key, as stored.
+fn key_algorithm(credential: &CredentialRow) -> Result<KeyAlgorithm, ServiceError> {
+    KeyAlgorithm::parse(&credential.algorithm).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
 /// A credential whose PIN was right, with its certificate.
 struct Unlocked {
     key: Arc<dyn SigningKey>,
@@ -91,10 +96,7 @@ impl Service {
         actor: &Actor,
         req: SignRequest,
     ) -> Result<Signed, ServiceError> {
-        let credential = self.usable_credential(actor, &req.credential_id).await?;
-        let certificate = self.signing_certificate(&credential).await?;
-        let alg = KeyAlgorithm::parse(&credential.algorithm)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let (credential, certificate, alg) = self.signer(actor, &req.credential_id).await?;
         let digest_alg = cms::digest_for(alg, req.digest_algorithm)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let message_digest = match req.content {
@@ -164,10 +166,7 @@ impl Service {
         actor: &Actor,
         req: PdfSignRequest,
     ) -> Result<SignedPdf, ServiceError> {
-        let credential = self.usable_credential(actor, &req.credential_id).await?;
-        let certificate = self.signing_certificate(&credential).await?;
-        let alg = KeyAlgorithm::parse(&credential.algorithm)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let (credential, certificate, alg) = self.signer(actor, &req.credential_id).await?;
         let digest_alg = cms::native_digest(alg);
         let chain_len: usize = self.chain_of(&certificate)?.iter().map(|c| c.len()).sum();
         // Room for the CMS: certificates, attributes and signature, and a time-stamp token
@@ -342,9 +341,21 @@ impl Service {
         requested: Option<DigestAlgorithm>,
     ) -> Result<DigestAlgorithm, ServiceError> {
         let credential = self.usable_credential(actor, credential_id).await?;
-        let alg = KeyAlgorithm::parse(&credential.algorithm)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        cms::digest_for(alg, requested).map_err(|e| ServiceError::Invalid(e.to_string()))
+        cms::digest_for(key_algorithm(&credential)?, requested)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))
+    }
+
+    /// A credential the actor may sign with now, its certificate (active, within validity) and
+    /// its key's algorithm.
+    async fn signer(
+        &self,
+        actor: &Actor,
+        credential_id: &str,
+    ) -> Result<(CredentialRow, CertificateRow, KeyAlgorithm), ServiceError> {
+        let credential = self.usable_credential(actor, credential_id).await?;
+        let certificate = self.signing_certificate(&credential).await?;
+        let alg = key_algorithm(&credential)?;
+        Ok((credential, certificate, alg))
     }
 
     /// The credential, if the actor may sign with it: its holder, or a clerk an RA granted it to

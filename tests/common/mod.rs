@@ -237,6 +237,30 @@ impl TestEnv {
     }
 }
 
+/// Runs `tests/scripts/<script>` with the python of the virtualenv `KYSO_PKILINT_DIR` names
+/// (pkilint and pyHanko; `.ci/run` makes it); returns success and its output.
+pub fn venv_script(script: &str, args: &[&Path]) -> (bool, String) {
+    let dir = std::env::var("KYSO_PKILINT_DIR").expect(
+        "KYSO_PKILINT_DIR names the bin directory of a virtualenv with pkilint and pyHanko",
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts")
+        .join(script);
+    let out = std::process::Command::new(Path::new(&dir).join("python"))
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("the virtualenv's python runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// Runs `openssl` in `dir`; returns success and its output (stdout, then stderr).
 pub fn openssl_in(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new("openssl")
