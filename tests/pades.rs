@@ -206,29 +206,7 @@ async fn bad_pdfs_are_refused_before_the_pin_and_nothing_is_recorded() {
 }
 
 fn pyhanko_pdf(file: &Path, root: &Path) -> (bool, String) {
-    pyhanko("pyhanko_pdf.py", &[file, root])
-}
-
-/// Runs one of `tests/scripts/pyhanko_*.py` with the virtualenv's python.
-fn pyhanko(script: &str, args: &[&Path]) -> (bool, String) {
-    let dir = std::env::var("KYSO_PKILINT_DIR")
-        .expect("KYSO_PKILINT_DIR names the bin directory of a virtualenv with pyHanko");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/scripts")
-        .join(script);
-    let out = Command::new(Path::new(&dir).join("python"))
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("the virtualenv's python runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    venv_script("pyhanko_pdf.py", &[file, root])
 }
 
 #[tokio::test]
@@ -364,6 +342,72 @@ async fn pyhanko_validates_signatures_on_xref_stream_object_stream_and_form_pdfs
             "{name}: {text}"
         );
     }
+    // Files qpdf rewrites: with generated object streams, and linearized.
+    std::fs::write(dir.join("source.pdf"), robustness("minimal-two-pages.pdf")).unwrap();
+    for (name, option) in [
+        ("objstm.pdf", "--object-streams=generate"),
+        ("linear.pdf", "--linearize"),
+    ] {
+        let (ok, text) = run("qpdf", &[option, "source.pdf", name], dir);
+        assert!(ok, "{name}: {text}");
+        let original = std::fs::read(dir.join(name)).unwrap();
+        let pdf = signed_pdf(&sign(&env, &token, &credential, &original, json!({})).await);
+        let file = dir.join(format!("signed-{name}"));
+        std::fs::write(&file, &pdf).unwrap();
+        let (ok, text) = pyhanko_pdf(&file, &root);
+        assert!(
+            ok && text.contains("coverage=ENTIRE_FILE"),
+            "{name}: {text}"
+        );
+    }
+    // A PDF pyHanko signed first, with its own key under its own root: kyso's signature goes
+    // after it, and pyHanko finds both valid.
+    let (ok, text) = run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-subj",
+            "/CN=Other signer",
+            "-days",
+            "30",
+        ],
+        dir,
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = venv_script(
+        "pyhanko_sign.py",
+        &[
+            &folder_file("empty-a4.pdf"),
+            &dir.join("by-pyhanko.pdf"),
+            &dir.join("other.key"),
+            &dir.join("other.pem"),
+        ],
+    );
+    assert!(ok, "{text}");
+    let theirs = std::fs::read(dir.join("by-pyhanko.pdf")).unwrap();
+    let both = signed_pdf(&sign(&env, &token, &credential, &theirs, json!({})).await);
+    assert!(both.starts_with(&theirs));
+    std::fs::write(dir.join("both.pdf"), &both).unwrap();
+    let (ok, text) = venv_script(
+        "pyhanko_pdf.py",
+        &[&dir.join("both.pdf"), &root, &dir.join("other.pem")],
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("field=PyHanko"), "{text}");
+    let valid = text
+        .lines()
+        .filter(|l| l.starts_with("field=") && l.contains("intact=True valid=True trusted=True"));
+    assert_eq!(valid.count(), 2, "{text}");
 }
 
 #[tokio::test]
