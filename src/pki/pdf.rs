@@ -1303,6 +1303,28 @@ mod tests {
     }
 
     #[test]
+    fn a_flate_bomb_stops_at_its_bound() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(MAX_DECOMPRESSED >> 20) + 1 {
+            z.write_all(&zeros).unwrap();
+        }
+        let bomb = z.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        assert_eq!(
+            inflate(&bomb).err(),
+            Some(PdfError::Malformed(
+                "a stream decompresses to more than 64 MiB"
+            ))
+        );
+        // Streams under the per-stream bound still add up against the whole parse.
+        let mut b = Budget::default();
+        b.inflated((MAX_INFLATED_TOTAL - 10) as usize).unwrap();
+        assert!(b.inflated(11).is_err());
+    }
+
+    #[test]
     fn new_objects_take_numbers_above_every_one_in_use_whatever_size_says() {
         let text = String::from_utf8(minimal())
             .unwrap()
