@@ -178,6 +178,8 @@ async fn kyso_sign_and_tsa_work_against_a_real_server() {
             "sign",
             "--format",
             "pades",
+            "--level",
+            "B-LTA",
             "--reason",
             "Phê duyệt",
             "--server",
@@ -199,6 +201,12 @@ async fn kyso_sign_and_tsa_work_against_a_real_server() {
     );
     let signed = std::fs::read(work.join("quyet-dinh.signed.pdf")).unwrap();
     assert!(signed.starts_with(&std::fs::read(&pdf).unwrap()));
+    // B-LTA: a DSS and a document time-stamp follow the signature.
+    let tail = String::from_utf8_lossy(&signed);
+    assert!(
+        tail.contains("/Type /DSS") && tail.contains("/SubFilter /ETSI.RFC3161"),
+        "the CLI's --level reached the server"
+    );
     assert!(work.join("quyet-dinh.signed.pdf.receipt.json").exists());
     let out = Command::new("qpdf")
         .args(["--check", "quyet-dinh.signed.pdf"])

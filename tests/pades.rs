@@ -512,3 +512,127 @@ async fn a_pdf_posted_as_application_pdf_comes_back_signed_with_its_receipt_in_a
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(env.ledger_size().await, before);
 }
+
+fn pyhanko_ltv(file: &Path, profile: &str, root: &Path) -> (bool, String) {
+    venv_script("pyhanko_ltv.py", &[file, Path::new(profile), root])
+}
+
+#[tokio::test]
+async fn levels_up_to_b_lta_are_answered_and_a_bad_level_is_refused_with_nothing_recorded() {
+    for backend in backends() {
+        let env = env(backend).await;
+        let (token, cred, _) = env.credential("001099009021", "ecdsa-p256", PIN).await;
+        let original = robustness("empty-a4.pdf");
+        let before = env.ledger_size().await;
+        for options in [
+            json!({"level": "B-XL"}),
+            json!({"level": "B-B", "timestamp": true}),
+        ] {
+            let r = sign(&env, &token, &cred, &original, options).await;
+            assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-level");
+        }
+        assert_eq!(
+            env.ledger_size().await,
+            before,
+            "a refused level records nothing"
+        );
+
+        let r = sign(
+            &env,
+            &token,
+            &cred,
+            &original,
+            json!({"level": "pades-b-lta"}),
+        )
+        .await;
+        let pdf = signed_pdf(&r);
+        assert_eq!(r.json["level"], "B-LTA");
+        assert!(pdf.starts_with(&original), "incremental updates only");
+        let text = String::from_utf8_lossy(&pdf[original.len()..]).to_string();
+        // Signature, then DSS, then document time-stamp: three revisions.
+        assert_eq!(text.matches("%%EOF").count(), 3, "{text}");
+        let sig_at = text.find("/SubFilter /ETSI.CAdES.detached").unwrap();
+        let dss_at = text.find("/Type /DSS").unwrap();
+        let ts_at = text.find("/Type /DocTimeStamp").unwrap();
+        assert!(sig_at < dss_at && dss_at < ts_at, "{text}");
+        assert!(
+            text.contains("/OCSPs [") && text.contains("/CRLs ["),
+            "{text}"
+        );
+        // The signature, its time-stamp and the document time-stamp are in the ledger, and so
+        // are the OCSP answers embedded (signer and TSA).
+        assert!(env.ledger_size().await >= before + 5);
+
+        let r = sign(&env, &token, &cred, &original, json!({"level": "B-LT"})).await;
+        let lt = signed_pdf(&r);
+        assert_eq!(r.json["level"], "B-LT");
+        let text = String::from_utf8_lossy(&lt[original.len()..]).to_string();
+        assert!(
+            text.contains("/Type /DSS") && !text.contains("/DocTimeStamp"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs pyHanko (KYSO_PKILINT_DIR); .ci/run runs it"]
+async fn pyhanko_validates_b_lt_and_b_lta_and_b_t_is_neither() {
+    // kyso answers OCSP and CRL requests on loopback at the URLs its certificates name: the
+    // AdES (LTA) validation checks the newest document time-stamp at the current time, as a
+    // real validator would, online. The B-LT check uses only what the file carries.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let env = env_with(
+        Backend::Sqlite,
+        &format!("public_url = \"http://127.0.0.1:{port}\"\n"),
+    )
+    .await;
+    let app = env.app.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let dir = env.dir.path();
+    let root = dir.join("certs/root.pem");
+    let (token, cred, _) = env.credential("001099009022", "ecdsa-p256", PIN).await;
+    let original = robustness("empty-a4.pdf");
+    let mut files = std::collections::HashMap::new();
+    for level in ["B-T", "B-LT", "B-LTA"] {
+        let pdf = signed_pdf(&sign(&env, &token, &cred, &original, json!({"level": level})).await);
+        let file = dir.join(format!("{level}.pdf"));
+        std::fs::write(&file, &pdf).unwrap();
+        let (ok, text) = run("qpdf", &["--check", file.to_str().unwrap()], dir);
+        assert!(ok, "{text}");
+        files.insert(level, file);
+    }
+    let check = |level: &str, profile: &str| {
+        let file = files[level].clone();
+        let root = root.clone();
+        let profile = profile.to_string();
+        async move {
+            tokio::task::spawn_blocking(move || pyhanko_ltv(&file, &profile, &root))
+                .await
+                .unwrap()
+        }
+    };
+    for (level, profile) in [
+        ("B-LT", "pades-lt"),
+        ("B-LTA", "pades-lt"),
+        ("B-LTA", "pades-lta"),
+    ] {
+        let (ok, text) = check(level, profile).await;
+        assert!(ok, "{level} as {profile}: {text}");
+    }
+    // The checks can fail: without a DSS the file alone cannot validate, and without a
+    // document time-stamp there is no evidence record.
+    let (ok, text) = check("B-T", "pades-lt").await;
+    assert!(!ok, "B-T has no revocation data in the file: {text}");
+    let (ok, text) = check("B-LT", "pades-lta").await;
+    assert!(
+        !ok && text.contains("evidence_record=False"),
+        "B-LT is not LTA: {text}"
+    );
+}

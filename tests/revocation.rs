@@ -514,3 +514,63 @@ async fn openssl_ocsp_url_against_a_running_server_and_kyso_crl_publish() {
     let (ok, text) = kyso_run(&dir, None, &["ledger", "verify"]);
     assert!(ok && text.contains("ledger OK"), "{text}");
 }
+
+#[tokio::test]
+async fn the_tsa_certificate_names_the_responder_which_answers_for_it_and_can_revoke_it() {
+    for backend in backends() {
+        let env = env(backend).await;
+        let dir = env.dir.path();
+        // certs/tsa.pem: the TSA's certificate, then the government CA's.
+        let tsa_pem = std::fs::read_to_string(dir.join("certs/tsa.pem")).unwrap();
+        let leaf_end = tsa_pem.find("-----END CERTIFICATE-----").unwrap() + 25;
+        std::fs::write(dir.join("tsa-leaf.pem"), &tsa_pem[..leaf_end]).unwrap();
+        let (ok, text) = openssl_in(
+            dir,
+            &["x509", "-in", "tsa-leaf.pem", "-noout", "-text", "-serial"],
+        );
+        assert!(ok, "{text}");
+        assert!(
+            text.contains("OCSP - URI:") && text.contains("/pki/ocsp"),
+            "{text}"
+        );
+        assert!(text.contains("/pki/crl/government"), "{text}");
+        let serial = text
+            .lines()
+            .find_map(|l| l.strip_prefix("serial="))
+            .unwrap()
+            .trim_start_matches('0')
+            .to_ascii_lowercase();
+        let ask_tsa = |env: &TestEnv| {
+            let (ok, text) = openssl_in(
+                env.dir.path(),
+                &[
+                    "ocsp",
+                    "-issuer",
+                    "certs/government.pem",
+                    "-no_nonce",
+                    "-cert",
+                    "tsa-leaf.pem",
+                    "-reqout",
+                    "req.der",
+                ],
+            );
+            assert!(ok, "{text}");
+            std::fs::read(env.dir.path().join("req.der")).unwrap()
+        };
+        let r = post_ocsp(&env, ask_tsa(&env)).await;
+        let t = openssl_ocsp_check(dir, &r.bytes);
+        assert!(t.contains("Cert Status: good"), "{t}");
+        // It is a certificate like any other: an admin can revoke it, and OCSP says so.
+        let r = env
+            .post(
+                &format!("/api/v1/certificates/{serial}/revoke"),
+                &env.admin,
+                serde_json::json!({"reason": "keyCompromise"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        let r = post_ocsp(&env, ask_tsa(&env)).await;
+        let t = openssl_ocsp_check(dir, &r.bytes);
+        assert!(t.contains("Cert Status: revoked"), "{t}");
+    }
+}

@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::{ApiJson, AppState};
 use crate::pki::cms::DigestAlgorithm;
-use crate::service::signing::{Activation, Content, SignRequest};
+use crate::service::signing::{Activation, Content, PadesLevel, SignRequest};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -134,6 +134,10 @@ pub struct SignBody {
 pub struct SignOptions {
     #[serde(default)]
     pub timestamp: bool,
+    /// PAdES: `B-B`, `B-T`, `B-LT` (with a DSS of validation data) or `B-LTA` (and a document
+    /// time-stamp); default `B-B`, or `B-T` with `timestamp`.
+    #[serde(default)]
+    pub level: Option<String>,
     /// PAdES: the signature dictionary's /Reason.
     #[serde(default)]
     pub reason: Option<String>,
@@ -293,7 +297,7 @@ async fn sign_pdf(
             "pades signs a whole PDF: give document (base64), without digest or digest_algorithm",
         )),
     };
-    let timestamped = body.options.timestamp;
+    let level = pades_level(body.options.level.as_deref(), body.options.timestamp)?;
     let signed = state
         .service
         .sign_pdf(
@@ -302,7 +306,7 @@ async fn sign_pdf(
                 activation: activation(body.pin, body.sad)?,
                 credential_id: body.credential_id,
                 pdf,
-                timestamp: timestamped,
+                level,
                 reason: body.options.reason,
                 location: body.options.location,
             },
@@ -314,13 +318,32 @@ async fn sign_pdf(
         Json(SignatureView {
             signature: b64.encode(&signed.cms),
             format: "pades",
-            level: if timestamped { "B-T" } else { "B-B" },
+            level: level.name(),
             document_digest: signed.document_digest,
             document: Some(b64.encode(&signed.pdf)),
             receipt: signed.receipt,
         }),
     )
         .into_response())
+}
+
+/// The PAdES level asked for: `level`, or B-T for `timestamp` alone (a level below B-T with
+/// `timestamp` is a contradiction).
+fn pades_level(level: Option<&str>, timestamp: bool) -> Result<PadesLevel, ApiError> {
+    let level = match level {
+        Some(name) => PadesLevel::parse(name).ok_or_else(|| {
+            ApiError::bad("invalid-level", "level must be B-B, B-T, B-LT or B-LTA")
+        })?,
+        None if timestamp => PadesLevel::BT,
+        None => PadesLevel::BB,
+    };
+    if timestamp && level < PadesLevel::BT {
+        return Err(ApiError::bad(
+            "invalid-level",
+            "timestamp asks for B-T or above, but level is B-B",
+        ));
+    }
+    Ok(level)
 }
 
 fn json_request(body: SignBody) -> Result<(SignRequest, bool), ApiError> {
@@ -469,6 +492,9 @@ pub struct PdfParams {
     pub format: Option<String>,
     #[serde(default)]
     pub timestamp: bool,
+    /// `B-B`, `B-T`, `B-LT` or `B-LTA`.
+    #[serde(default)]
+    pub level: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
@@ -516,7 +542,7 @@ async fn pdf_upload(
         .await
         .map_err(|_| too_large(limit as u64))?
         .into();
-    let timestamped = q.timestamp;
+    let level = pades_level(q.level.as_deref(), q.timestamp)?;
     let signed = state
         .service
         .sign_pdf(
@@ -525,7 +551,7 @@ async fn pdf_upload(
                 credential_id: q.credential_id,
                 activation,
                 pdf,
-                timestamp: timestamped,
+                level,
                 reason: q.reason,
                 location: q.location,
             },
@@ -549,7 +575,7 @@ async fn pdf_upload(
     }
     h.insert(
         "kyso-level",
-        axum::http::HeaderValue::from_static(if timestamped { "B-T" } else { "B-B" }),
+        axum::http::HeaderValue::from_static(level.name()),
     );
     Ok(resp)
 }

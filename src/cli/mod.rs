@@ -69,7 +69,7 @@ pub enum Command {
     /// FILE; only each file's digest leaves this machine), or PDFs (PAdES, --format pades:
     /// FILE.signed.pdf).
     #[command(
-        after_help = "Examples:\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt --timestamp -o signed/ *.pdf\n  kyso sign --format pades --reason \"Phê duyệt\" --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf"
+        after_help = "Examples:\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt --timestamp -o signed/ *.pdf\n  kyso sign --format pades --reason \"Phê duyệt\" --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf\n  kyso sign --format pades --level B-LTA --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf"
     )]
     Sign(sign::SignArgs),
     /// Get an RFC 3161 time-stamp for a file from a kyso server (FILE.tsr).

@@ -49,6 +49,10 @@ pub struct SignArgs {
     /// `cades` (FILE.p7s, detached) or `pades` (FILE.signed.pdf, the signature inside).
     #[arg(long, default_value = "cades", value_parser = ["cades", "pades"])]
     pub format: String,
+    /// PAdES level: B-B, B-T (time-stamped), B-LT (with validation data) or B-LTA (and a
+    /// document time-stamp).
+    #[arg(long, value_parser = ["B-B", "B-T", "B-LT", "B-LTA"])]
+    pub level: Option<String>,
     /// PAdES: the reason shown for the signature.
     #[arg(long)]
     pub reason: Option<String>,
@@ -219,6 +223,7 @@ async fn sign_one(
         if a.timestamp {
             query.push(("timestamp", "true".into()));
         }
+        query.extend(a.level.clone().map(|l| ("level", l)));
         query.extend(a.reason.clone().map(|r| ("reason", r)));
         query.extend(a.location.clone().map(|l| ("location", l)));
         let r = http

@@ -144,13 +144,16 @@ pub fn tls_certificate(
 }
 
 /// The time-stamping authority's certificate (RFC 3161 §2.3): the only extended key usage is
-/// id-kp-timeStamping, marked critical.
+/// id-kp-timeStamping, marked critical. Like a subscriber's, it names kyso's OCSP responder and
+/// its CRL shard (`crl_shard`), so a validator can learn its status (PAdES B-LT needs it).
 pub fn tsa_certificate(
     ca: &IssuingCa,
     org: &str,
     key: Arc<dyn SigningKey>,
     serial: &[u8; 16],
     now: OffsetDateTime,
+    urls: &super::CaContext,
+    crl_shard: u32,
 ) -> Result<Vec<u8>, PkiError> {
     let mut p = base(now, TSA_YEARS, serial);
     p.not_after = p.not_after.min(ca.not_after);
@@ -161,7 +164,13 @@ pub fn tsa_certificate(
     let eku = super::der::sequence(&[super::der::oid("1.3.6.1.5.5.7.3.8")]);
     let mut ext = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 37], eku);
     ext.set_criticality(true);
-    p.custom_extensions = vec![ext];
+    p.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+        uris: vec![urls.crl_shard(&ca.name, crl_shard)],
+    }];
+    p.custom_extensions = vec![
+        ext,
+        aia_extension(Some(&urls.ocsp()), &urls.ca_issuers(&ca.name)),
+    ];
     ca.sign_params(&p, &RcgenSigner(key))
 }
 

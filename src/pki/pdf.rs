@@ -864,9 +864,21 @@ fn find_object(pdf: &[u8], num: u32) -> Option<usize> {
     found
 }
 
+/// What a new signature dictionary holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureKind {
+    /// A CAdES signature (`/Type /Sig`, `/SubFilter /ETSI.CAdES.detached`).
+    Cades,
+    /// A document time-stamp (`/Type /DocTimeStamp`, `/SubFilter /ETSI.RFC3161`): an RFC 3161
+    /// token over the byte ranges, for PAdES B-LTA.
+    DocTimeStamp,
+}
+
 /// What the new revision says about the signature.
 pub struct SignatureInfo {
-    /// Signing time for `/M`, `D:YYYYMMDDHHmmSSZ`.
+    pub kind: SignatureKind,
+    /// Signing time for `/M`, `D:YYYYMMDDHHmmSSZ` (a CAdES signature only; a time-stamp's
+    /// time is in its token).
     pub time: time::OffsetDateTime,
     pub reason: Option<String>,
     pub location: Option<String>,
@@ -941,8 +953,187 @@ fn pdf_date(t: time::OffsetDateTime) -> String {
     )
 }
 
+/// A revision being appended to a PDF: the original bytes stay as they are, new and rewritten
+/// objects follow them, then a cross-reference section chained to the previous one.
+struct Revision {
+    xref: Xref,
+    root: (u32, u16),
+    /// The original file, then everything appended.
+    out: Vec<u8>,
+    original_len: usize,
+    written: Vec<(u32, u16, usize)>,
+    /// The number the next new object takes.
+    next_new: u32,
+    next_size: u32,
+}
+
+impl Revision {
+    /// Reads the file's cross-reference sections and its catalog; `room` is about how many
+    /// bytes will be appended (so a large file's buffer grows once).
+    fn open(original: Vec<u8>, room: usize) -> Result<(Self, Obj), PdfError> {
+        let pdf = original.as_slice();
+        if !pdf[..pdf.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
+            return Err(PdfError::NotPdf);
+        }
+        let xref = read_xref(pdf)?;
+        let root = match xref.trailer.get(b"Root") {
+            Some(Obj::Ref(n, g)) => (*n, *g),
+            _ => return Err(PdfError::Malformed("no /Root")),
+        };
+        let size = match xref.trailer.get(b"Size") {
+            Some(Obj::Int(s)) if *s > 0 && (*s as u64) < MAX_OBJECTS => *s as u32,
+            _ => return Err(PdfError::Malformed("bad /Size")),
+        };
+        let catalog = xref.object(pdf, root.0)?;
+        // New objects take numbers above every one in use, whatever /Size claims.
+        let highest = xref
+            .offsets
+            .keys()
+            .chain(xref.compressed.keys())
+            .chain([&root.0])
+            .max()
+            .copied()
+            .unwrap_or(0);
+        let next_new = size.max(highest.saturating_add(1));
+        let mut out = original;
+        let original_len = out.len();
+        out.reserve_exact(room + 64 * 1024);
+        if !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        Ok((
+            Self {
+                xref,
+                root,
+                out,
+                original_len,
+                written: Vec::new(),
+                next_new,
+                next_size: size,
+            },
+            catalog,
+        ))
+    }
+
+    /// The file as it was.
+    fn original(&self) -> &[u8] {
+        &self.out[..self.original_len]
+    }
+
+    fn object(&self, n: u32) -> Result<Obj, PdfError> {
+        self.xref.object(self.original(), n)
+    }
+
+    fn resolve(&self, obj: &Obj) -> Result<Obj, PdfError> {
+        self.xref.resolve(self.original(), obj)
+    }
+
+    /// The generation an existing object is rewritten with.
+    fn generation(&self, n: u32) -> u16 {
+        self.xref.offsets.get(&n).map_or(0, |(_, g)| *g)
+    }
+
+    /// A number for a new object.
+    fn allocate(&mut self) -> Result<u32, PdfError> {
+        let n = self.next_new;
+        if u64::from(n) + 2 > MAX_OBJECTS {
+            return Err(PdfError::Malformed("too many objects"));
+        }
+        self.next_new += 1;
+        self.next_size = self.next_size.max(n + 1);
+        Ok(n)
+    }
+
+    fn begin(&mut self, n: u32, g: u16) {
+        self.written.push((n, g, self.out.len()));
+        self.out
+            .extend_from_slice(format!("{n} {g} obj\n").as_bytes());
+        self.next_size = self.next_size.max(n + 1);
+    }
+
+    fn write_object(&mut self, n: u32, g: u16, obj: &Obj) {
+        self.begin(n, g);
+        obj.write(&mut self.out);
+        self.out.extend_from_slice(b"\nendobj\n");
+    }
+
+    fn write_stream(&mut self, n: u32, dict: Obj, data: &[u8]) {
+        let mut dict = dict;
+        dict.set(b"Length", Obj::Int(data.len() as i64));
+        self.begin(n, 0);
+        dict.write(&mut self.out);
+        self.out.extend_from_slice(b"\nstream\n");
+        self.out.extend_from_slice(data);
+        self.out.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+
+    /// Writes the cross-reference section of this revision, one subsection per run of
+    /// numbers: a table, or a stream when the file's newest section is one (readers of such
+    /// files may not expect a table after it).
+    fn finish(mut self) -> Vec<u8> {
+        let out = &mut self.out;
+        let xref = &self.xref;
+        let xref_at = out.len();
+        let mut trailer = vec![
+            (b"Size".to_vec(), Obj::Int(i64::from(self.next_size))),
+            (b"Root".to_vec(), Obj::Ref(self.root.0, self.root.1)),
+            (b"Prev".to_vec(), Obj::Int(xref.start as i64)),
+        ];
+        for key in [&b"Info"[..], b"ID"] {
+            if let Some(v) = xref.trailer.get(key) {
+                trailer.push((key.to_vec(), v.clone()));
+            }
+        }
+        let mut written = std::mem::take(&mut self.written);
+        if xref.stream {
+            let own = self.next_size;
+            written.push((own, 0, xref_at));
+            written.sort();
+            let (mut index, mut rows) = (Vec::new(), Vec::new());
+            for run in runs(&written) {
+                index.extend([Obj::Int(i64::from(run[0].0)), Obj::Int(run.len() as i64)]);
+                for (_, g, off) in run {
+                    rows.push(1u8);
+                    rows.extend_from_slice(&(*off as u32).to_be_bytes());
+                    rows.extend_from_slice(&g.to_be_bytes());
+                }
+            }
+            trailer[0].1 = Obj::Int(i64::from(own + 1));
+            trailer.extend([
+                (b"Type".to_vec(), Obj::Name(b"XRef".to_vec())),
+                (
+                    b"W".to_vec(),
+                    Obj::Array(vec![Obj::Int(1), Obj::Int(4), Obj::Int(2)]),
+                ),
+                (b"Index".to_vec(), Obj::Array(index)),
+                (b"Length".to_vec(), Obj::Int(rows.len() as i64)),
+            ]);
+            out.extend_from_slice(format!("{own} 0 obj\n").as_bytes());
+            Obj::Dict(trailer).write(out);
+            out.extend_from_slice(b"\nstream\n");
+            out.extend_from_slice(&rows);
+            out.extend_from_slice(b"\nendstream\nendobj\n");
+        } else {
+            out.extend_from_slice(b"xref\n");
+            written.sort();
+            for run in runs(&written) {
+                out.extend_from_slice(format!("{} {}\n", run[0].0, run.len()).as_bytes());
+                for (_, g, off) in run {
+                    out.extend_from_slice(format!("{off:010} {g:05} n\r\n").as_bytes());
+                }
+            }
+            out.extend_from_slice(b"trailer\n");
+            Obj::Dict(trailer).write(out);
+            out.push(b'\n');
+        }
+        out.extend_from_slice(format!("startxref\n{xref_at}\n%%EOF\n").as_bytes());
+        self.out
+    }
+}
+
 /// Appends a new revision with an invisible signature field on the first page and an empty
-/// `/Contents` of `info.reserve` bytes.
+/// `/Contents` of `info.reserve` bytes: a CAdES signature or a document time-stamp
+/// (`info.kind`).
 ///
 /// The new revision is appended to `original` itself: the file is never copied (the peak is
 /// the file once, plus the growth of its buffer).
@@ -951,45 +1142,19 @@ pub fn prepare(
     info: &SignatureInfo,
     field_name: &str,
 ) -> Result<Prepared, PdfError> {
-    let pdf = original.as_slice();
-    if !pdf[..pdf.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
-        return Err(PdfError::NotPdf);
-    }
-    let xref = read_xref(pdf)?;
-    let (root_n, root_g) = match xref.trailer.get(b"Root") {
-        Some(Obj::Ref(n, g)) => (*n, *g),
-        _ => return Err(PdfError::Malformed("no /Root")),
-    };
-    let size = match xref.trailer.get(b"Size") {
-        Some(Obj::Int(s)) if *s > 0 && (*s as u64) < MAX_OBJECTS => *s as u32,
-        _ => return Err(PdfError::Malformed("bad /Size")),
-    };
-    let mut catalog = xref.object(pdf, root_n)?;
+    let (mut rev, mut catalog) = Revision::open(original, 2 * info.reserve)?;
     let pages = catalog
         .get(b"Pages")
         .cloned()
         .ok_or(PdfError::Malformed("no /Pages"))?;
-    let (page_n, page_g, mut page) = first_page(pdf, &xref, &pages)?;
-
-    // New objects take numbers above every one in use, whatever /Size claims.
-    let highest = xref
-        .offsets
-        .keys()
-        .chain(xref.compressed.keys())
-        .chain([&root_n, &page_n])
-        .max()
-        .copied()
-        .unwrap_or(0);
-    let first_new = size.max(highest.saturating_add(1));
-    if u64::from(first_new) + 3 > MAX_OBJECTS {
-        return Err(PdfError::Malformed("too many objects"));
-    }
-    let (sig_n, field_n) = (first_new, first_new + 1);
-    let mut next_size = size + 2;
+    let (page_n, page_g, mut page) = first_page(rev.original(), &rev.xref, &pages)?;
+    rev.next_new = rev.next_new.max(page_n.saturating_add(1));
+    let sig_n = rev.allocate()?;
+    let field_n = rev.allocate()?;
     let field_ref = Obj::Ref(field_n, 0);
     // The page lists the widget among its annotations.
     let mut annots = match page.get(b"Annots") {
-        Some(a) => match xref.resolve(pdf, a)? {
+        Some(a) => match rev.resolve(a)? {
             Obj::Array(v) => v,
             _ => return Err(PdfError::Malformed("bad /Annots")),
         },
@@ -999,13 +1164,13 @@ pub fn prepare(
     page.set(b"Annots", Obj::Array(annots));
     // The AcroForm lists the field; SigFlags 3: signatures exist, append only.
     let (mut acroform, acroform_n) = match catalog.get(b"AcroForm") {
-        Some(Obj::Ref(n, _)) => (xref.object(pdf, *n)?, Some(*n)),
+        Some(Obj::Ref(n, _)) => (rev.object(*n)?, Some(*n)),
         Some(d @ Obj::Dict(_)) => (d.clone(), None),
         Some(_) => return Err(PdfError::Malformed("bad /AcroForm")),
         None => (Obj::Dict(Vec::new()), None),
     };
     let mut fields = match acroform.get(b"Fields") {
-        Some(f) => match xref.resolve(pdf, f)? {
+        Some(f) => match rev.resolve(f)? {
             Obj::Array(v) => v,
             _ => return Err(PdfError::Malformed("bad /Fields")),
         },
@@ -1018,46 +1183,49 @@ pub fn prepare(
         catalog.set(b"AcroForm", acroform.clone());
     }
 
-    let mut out = original;
-    // Everything appended fits in this: no second reallocation of a large file.
-    out.reserve_exact(2 * info.reserve + 64 * 1024);
-    if !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    let mut written: Vec<(u32, u16, usize)> = Vec::new();
     // The signature dictionary, with fixed-width /ByteRange and /Contents to fill in.
-    written.push((sig_n, 0, out.len()));
-    out.extend_from_slice(format!("{sig_n} 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange ").as_bytes());
-    let byte_range_at = out.len();
-    out.extend_from_slice(format!("[0 {:>10} {:>10} {:>10}]", 0, 0, 0).as_bytes());
-    out.extend_from_slice(b" /Contents ");
-    let contents_start = out.len();
-    out.push(b'<');
-    out.resize(out.len() + 2 * info.reserve, b'0');
-    out.push(b'>');
-    let contents_end = out.len();
-    let mut extra = Obj::Dict(vec![(
-        b"M".to_vec(),
-        Obj::Str(pdf_date(info.time).into_bytes()),
-    )]);
-    for (k, v) in [
-        (&b"Name"[..], &info.name),
-        (b"Reason", &info.reason),
-        (b"Location", &info.location),
-    ] {
-        if let Some(v) = v {
-            extra.set(k, Obj::Str(text_string(v)));
+    rev.begin(sig_n, 0);
+    let (kind, subfilter) = match info.kind {
+        SignatureKind::Cades => ("Sig", "ETSI.CAdES.detached"),
+        SignatureKind::DocTimeStamp => ("DocTimeStamp", "ETSI.RFC3161"),
+    };
+    rev.out.extend_from_slice(
+        format!("<< /Type /{kind} /Filter /Adobe.PPKLite /SubFilter /{subfilter} /ByteRange ")
+            .as_bytes(),
+    );
+    let byte_range_at = rev.out.len();
+    rev.out
+        .extend_from_slice(format!("[0 {:>10} {:>10} {:>10}]", 0, 0, 0).as_bytes());
+    rev.out.extend_from_slice(b" /Contents ");
+    let contents_start = rev.out.len();
+    rev.out.push(b'<');
+    rev.out.resize(rev.out.len() + 2 * info.reserve, b'0');
+    rev.out.push(b'>');
+    let contents_end = rev.out.len();
+    if info.kind == SignatureKind::Cades {
+        let mut extra = Obj::Dict(vec![(
+            b"M".to_vec(),
+            Obj::Str(pdf_date(info.time).into_bytes()),
+        )]);
+        for (k, v) in [
+            (&b"Name"[..], &info.name),
+            (b"Reason", &info.reason),
+            (b"Location", &info.location),
+        ] {
+            if let Some(v) = v {
+                extra.set(k, Obj::Str(text_string(v)));
+            }
+        }
+        if let Obj::Dict(d) = &extra {
+            for (k, v) in d {
+                rev.out.push(b' ');
+                write_name(k, &mut rev.out);
+                rev.out.push(b' ');
+                v.write(&mut rev.out);
+            }
         }
     }
-    if let Obj::Dict(d) = &extra {
-        for (k, v) in d {
-            out.push(b' ');
-            write_name(k, &mut out);
-            out.push(b' ');
-            v.write(&mut out);
-        }
-    }
-    out.extend_from_slice(b" >>\nendobj\n");
+    rev.out.extend_from_slice(b" >>\nendobj\n");
     // The field, merged with its widget: invisible (zero rectangle), printed and locked.
     let widget = Obj::Dict(vec![
         (b"Type".to_vec(), Obj::Name(b"Annot".to_vec())),
@@ -1072,75 +1240,15 @@ pub fn prepare(
         ),
         (b"P".to_vec(), Obj::Ref(page_n, page_g)),
     ]);
-    let mut objects = vec![(field_n, 0, widget), (page_n, page_g, page)];
+    rev.write_object(field_n, 0, &widget);
+    rev.write_object(page_n, page_g, &page);
     if let Some(n) = acroform_n {
-        let g = xref.offsets.get(&n).map_or(0, |(_, g)| *g);
-        objects.push((n, g, acroform));
+        let g = rev.generation(n);
+        rev.write_object(n, g, &acroform);
     }
-    objects.push((root_n, root_g, catalog));
-    for (n, g, obj) in objects {
-        written.push((n, g, out.len()));
-        out.extend_from_slice(format!("{n} {g} obj\n").as_bytes());
-        obj.write(&mut out);
-        out.extend_from_slice(b"\nendobj\n");
-        next_size = next_size.max(n + 1);
-    }
-    // The cross-reference section of this revision, one subsection per run of numbers: a
-    // table, or a stream when the file's newest section is one (readers of such files may
-    // not expect a table after it).
-    let xref_at = out.len();
-    let mut trailer = vec![
-        (b"Size".to_vec(), Obj::Int(i64::from(next_size))),
-        (b"Root".to_vec(), Obj::Ref(root_n, root_g)),
-        (b"Prev".to_vec(), Obj::Int(xref.start as i64)),
-    ];
-    for key in [&b"Info"[..], b"ID"] {
-        if let Some(v) = xref.trailer.get(key) {
-            trailer.push((key.to_vec(), v.clone()));
-        }
-    }
-    if xref.stream {
-        let own = next_size;
-        written.push((own, 0, xref_at));
-        written.sort();
-        let (mut index, mut rows) = (Vec::new(), Vec::new());
-        for run in runs(&written) {
-            index.extend([Obj::Int(i64::from(run[0].0)), Obj::Int(run.len() as i64)]);
-            for (_, g, off) in run {
-                rows.push(1u8);
-                rows.extend_from_slice(&(*off as u32).to_be_bytes());
-                rows.extend_from_slice(&g.to_be_bytes());
-            }
-        }
-        trailer[0].1 = Obj::Int(i64::from(own + 1));
-        trailer.extend([
-            (b"Type".to_vec(), Obj::Name(b"XRef".to_vec())),
-            (
-                b"W".to_vec(),
-                Obj::Array(vec![Obj::Int(1), Obj::Int(4), Obj::Int(2)]),
-            ),
-            (b"Index".to_vec(), Obj::Array(index)),
-            (b"Length".to_vec(), Obj::Int(rows.len() as i64)),
-        ]);
-        out.extend_from_slice(format!("{own} 0 obj\n").as_bytes());
-        Obj::Dict(trailer).write(&mut out);
-        out.extend_from_slice(b"\nstream\n");
-        out.extend_from_slice(&rows);
-        out.extend_from_slice(b"\nendstream\nendobj\n");
-    } else {
-        out.extend_from_slice(b"xref\n");
-        written.sort();
-        for run in runs(&written) {
-            out.extend_from_slice(format!("{} {}\n", run[0].0, run.len()).as_bytes());
-            for (_, g, off) in run {
-                out.extend_from_slice(format!("{off:010} {g:05} n\r\n").as_bytes());
-            }
-        }
-        out.extend_from_slice(b"trailer\n");
-        Obj::Dict(trailer).write(&mut out);
-        out.push(b'\n');
-    }
-    out.extend_from_slice(format!("startxref\n{xref_at}\n%%EOF\n").as_bytes());
+    let (root_n, root_g) = rev.root;
+    rev.write_object(root_n, root_g, &catalog);
+    let mut out = rev.finish();
     let range = format!(
         "[0 {:>10} {:>10} {:>10}]",
         contents_start,
@@ -1152,6 +1260,69 @@ pub fn prepare(
         pdf: out,
         contents: (contents_start, contents_end),
     })
+}
+
+/// Validation material for the document security store (ETSI EN 319 142-1 §5.4, PAdES B-LT):
+/// DER certificates, OCSP responses and CRLs.
+#[derive(Default)]
+pub struct Dss<'a> {
+    pub certs: Vec<&'a [u8]>,
+    pub ocsps: Vec<&'a [u8]>,
+    pub crls: Vec<&'a [u8]>,
+}
+
+/// Appends a revision that adds `dss` to the catalog's `/DSS` (what is there already stays).
+pub fn append_dss(original: Vec<u8>, dss: &Dss<'_>) -> Result<Vec<u8>, PdfError> {
+    let room: usize = [&dss.certs, &dss.ocsps, &dss.crls]
+        .iter()
+        .flat_map(|v| v.iter())
+        .map(|d| d.len() + 64)
+        .sum();
+    let (mut rev, mut catalog) = Revision::open(original, room)?;
+    let (mut store, store_n) = match catalog.get(b"DSS") {
+        Some(Obj::Ref(n, _)) => (rev.object(*n)?, Some(*n)),
+        Some(d @ Obj::Dict(_)) => (d.clone(), None),
+        Some(_) => return Err(PdfError::Malformed("bad /DSS")),
+        None => (
+            Obj::Dict(vec![(b"Type".to_vec(), Obj::Name(b"DSS".to_vec()))]),
+            None,
+        ),
+    };
+    for (key, items) in [
+        (&b"Certs"[..], &dss.certs),
+        (b"OCSPs", &dss.ocsps),
+        (b"CRLs", &dss.crls),
+    ] {
+        let mut refs = match store.get(key) {
+            Some(a) => match rev.resolve(a)? {
+                Obj::Array(v) => v,
+                _ => return Err(PdfError::Malformed("bad array in /DSS")),
+            },
+            None => Vec::new(),
+        };
+        let mut seen: Vec<&[u8]> = Vec::new();
+        for item in items.iter().copied() {
+            if seen.contains(&item) {
+                continue;
+            }
+            seen.push(item);
+            let n = rev.allocate()?;
+            rev.write_stream(n, Obj::Dict(Vec::new()), item);
+            refs.push(Obj::Ref(n, 0));
+        }
+        if !refs.is_empty() {
+            store.set(key, Obj::Array(refs));
+        }
+    }
+    let (n, g) = match store_n {
+        Some(n) => (n, rev.generation(n)),
+        None => (rev.allocate()?, 0),
+    };
+    rev.write_object(n, g, &store);
+    catalog.set(b"DSS", Obj::Ref(n, g));
+    let (root_n, root_g) = rev.root;
+    rev.write_object(root_n, root_g, &catalog);
+    Ok(rev.finish())
 }
 
 /// Runs of consecutive object numbers in sorted (number, generation, offset) entries.
@@ -1213,6 +1384,7 @@ mod tests {
 
     fn info() -> SignatureInfo {
         SignatureInfo {
+            kind: SignatureKind::Cades,
             time: time::OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap(),
             reason: Some("Phê duyệt".into()),
             location: None,
@@ -1258,6 +1430,100 @@ mod tests {
         );
         let done = p.finish(&[0x30, 0x03, 0x02, 0x01, 0x05]).unwrap();
         assert!(String::from_utf8_lossy(&done).contains("/Contents <3003020105000000"));
+    }
+
+    /// The DER items a /DSS array lists, read back from the file.
+    fn dss_items(pdf: &[u8], key: &[u8]) -> Vec<Vec<u8>> {
+        let x = read_xref(pdf).unwrap();
+        let Some(Obj::Ref(root, _)) = x.trailer.get(b"Root") else {
+            panic!("no root")
+        };
+        let catalog = x.object(pdf, *root).unwrap();
+        let dss = x.resolve(pdf, catalog.get(b"DSS").unwrap()).unwrap();
+        let Some(Obj::Array(refs)) = dss.get(key) else {
+            return Vec::new();
+        };
+        refs.iter()
+            .map(|r| {
+                let Obj::Ref(n, _) = r else {
+                    panic!("not a ref")
+                };
+                let (off, _) = x.offsets[n];
+                let text = &pdf[off..];
+                let start = text.windows(7).position(|w| w == b"stream\n").unwrap() + 7;
+                let end = text.windows(10).position(|w| w == b"\nendstream").unwrap();
+                text[start..end].to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dss_revision_adds_its_items_and_keeps_what_was_there() {
+        let signed = prepare(minimal(), &info(), "kyso-1")
+            .unwrap()
+            .finish(&[0x30, 0x00])
+            .unwrap();
+        let (cert, ocsp, crl) = (
+            &[0x30, 0x01, 0xaa][..],
+            &[0x30, 0x01, 0xbb][..],
+            &[0x30, 0x01, 0xcc][..],
+        );
+        let once = append_dss(
+            signed.clone(),
+            &Dss {
+                certs: vec![cert, cert],
+                ocsps: vec![ocsp],
+                crls: vec![crl],
+            },
+        )
+        .unwrap();
+        assert!(
+            once.starts_with(&signed),
+            "incremental: the signed bytes are untouched"
+        );
+        assert_eq!(
+            dss_items(&once, b"Certs"),
+            vec![cert.to_vec()],
+            "duplicates once"
+        );
+        assert_eq!(dss_items(&once, b"OCSPs"), vec![ocsp.to_vec()]);
+        assert_eq!(dss_items(&once, b"CRLs"), vec![crl.to_vec()]);
+        // The catalog keeps what it had (the signature's AcroForm).
+        let text = String::from_utf8_lossy(&once[signed.len()..]).to_string();
+        assert!(
+            text.contains("/AcroForm << /Fields [6 0 R] /SigFlags 3 >>"),
+            "{text}"
+        );
+        let other = &[0x30, 0x01, 0xdd][..];
+        let twice = append_dss(
+            once,
+            &Dss {
+                certs: vec![other],
+                ..Dss::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            dss_items(&twice, b"Certs"),
+            vec![cert.to_vec(), other.to_vec()]
+        );
+        assert_eq!(dss_items(&twice, b"CRLs"), vec![crl.to_vec()]);
+    }
+
+    #[test]
+    fn a_document_time_stamp_has_its_own_type_and_subfilter_and_no_signing_time() {
+        let info = SignatureInfo {
+            kind: SignatureKind::DocTimeStamp,
+            ..info()
+        };
+        let p = prepare(minimal(), &info, "kyso-ts").unwrap();
+        let text = String::from_utf8_lossy(&p.pdf[minimal().len()..]).to_string();
+        assert!(
+            text.contains("/Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161"),
+            "{text}"
+        );
+        assert!(!text.contains("/M <"), "{text}");
+        assert!(!text.contains("/Reason"), "{text}");
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub struct Authorities {
 pub struct TimeStampUnit {
     pub key: Arc<dyn crate::keys::SigningKey>,
     pub cert_der: Vec<u8>,
+    /// Its certificate's serial, hex.
+    pub serial: String,
 }
 
 impl Authorities {

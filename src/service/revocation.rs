@@ -307,7 +307,15 @@ impl Service {
     }
 
     async fn status_of(&self, ca: &str, serial: &str) -> Result<CertStatus, ServiceError> {
-        Ok(match self.store.certificate_status(serial).await? {
+        let row = match self.store.certificate_status(serial).await? {
+            // The TSA's certificate is recorded the first time its status is asked.
+            None if ca == TSA_CA && serial == self.cas.tsa.serial => {
+                self.register_time_stamp_unit().await?;
+                self.store.certificate_status(serial).await?
+            }
+            row => row,
+        };
+        Ok(match row {
             Some(row) if row.ca == ca => match row.status.as_str() {
                 "active" => CertStatus::Good,
                 // Anything else is not good; a missing time would be a broken row.
@@ -363,49 +371,14 @@ impl Service {
             issued_at,
             hours,
         )?;
-        let (_, parsed) = x509_parser::parse_x509_certificate(&cert_der)
-            .map_err(|_| ServiceError::Internal("responder certificate does not parse".into()))?;
-        let serial = crate::pki::serial_hex(parsed.raw_serial());
-        let (not_before, not_after) = (
-            parsed.validity().not_before.timestamp(),
-            parsed.validity().not_after.timestamp(),
-        );
-        let entry = Entry {
-            ca: Some(ca.to_string()),
-            certificate_sha256: Some(hex::encode(ring::digest::digest(
-                &ring::digest::SHA256,
+        let (not_before, not_after) = self
+            .record_service_certificate(
+                ca,
+                RESPONDER_PROFILE,
+                &format!("{} {ca} OCSP Responder", self.org_name),
                 &cert_der,
-            ))),
-            profile: Some(RESPONDER_PROFILE.into()),
-            serial: Some(serial.clone()),
-            ..Entry::new(kinds::CERTIFICATE_ISSUED, 0, t)
-        };
-        let row = CertificateRow {
-            serial: serial.clone(),
-            ca: ca.to_string(),
-            profile: RESPONDER_PROFILE.into(),
-            common_name: format!("{} {ca} OCSP Responder", self.org_name),
-            citizen_id: None,
-            tax_code: None,
-            owner_account: None,
-            request_id: None,
-            credential_id: None,
-            status: "active".into(),
-            revocation_reason: None,
-            revoked_at: None,
-            not_before,
-            not_after,
-            issued_at: t,
-            der: cert_der.clone(),
-            crl_shard: 0,
-            invalidity_date: None,
-        };
-        self.writer
-            .write(WriteOp::Issue(Box::new(IssuanceRecord {
-                certificate: row,
-                approves_request: None,
-                ledger_entry: entry.to_bytes(),
-            })))
+                0,
+            )
             .await?;
         let responder = Arc::new(Responder {
             key,
@@ -417,8 +390,108 @@ impl Service {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(ca.to_string(), responder.clone());
-        tracing::info!(ca, %serial, "OCSP responder certificate issued");
+        tracing::info!(ca, "OCSP responder certificate issued");
         Ok(responder)
+    }
+
+    /// Records a certificate kyso made for itself (an OCSP responder, the TSA) in the
+    /// certificates table and the ledger, so its status can be asked and it can be revoked.
+    /// Returns its notBefore and notAfter.
+    pub(super) async fn record_service_certificate(
+        &self,
+        ca: &str,
+        profile: &str,
+        common_name: &str,
+        cert_der: &[u8],
+        crl_shard: u32,
+    ) -> Result<(i64, i64), ServiceError> {
+        let t = now().unix_timestamp();
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert_der)
+            .map_err(|_| ServiceError::Internal("service certificate does not parse".into()))?;
+        let serial = crate::pki::serial_hex(parsed.raw_serial());
+        let (not_before, not_after) = (
+            parsed.validity().not_before.timestamp(),
+            parsed.validity().not_after.timestamp(),
+        );
+        let entry = Entry {
+            ca: Some(ca.to_string()),
+            certificate_sha256: Some(hex::encode(ring::digest::digest(
+                &ring::digest::SHA256,
+                cert_der,
+            ))),
+            profile: Some(profile.into()),
+            serial: Some(serial.clone()),
+            ..Entry::new(kinds::CERTIFICATE_ISSUED, 0, t)
+        };
+        let row = CertificateRow {
+            serial,
+            ca: ca.to_string(),
+            profile: profile.into(),
+            common_name: common_name.into(),
+            citizen_id: None,
+            tax_code: None,
+            owner_account: None,
+            request_id: None,
+            credential_id: None,
+            status: "active".into(),
+            revocation_reason: None,
+            revoked_at: None,
+            not_before,
+            not_after,
+            issued_at: t,
+            der: cert_der.to_vec(),
+            crl_shard: i64::from(crl_shard),
+            invalidity_date: None,
+        };
+        self.writer
+            .write(WriteOp::Issue(Box::new(IssuanceRecord {
+                certificate: row,
+                approves_request: None,
+                ledger_entry: entry.to_bytes(),
+            })))
+            .await?;
+        Ok((not_before, not_after))
+    }
+
+    /// Puts the TSA's certificate in the certificates table: kyso's OCSP responder then answers
+    /// for it, which PAdES B-LT needs (a validator wants the status of the time-stamp's signer
+    /// too), and it can be revoked.
+    async fn register_time_stamp_unit(&self) -> Result<(), ServiceError> {
+        let unit = &self.cas.tsa;
+        let name = format!("{} Time-Stamping Authority", self.org_name);
+        let shard = crl::shard_of(&unit.serial, self.policy.revocation.shards(TSA_CA));
+        match self
+            .record_service_certificate(TSA_CA, TSA_PROFILE, &name, &unit.cert_der, shard)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Another request, node or process registered it first.
+            Err(_) if self.store.certificate_status(&unit.serial).await?.is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An OCSP response from kyso's own responder about one of its certificates (for a PDF's
+    /// DSS): the cached one when it is fresh.
+    pub(super) async fn own_ocsp_response(
+        &self,
+        ca: &str,
+        cert_der: &[u8],
+    ) -> Result<Vec<u8>, ServiceError> {
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert_der)
+            .map_err(|_| ServiceError::Internal("certificate does not parse".into()))?;
+        let issuer = self
+            .issuer_hashes
+            .iter()
+            .find(|(name, _)| name == ca)
+            .map(|(_, h)| h)
+            .ok_or_else(|| ServiceError::Internal(format!("CA {ca} not loaded")))?;
+        let id = CertId::new(ocsp::CertIdHash::Sha256, issuer, parsed.raw_serial());
+        let answer = self.ocsp(&ocsp::request(&id, None), None).await;
+        if answer.this_update.is_none() {
+            return Err(ServiceError::Unavailable);
+        }
+        Ok(answer.der)
     }
 
     /// After a revocation on this node: cached answers go at once, the shard's CRL soon.
@@ -665,6 +738,12 @@ impl Service {
 
 /// The profile name of responder certificates in the certificates table.
 pub const RESPONDER_PROFILE: &str = "ocsp-responder";
+
+/// The profile name of the TSA's certificate in the certificates table.
+pub const TSA_PROFILE: &str = "tsa";
+
+/// The CA that certifies the TSA.
+pub const TSA_CA: &str = "government";
 
 /// The issuing CAs' CertID hashes, computed once.
 pub(super) fn issuer_hashes(cas: &super::Authorities) -> Vec<(String, IssuerHashes)> {

@@ -316,32 +316,59 @@ pub fn load_authorities(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<Author
 }
 
 /// The TSA's key and certificate; made on first use, so data directories initialized before
-/// the TSA existed get one too.
+/// the TSA existed get one too. A certificate from before it named an OCSP responder and a CRL
+/// is renewed for the same key (older tokens keep the certificate they carry).
 fn time_stamp_unit(
     cfg: &Config,
     dir: &DataDir,
     kek: &Kek,
     government: &IssuingCa,
 ) -> Result<super::TimeStampUnit, SetupError> {
-    if !dir.key("tsa").exists() {
-        let (key, blob) = seal_key(kek, "tsa", KeyAlgorithm::EcdsaP256)?;
+    let certify = |key| -> Result<(), SetupError> {
         let serial = super::random_bytes::<16>()?;
+        let shard = crate::pki::crl::shard_of(
+            &crate::pki::serial_hex(&serial),
+            cfg.policy().revocation.shards(&government.name),
+        );
         let der = ca::tsa_certificate(
             government,
             &cfg.org_name,
             key,
             &serial,
             time::OffsetDateTime::now_utc(),
+            &cfg.ca_context(),
+            shard,
         )?;
         let mut chain = pem_cert(&der);
         chain.push_str(government.pem());
-        write_file(&dir.cert("tsa"), chain.as_bytes(), false)?;
+        write_file(&dir.cert("tsa"), chain.as_bytes(), false)
+    };
+    if !dir.key("tsa").exists() {
+        let (key, blob) = seal_key(kek, "tsa", KeyAlgorithm::EcdsaP256)?;
+        certify(key)?;
         // The key last: its presence marks a complete TSA.
         write_file(&dir.key("tsa"), &blob, true)?;
     }
+    let key = open_key(dir, kek, "tsa")?;
+    let bad = || SetupError::Pki(PkiError::Encoding("tsa.pem is not a certificate".into()));
+    let mut cert_der = read_cert(dir, "tsa")?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert_der).map_err(|_| bad())?;
+    // Its authority information access extension is where it names kyso's OCSP responder.
+    let has_aia = parsed
+        .extensions()
+        .iter()
+        .any(|e| e.oid.to_id_string() == "1.3.6.1.5.5.7.1.1");
+    if !has_aia {
+        tracing::info!("renewing the TSA certificate: it names no OCSP responder");
+        certify(key.clone())?;
+        cert_der = read_cert(dir, "tsa")?;
+    }
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert_der).map_err(|_| bad())?;
+    let serial = crate::pki::serial_hex(parsed.raw_serial());
     Ok(super::TimeStampUnit {
-        key: open_key(dir, kek, "tsa")?,
-        cert_der: read_cert(dir, "tsa")?,
+        key,
+        cert_der,
+        serial,
     })
 }
 

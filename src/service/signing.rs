@@ -55,10 +55,45 @@ pub struct PdfSignRequest {
     pub credential_id: String,
     pub activation: Activation,
     pub pdf: Vec<u8>,
-    /// PAdES B-T: a signature time-stamp from kyso's TSA.
-    pub timestamp: bool,
+    pub level: PadesLevel,
     pub reason: Option<String>,
     pub location: Option<String>,
+}
+
+/// The PAdES baseline levels (ETSI EN 319 142-1 §6), in order: each adds to the one before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PadesLevel {
+    /// The CAdES signature alone.
+    BB,
+    /// With a signature time-stamp from kyso's TSA.
+    BT,
+    /// And a DSS with the certificates, OCSP responses and CRLs a later validation needs.
+    BLt,
+    /// And a document time-stamp over all of it.
+    BLta,
+}
+
+impl PadesLevel {
+    /// `B-B`, `B-T`, `B-LT` or `B-LTA` (case-insensitive, `PAdES-` prefix allowed).
+    pub fn parse(name: &str) -> Option<Self> {
+        let n = name.trim().to_ascii_uppercase();
+        Some(match n.strip_prefix("PADES-").unwrap_or(&n) {
+            "B-B" => Self::BB,
+            "B-T" => Self::BT,
+            "B-LT" => Self::BLt,
+            "B-LTA" => Self::BLta,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BB => "B-B",
+            Self::BT => "B-T",
+            Self::BLt => "B-LT",
+            Self::BLta => "B-LTA",
+        }
+    }
 }
 
 /// A signed PDF, released only after its ledger entry is durable.
@@ -71,10 +106,31 @@ pub struct SignedPdf {
     pub receipt: ReceiptJson,
 }
 
-/// A CMS signature and the ledger entry of its time-stamp, if it has one.
+/// A CMS signature and the ledger entries of the time-stamps made for it (its signature
+/// time-stamp; for PAdES B-LTA, the document time-stamp after it), recorded with it.
 struct Cades {
     der: Vec<u8>,
-    timestamp_entry: Option<Entry>,
+    time_stamps: Vec<Entry>,
+}
+
+/// Appends a signature revision to a PDF and hashes its byte ranges, on the blocking pool (a
+/// file may be up to `max_pdf_bytes`).
+async fn prepare_pdf(
+    pdf: Vec<u8>,
+    info: pdf::SignatureInfo,
+    field: String,
+    digest_alg: DigestAlgorithm,
+) -> Result<Result<(pdf::Prepared, Vec<u8>), pdf::PdfError>, ServiceError> {
+    tokio::task::spawn_blocking(move || {
+        let prepared = pdf::prepare(pdf, &info, &field)?;
+        let mut ctx = ring::digest::Context::new(digest_alg.ring());
+        for part in prepared.signed_ranges() {
+            ctx.update(part);
+        }
+        Ok((prepared, ctx.finish().as_ref().to_vec()))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 /// The algorithm of a credential's key, as stored.
@@ -168,19 +224,21 @@ impl Service {
     ) -> Result<SignedPdf, ServiceError> {
         let (credential, certificate, alg) = self.signer(actor, &req.credential_id).await?;
         let digest_alg = cms::native_digest(alg);
+        let timestamp = req.level >= PadesLevel::BT;
         let chain_len: usize = self.chain_of(&certificate)?.iter().map(|c| c.len()).sum();
         // Room for the CMS: certificates, attributes and signature, and a time-stamp token
         // (with its own TSA certificate and chain) when asked for.
         let reserve = certificate.der.len()
             + chain_len
             + 2048
-            + if req.timestamp {
-                self.cas.tsa.cert_der.len() + chain_len + 4096
+            + if timestamp {
+                self.time_stamp_reserve()
             } else {
                 0
             };
         let signed_at = now();
         let info = pdf::SignatureInfo {
+            kind: pdf::SignatureKind::Cades,
             time: signed_at,
             reason: req.reason,
             location: req.location,
@@ -190,17 +248,9 @@ impl Service {
         let field = format!("kyso-{}", hex::encode(super::random_bytes::<6>()?));
         // The document is checked before the PIN: a bad PDF costs no PIN attempt. Parsing and
         // hashing up to max_pdf_bytes run off the async workers.
-        let (prepared, message_digest) = tokio::task::spawn_blocking(move || {
-            let prepared = pdf::prepare(req.pdf, &info, &field)?;
-            let mut ctx = ring::digest::Context::new(digest_alg.ring());
-            for part in prepared.signed_ranges() {
-                ctx.update(part);
-            }
-            Ok::<_, pdf::PdfError>((prepared, ctx.finish().as_ref().to_vec()))
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?
-        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let (prepared, message_digest) = prepare_pdf(req.pdf, info, field, digest_alg)
+            .await?
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let unlocked = self
             .activate(
                 actor,
@@ -211,17 +261,20 @@ impl Service {
             )
             .await?;
         // PAdES: the signing time is the dictionary's /M, not a signed attribute.
-        let cms = self.cades(
-            &unlocked,
-            alg,
-            digest_alg,
-            &message_digest,
-            None,
-            req.timestamp,
-        )?;
-        let signed = prepared
+        let mut cms = self.cades(&unlocked, alg, digest_alg, &message_digest, None, timestamp)?;
+        let mut signed = prepared
             .finish(&cms.der)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        if req.level >= PadesLevel::BLt {
+            signed = self
+                .add_validation_data(signed, &unlocked.certificate)
+                .await?;
+        }
+        if req.level >= PadesLevel::BLta {
+            let (pdf, entry) = self.document_time_stamp(signed).await?;
+            signed = pdf;
+            cms.time_stamps.push(entry);
+        }
         let document_digest = digest_alg.tagged_hex(&message_digest);
         let receipt = self
             .record_signature(
@@ -239,6 +292,88 @@ impl Service {
             document_digest,
             receipt,
         })
+    }
+
+    /// Room for a time-stamp token from kyso's TSA: its certificate, the issuing CA's and the
+    /// token's own structure and attributes.
+    fn time_stamp_reserve(&self) -> usize {
+        let issuer = self
+            .cas
+            .get("government")
+            .map_or(2048, |c| c.cert_der.len());
+        self.cas.tsa.cert_der.len() + issuer + 2048
+    }
+
+    /// PAdES B-LT: appends a DSS with what validating the signature later needs — the
+    /// signer's chain, the TSA's certificate and its issuer, fresh OCSP responses from kyso's
+    /// responder for the signer and the TSA, and the root's CRL (which covers the issuing CAs).
+    async fn add_validation_data(
+        &self,
+        pdf: Vec<u8>,
+        certificate: &CertificateRow,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let tsa_ca = self
+            .cas
+            .get(super::revocation::TSA_CA)
+            .ok_or_else(|| ServiceError::Internal("the TSA's CA is not loaded".into()))?;
+        let tsa = &self.cas.tsa.cert_der;
+        let signer_ocsp = self
+            .own_ocsp_response(&certificate.ca, &certificate.der)
+            .await?;
+        let tsa_ocsp = self
+            .own_ocsp_response(super::revocation::TSA_CA, tsa)
+            .await?;
+        let root_crl = self.crl("root").await?;
+        let [ca, root] = self.chain_of(certificate)?;
+        let certs: Vec<Vec<u8>> = [
+            certificate.der.as_slice(),
+            ca,
+            root,
+            tsa,
+            tsa_ca.cert_der.as_slice(),
+        ]
+        .iter()
+        .map(|c| c.to_vec())
+        .collect();
+        let ocsps = [signer_ocsp, tsa_ocsp];
+        tokio::task::spawn_blocking(move || {
+            pdf::append_dss(
+                pdf,
+                &pdf::Dss {
+                    certs: certs.iter().map(Vec::as_slice).collect(),
+                    ocsps: ocsps.iter().map(Vec::as_slice).collect(),
+                    crls: vec![root_crl.der.as_slice()],
+                },
+            )
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// PAdES B-LTA: appends a document time-stamp from kyso's TSA over the whole file; returns
+    /// the PDF and the token's ledger entry (recorded with the signature's).
+    async fn document_time_stamp(&self, pdf: Vec<u8>) -> Result<(Vec<u8>, Entry), ServiceError> {
+        let info = pdf::SignatureInfo {
+            kind: pdf::SignatureKind::DocTimeStamp,
+            time: now(),
+            reason: None,
+            location: None,
+            name: None,
+            reserve: self.time_stamp_reserve(),
+        };
+        let field = format!("kyso-ts-{}", hex::encode(super::random_bytes::<6>()?));
+        // The file was made here a moment ago: a failure to read it is ours.
+        let (prepared, imprint) = prepare_pdf(pdf, info, field, DigestAlgorithm::Sha256)
+            .await?
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let request =
+            crate::pki::tsa::TimeStampRequest::for_digest(DigestAlgorithm::Sha256, &imprint);
+        let (token, entry) = self.time_stamp_token(&request)?;
+        let pdf = prepared
+            .finish(&token)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok((pdf, entry))
     }
 
     /// A detached CMS over `message_digest` with the unlocked key: CAdES B-B attributes, and a
@@ -273,21 +408,18 @@ impl Service {
         let chain = self.chain_of(certificate)?;
         // CAdES B-T: kyso's TSA time-stamps the signature value; the token is recorded too.
         let mut unsigned = Vec::new();
-        let mut timestamp_entry = None;
+        let mut time_stamps = Vec::new();
         if timestamp {
             let imprint = DigestAlgorithm::Sha256.digest(&signature);
             let ts_req =
                 crate::pki::tsa::TimeStampRequest::for_digest(DigestAlgorithm::Sha256, &imprint);
             let (token, ts_entry) = self.time_stamp_token(&ts_req)?;
             unsigned.push(cms::signature_time_stamp(&token));
-            timestamp_entry = Some(ts_entry);
+            time_stamps.push(ts_entry);
         }
         let der = cms::assemble(&attrs, alg, &signature, &certificate.der, &chain, &unsigned)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        Ok(Cades {
-            der,
-            timestamp_entry,
-        })
+        Ok(Cades { der, time_stamps })
     }
 
     /// Record before release: the signature's ledger entry (and its time-stamp's) is durable
@@ -314,7 +446,7 @@ impl Service {
             ..Entry::new(kinds::DOCUMENT_SIGNED, actor.id, now().unix_timestamp())
         };
         let mut entries = vec![entry.clone()];
-        entries.extend(cms.timestamp_entry.clone());
+        entries.extend(cms.time_stamps.iter().cloned());
         let receipt = self
             .record_all(&entries)
             .await?
