@@ -180,6 +180,8 @@ async fn kyso_sign_and_tsa_work_against_a_real_server() {
             "pades",
             "--level",
             "B-LTA",
+            "--position",
+            "top-right",
             "--reason",
             "Phê duyệt",
             "--server",
@@ -219,6 +221,51 @@ async fn kyso_sign_and_tsa_work_against_a_real_server() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!work.join("a.txt.signed.pdf").exists());
+    assert!(
+        tail.contains("/AP <<"),
+        "--position made the signature visible"
+    );
+
+    // A seal image: the PDF and the PNG go as JSON; page 2 gets the visible signature.
+    let mut png_bytes = Vec::new();
+    let mut enc = png::Encoder::new(&mut png_bytes, 2, 2);
+    enc.set_color(png::ColorType::Rgba);
+    enc.write_header()
+        .unwrap()
+        .write_image_data(&[200, 0, 0, 255].repeat(4))
+        .unwrap();
+    std::fs::write(work.join("seal.png"), &png_bytes).unwrap();
+    std::fs::copy(&pdf, work.join("ban-sao.pdf")).unwrap();
+    let (ok, text) = kyso(
+        &[
+            "sign",
+            "--format",
+            "pades",
+            "--page",
+            "2",
+            "--rect",
+            "20,20,200,100",
+            "--image",
+            "seal.png",
+            "--server",
+            &base,
+            "--token",
+            &token,
+            "--credential",
+            &credential,
+            "--pin-file",
+            "pin.txt",
+            "ban-sao.pdf",
+        ],
+        &work,
+    );
+    assert!(ok, "{text}");
+    let sealed = std::fs::read(work.join("ban-sao.signed.pdf")).unwrap();
+    let sealed = String::from_utf8_lossy(&sealed);
+    assert!(
+        sealed.contains("/Subtype /Image") && sealed.contains("/Rect [20 20 200 100]"),
+        "the image and rectangle reached the server"
+    );
 
     // kyso tsa: a reply OpenSSL verifies against the document.
     let (ok, text) = kyso(&["tsa", "--server", &base, "b.txt"], &work);

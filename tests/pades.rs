@@ -636,3 +636,228 @@ async fn pyhanko_validates_b_lt_and_b_lta_and_b_t_is_neither() {
         "B-LT is not LTA: {text}"
     );
 }
+
+/// A red "seal": a ring on a transparent background, as a PNG.
+fn seal_png() -> Vec<u8> {
+    let (w, h) = (120u32, 120u32);
+    let mut px = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let d = ((x as f64 - 60.0).powi(2) + (y as f64 - 60.0).powi(2)).sqrt();
+            let on = (40.0..55.0).contains(&d) || d < 8.0;
+            px.extend_from_slice(&[220, 20, 30, if on { 255 } else { 0 }]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header().unwrap().write_image_data(&px).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn a_visible_signature_shows_its_seal_and_vietnamese_text_and_stays_valid() {
+    let env = env_with(Backend::Sqlite, POLICIES).await;
+    let dir = env.dir.path();
+    let (token, cred, _) = env.credential("001099009031", "ecdsa-p256", PIN).await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let original = robustness("minimal-two-pages.pdf");
+    // Page 2, a rectangle, the seal and the default text (signer, time, reason).
+    let r = sign(
+        &env,
+        &token,
+        &cred,
+        &original,
+        json!({"reason": "Phê duyệt quyết định", "appearance": {
+            "page": 2, "rect": [150, 40, 290, 130], "image": b64.encode(seal_png())}}),
+    )
+    .await;
+    let signed = signed_pdf(&r);
+    std::fs::write(dir.join("visible.pdf"), &signed).unwrap();
+    let (ok, text) = run("qpdf", &["--check", "visible.pdf"], dir);
+    assert!(ok, "{text}");
+    let db = nss_db(dir);
+    let (ok, text) = run(
+        "pdfsig",
+        &[
+            "-nssdir",
+            &format!("sql:{}", db.display()),
+            "-no-ocsp",
+            "visible.pdf",
+        ],
+        dir,
+    );
+    assert!(ok && text.contains("Signature is Valid"), "{text}");
+    // The text is drawn with the embedded font and extracts exactly (ToUnicode), on page 2.
+    let (ok, page2) = run(
+        "pdftotext",
+        &["-f", "2", "-l", "2", "visible.pdf", "-"],
+        dir,
+    );
+    assert!(ok, "{page2}");
+    assert!(page2.contains("Người ký:"), "{page2}");
+    assert!(page2.contains("Lý do: Phê duyệt quyết định"), "{page2}");
+    assert!(page2.contains("+07:00"), "{page2}");
+    let (_, page1) = run(
+        "pdftotext",
+        &["-f", "1", "-l", "1", "visible.pdf", "-"],
+        dir,
+    );
+    assert!(
+        !page1.contains("Người ký"),
+        "page 1 has no signature: {page1}"
+    );
+    let (ok, fonts) = run("pdffonts", &["visible.pdf"], dir);
+    assert!(
+        ok && fonts.contains("+DejaVuSans") && fonts.contains("CID TrueType"),
+        "{fonts}"
+    );
+    // The seal is drawn: red pixels where the rectangle is, none elsewhere.
+    let (ok, text) = run(
+        "pdftoppm",
+        &[
+            "-f",
+            "2",
+            "-l",
+            "2",
+            "-r",
+            "36",
+            "-png",
+            "visible.pdf",
+            "page",
+        ],
+        dir,
+    );
+    assert!(ok, "{text}");
+    let shot = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("page"))
+        .unwrap()
+        .path();
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let red: Vec<(u32, u32)> = (0..info.height)
+        .flat_map(|y| (0..info.width).map(move |x| (x, y)))
+        .filter(|(x, y)| {
+            let i = ((y * info.width + x) as usize) * channels;
+            buf[i] > 150 && buf[i + 1] < 100 && buf[i + 2] < 100
+        })
+        .collect();
+    assert!(
+        red.len() > 20,
+        "the seal is drawn ({} red pixels)",
+        red.len()
+    );
+    // At 36 dpi one point is half a pixel: the rectangle [150 40 290 130] on a 300 × 144 page.
+    let height_px = info.height as f64;
+    for (x, y) in &red {
+        let (px, py) = (*x as f64 * 2.0, (height_px - *y as f64) * 2.0);
+        assert!(
+            (146.0..=294.0).contains(&px) && (36.0..=134.0).contains(&py),
+            "red pixel at ({px}, {py}) points, outside the rectangle"
+        );
+    }
+    // pyHanko validates it when the suite has it.
+    if std::env::var("KYSO_PKILINT_DIR").is_ok() {
+        let (ok, text) = pyhanko_pdf(&dir.join("visible.pdf"), &dir.join("certs/root.pem"));
+        assert!(ok, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn bad_appearances_are_refused_before_the_pin_and_nothing_is_recorded() {
+    let env = env(Backend::Sqlite).await;
+    let (token, cred, _) = env.credential("001099009032", "ecdsa-p256", PIN).await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let original = robustness("empty-a4.pdf");
+    let before = env.ledger_size().await;
+    let mut big = vec![0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+    big.resize(5 << 20, 0);
+    for (appearance, status, kind, says) in [
+        (
+            json!({"rect": [500, 50, 700, 110]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "off the page",
+        ),
+        (
+            json!({"page": 7}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "no page 7",
+        ),
+        (
+            json!({"page": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "numbered from 1",
+        ),
+        (
+            json!({"image": b64.encode(b"GIF89a not a png")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "not a PNG",
+        ),
+        // Beyond the JSON body limit (the PNG's own 4 MiB limit is a unit test).
+        (
+            json!({"image": b64.encode(&big)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "limited to",
+        ),
+        (
+            json!({"position": "middle"}),
+            StatusCode::BAD_REQUEST,
+            "invalid-appearance",
+            "top-right",
+        ),
+        (
+            json!({"position": "top-right", "rect": [1, 1, 50, 50]}),
+            StatusCode::BAD_REQUEST,
+            "invalid-appearance",
+            "not both",
+        ),
+        (
+            json!({"lines": vec!["x"; 13]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "at most 12",
+        ),
+    ] {
+        let r = sign(
+            &env,
+            &token,
+            &cred,
+            &original,
+            json!({"appearance": appearance}),
+        )
+        .await;
+        assert_problem(&r, status, kind);
+        assert!(
+            r.json["detail"].as_str().unwrap_or_default().contains(says),
+            "{appearance}: {:?}",
+            r.json
+        );
+    }
+    assert_eq!(env.ledger_size().await, before, "nothing recorded");
+    // No PIN attempt was spent: the right PIN still signs at once.
+    let r = sign(
+        &env,
+        &token,
+        &cred,
+        &original,
+        json!({"appearance": {"position": "top-right"}}),
+    )
+    .await;
+    let pdf = signed_pdf(&r);
+    let text = String::from_utf8_lossy(&pdf[original.len()..]).to_string();
+    assert!(
+        text.contains("/AP <<") && text.contains("/Subtype /Form"),
+        "{text}"
+    );
+}

@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::{ApiJson, AppState};
 use crate::pki::cms::DigestAlgorithm;
-use crate::service::signing::{Activation, Content, PadesLevel, SignRequest};
+use crate::service::signing::{Activation, Content, PadesLevel, SignRequest, VisibleSignature};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -144,6 +144,63 @@ pub struct SignOptions {
     /// PAdES: the signature dictionary's /Location.
     #[serde(default)]
     pub location: Option<String>,
+    /// PAdES: a visible signature (without it the signature is invisible).
+    #[serde(default)]
+    pub appearance: Option<AppearanceOptions>,
+}
+
+/// A visible PAdES signature: where (a rectangle, or a named position; default `top-right`),
+/// on which page (default 1), with which image and text.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppearanceOptions {
+    #[serde(default)]
+    pub page: Option<u32>,
+    /// `[x1, y1, x2, y2]` in PDF points from the page's lower left corner.
+    #[serde(default)]
+    pub rect: Option<[f64; 4]>,
+    /// `top-right` (Decree 30's place for an electronic copy's organization signature).
+    #[serde(default)]
+    pub position: Option<String>,
+    /// A PNG, base64 (the seal or the handwritten signature; transparency is kept).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The text lines; by default signer, organization, time (ISO 8601), reason, location.
+    #[serde(default)]
+    pub lines: Option<Vec<String>>,
+}
+
+/// The placement asked for: a rectangle or a named position, not both.
+fn placement(
+    rect: Option<[f64; 4]>,
+    position: Option<&str>,
+) -> Result<crate::pki::pdf::Placement, ApiError> {
+    use crate::pki::pdf::Placement;
+    match (rect, position) {
+        (Some(_), Some(_)) => Err(ApiError::bad(
+            "invalid-appearance",
+            "give a rect or a position, not both",
+        )),
+        (Some(r), None) => Ok(Placement::Rect(r)),
+        (None, None | Some("top-right")) => Ok(Placement::TopRight),
+        (None, Some(_)) => Err(ApiError::bad(
+            "invalid-appearance",
+            "position must be top-right",
+        )),
+    }
+}
+
+fn visible(a: AppearanceOptions) -> Result<VisibleSignature, ApiError> {
+    Ok(VisibleSignature {
+        page: a.page.unwrap_or(1),
+        placement: placement(a.rect, a.position.as_deref())?,
+        image: a
+            .image
+            .as_deref()
+            .map(|i| decode("appearance.image", i))
+            .transpose()?,
+        lines: a.lines,
+    })
 }
 
 /// A detached signature and its ledger receipt.
@@ -309,6 +366,7 @@ async fn sign_pdf(
                 level,
                 reason: body.options.reason,
                 location: body.options.location,
+                visible: body.options.appearance.map(visible).transpose()?,
             },
         )
         .await?;
@@ -499,6 +557,46 @@ pub struct PdfParams {
     pub reason: Option<String>,
     #[serde(default)]
     pub location: Option<String>,
+    /// A visible signature on this page (1 for the first); with `rect` or `position`.
+    #[serde(default)]
+    pub page: Option<u32>,
+    /// `x1,y1,x2,y2` in PDF points: a visible signature there.
+    #[serde(default)]
+    pub rect: Option<String>,
+    /// `top-right`: a visible signature there.
+    #[serde(default)]
+    pub position: Option<String>,
+}
+
+impl PdfParams {
+    /// A visible signature, if the query asks for one (an image needs the JSON form).
+    fn visible(&self) -> Result<Option<VisibleSignature>, ApiError> {
+        if self.page.is_none() && self.rect.is_none() && self.position.is_none() {
+            return Ok(None);
+        }
+        let rect = self
+            .rect
+            .as_deref()
+            .map(|r| {
+                let v: Vec<f64> = r
+                    .split(',')
+                    .map(|x| x.trim().parse::<f64>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| {
+                        ApiError::bad("invalid-appearance", "rect is x1,y1,x2,y2 in points")
+                    })?;
+                <[f64; 4]>::try_from(v).map_err(|_| {
+                    ApiError::bad("invalid-appearance", "rect is x1,y1,x2,y2 in points")
+                })
+            })
+            .transpose()?;
+        Ok(Some(VisibleSignature {
+            page: self.page.unwrap_or(1),
+            placement: placement(rect, self.position.as_deref())?,
+            image: None,
+            lines: None,
+        }))
+    }
 }
 
 /// The header carrying a signature's ledger receipt when the body is the signed PDF: base64 of
@@ -543,6 +641,7 @@ async fn pdf_upload(
         .map_err(|_| too_large(limit as u64))?
         .into();
     let level = pades_level(q.level.as_deref(), q.timestamp)?;
+    let visible = q.visible()?;
     let signed = state
         .service
         .sign_pdf(
@@ -554,6 +653,7 @@ async fn pdf_upload(
                 level,
                 reason: q.reason,
                 location: q.location,
+                visible,
             },
         )
         .await?;

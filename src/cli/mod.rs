@@ -71,7 +71,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt --timestamp -o signed/ *.pdf\n  kyso sign --format pades --reason \"Phê duyệt\" --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf\n  kyso sign --format pades --level B-LTA --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf"
     )]
-    Sign(sign::SignArgs),
+    Sign(Box<sign::SignArgs>),
     /// Get an RFC 3161 time-stamp for a file from a kyso server (FILE.tsr).
     #[command(after_help = "Example:\n  kyso tsa --server https://kyso.example:8443 report.pdf")]
     Tsa(sign::TsaArgs),
@@ -86,7 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(c) => cert::run(c).await,
         Command::Crl(c) => crl::run(c).await,
         Command::Ledger(c) => ledger::run(c).await,
-        Command::Sign(a) => sign::sign(a).await,
+        Command::Sign(a) => sign::sign(*a).await,
         Command::Tsa(a) => sign::tsa(a).await,
     }
 }

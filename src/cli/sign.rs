@@ -53,6 +53,20 @@ pub struct SignArgs {
     /// document time-stamp).
     #[arg(long, value_parser = ["B-B", "B-T", "B-LT", "B-LTA"])]
     pub level: Option<String>,
+    /// PAdES: a visible signature on this page (1 for the first).
+    #[arg(long)]
+    pub page: Option<u32>,
+    /// PAdES: a visible signature in this rectangle, `x1,y1,x2,y2` in points from the page's
+    /// lower left corner.
+    #[arg(long, conflicts_with = "position")]
+    pub rect: Option<String>,
+    /// PAdES: a visible signature at a named position.
+    #[arg(long, value_parser = ["top-right"])]
+    pub position: Option<String>,
+    /// PAdES: a PNG shown in the visible signature (the seal, the handwritten signature). The
+    /// PDF then goes as JSON, within the server's JSON body limit.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
     /// PAdES: the reason shown for the signature.
     #[arg(long)]
     pub reason: Option<String>,
@@ -206,6 +220,59 @@ pub async fn sign(a: SignArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A PAdES signature with an image: the PDF and the PNG go base64 in JSON.
+async fn pades_json(
+    http: &reqwest::Client,
+    base: &str,
+    a: &SignArgs,
+    pin: &str,
+    file: &Path,
+) -> anyhow::Result<(Vec<u8>, Value)> {
+    let pdf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut appearance = json!({});
+    if let Some(image) = &a.image {
+        let png = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+        appearance["image"] = json!(B64.encode(png));
+    }
+    if let Some(p) = a.page {
+        appearance["page"] = json!(p);
+    }
+    if let Some(r) = &a.rect {
+        let v: Vec<f64> = r
+            .split(',')
+            .map(|x| x.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .ok()
+            .filter(|v: &Vec<f64>| v.len() == 4)
+            .context("--rect is x1,y1,x2,y2 in points")?;
+        appearance["rect"] = json!(v);
+    }
+    if let Some(p) = &a.position {
+        appearance["position"] = json!(p);
+    }
+    let r = http
+        .post(format!("{base}/api/v1/signatures"))
+        .bearer_auth(&a.token)
+        .json(&json!({
+            "credential_id": a.credential, "pin": pin, "format": "pades",
+            "document": B64.encode(&pdf),
+            "options": {"timestamp": a.timestamp, "level": a.level, "reason": a.reason,
+                        "location": a.location, "appearance": appearance},
+        }))
+        .send()
+        .await
+        .context("contacting the server")?;
+    if !r.status().is_success() {
+        bail!("{}", problem(r).await);
+    }
+    let answer: Value = r.json().await?;
+    let signed = answer["document"]
+        .as_str()
+        .and_then(|d| B64.decode(d).ok())
+        .context("the server's answer has no signed PDF")?;
+    Ok((signed, answer["receipt"].clone()))
+}
+
 async fn sign_one(
     http: &reqwest::Client,
     base: &str,
@@ -215,7 +282,9 @@ async fn sign_one(
     file: &Path,
 ) -> anyhow::Result<PathBuf> {
     let pades = a.format == "pades";
-    let (bytes, receipt_json) = if pades {
+    let (bytes, receipt_json) = if pades && a.image.is_some() {
+        pades_json(http, base, a, pin, file).await?
+    } else if pades {
         // The PDF goes as itself (application/pdf) and comes back signed; the receipt rides in
         // a header.
         let pdf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -226,6 +295,9 @@ async fn sign_one(
         query.extend(a.level.clone().map(|l| ("level", l)));
         query.extend(a.reason.clone().map(|r| ("reason", r)));
         query.extend(a.location.clone().map(|l| ("location", l)));
+        query.extend(a.page.map(|p| ("page", p.to_string())));
+        query.extend(a.rect.clone().map(|r| ("rect", r)));
+        query.extend(a.position.clone().map(|p| ("position", p)));
         let r = http
             .post(format!("{base}/api/v1/signatures"))
             .bearer_auth(&a.token)

@@ -12,6 +12,9 @@
 
 use std::rc::Rc;
 
+mod appearance;
+pub use appearance::{Appearance, Image, Placement, MAX_IMAGE_BYTES};
+
 /// Errors about the input PDF; each message is safe to show to the requester.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -24,6 +27,10 @@ pub enum PdfError {
     Malformed(&'static str),
     #[error("the signature ({0} bytes) does not fit its placeholder")]
     TooLarge(usize),
+    #[error("the PDF has no page {0}")]
+    NoSuchPage(u32),
+    #[error("the signature's appearance: {0}")]
+    Appearance(String),
 }
 
 /// Most cross-reference sections followed through `/Prev`: incremental revisions of a real
@@ -885,6 +892,8 @@ pub struct SignatureInfo {
     pub name: Option<String>,
     /// Bytes reserved for the CMS.
     pub reserve: usize,
+    /// A visible signature; `None`: invisible, on the first page.
+    pub appearance: Option<Appearance>,
 }
 
 /// A PDF with its new revision appended and an empty `/Contents`.
@@ -913,31 +922,96 @@ impl Prepared {
     }
 }
 
-fn first_page(pdf: &[u8], xref: &Xref, pages: &Obj) -> Result<(u32, u16, Obj), PdfError> {
-    let mut node = pages.clone();
+/// Most page-tree nodes visited to find a page: a document of 100,000 pages is far beyond an
+/// official document.
+const MAX_PAGE_NODES: usize = 200_000;
+
+/// A page found in the page tree: its object, and the box it is drawn in (its own or inherited
+/// `/CropBox`, else `/MediaBox`), `[x1 y1 x2 y2]`.
+struct Page {
+    n: u32,
+    g: u16,
+    dict: Obj,
+    bbox: [f64; 4],
+}
+
+fn number(o: &Obj) -> Option<f64> {
+    match o {
+        Obj::Int(i) => Some(*i as f64),
+        Obj::Real(r) => std::str::from_utf8(r).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn rectangle(pdf: &[u8], xref: &Xref, o: &Obj) -> Option<[f64; 4]> {
+    match xref.resolve(pdf, o).ok()? {
+        Obj::Array(v) if v.len() == 4 => {
+            let n: Vec<f64> = v.iter().filter_map(number).collect();
+            (n.len() == 4).then(|| {
+                [
+                    n[0].min(n[2]),
+                    n[1].min(n[3]),
+                    n[0].max(n[2]),
+                    n[1].max(n[3]),
+                ]
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The page at `index` (0-based) in document order, walking the tree depth first with the
+/// inheritable boxes; bounded and cycle-safe.
+fn nth_page(pdf: &[u8], xref: &Xref, pages: &Obj, index: u32) -> Result<Page, PdfError> {
+    // (node, depth, inherited MediaBox, inherited CropBox)
+    type Box4 = Option<[f64; 4]>;
+    let mut stack: Vec<(Obj, usize, Box4, Box4)> = vec![(pages.clone(), 0, None, None)];
     let mut visited = std::collections::HashSet::new();
-    for _ in 0..MAX_DEPTH {
+    let mut seen_pages = 0u32;
+    while let Some((node, depth, media, crop)) = stack.pop() {
         let Obj::Ref(n, g) = node else {
             return Err(PdfError::Malformed("page tree node is not a reference"));
         };
-        if !visited.insert(n) {
-            return Err(PdfError::Malformed("the page tree is circular"));
+        if depth > MAX_DEPTH || !visited.insert(n) || visited.len() > MAX_PAGE_NODES {
+            return Err(PdfError::Malformed(
+                "page tree too deep, too large or circular",
+            ));
         }
         let dict = xref.object(pdf, n)?;
-        match dict.get(b"Type") {
-            Some(Obj::Name(t)) if t == b"Page" => return Ok((n, g, dict)),
-            _ => {}
+        let media = dict
+            .get(b"MediaBox")
+            .and_then(|b| rectangle(pdf, xref, b))
+            .or(media);
+        let crop = dict
+            .get(b"CropBox")
+            .and_then(|b| rectangle(pdf, xref, b))
+            .or(crop);
+        if matches!(dict.get(b"Type"), Some(Obj::Name(t)) if t == b"Page") {
+            if seen_pages == index {
+                let bbox = crop
+                    .or(media)
+                    .ok_or(PdfError::Malformed("the page has no /MediaBox"))?;
+                return Ok(Page { n, g, dict, bbox });
+            }
+            seen_pages += 1;
+            continue;
         }
         let kids = xref.resolve(
             pdf,
             dict.get(b"Kids").ok_or(PdfError::Malformed("no pages"))?,
         )?;
-        node = match kids {
-            Obj::Array(k) => k.first().cloned().ok_or(PdfError::Malformed("no pages"))?,
-            _ => return Err(PdfError::Malformed("bad /Kids")),
+        let Obj::Array(kids) = kids else {
+            return Err(PdfError::Malformed("bad /Kids"));
         };
+        for kid in kids.into_iter().rev() {
+            stack.push((kid, depth + 1, media, crop));
+        }
     }
-    Err(PdfError::Malformed("page tree too deep or circular"))
+    if index == 0 {
+        Err(PdfError::Malformed("no pages"))
+    } else {
+        Err(PdfError::NoSuchPage(index + 1))
+    }
 }
 
 fn pdf_date(t: time::OffsetDateTime) -> String {
@@ -1142,13 +1216,40 @@ pub fn prepare(
     info: &SignatureInfo,
     field_name: &str,
 ) -> Result<Prepared, PdfError> {
-    let (mut rev, mut catalog) = Revision::open(original, 2 * info.reserve)?;
+    if let Some(a) = &info.appearance {
+        a.check()?;
+    }
+    let image_room = info
+        .appearance
+        .as_ref()
+        .and_then(|a| a.image.as_ref())
+        .map_or(0, Image::stored_len);
+    let (mut rev, mut catalog) = Revision::open(original, 2 * info.reserve + image_room)?;
     let pages = catalog
         .get(b"Pages")
         .cloned()
         .ok_or(PdfError::Malformed("no /Pages"))?;
-    let (page_n, page_g, mut page) = first_page(rev.original(), &rev.xref, &pages)?;
+    let page_index = info
+        .appearance
+        .as_ref()
+        .map_or(0, |a| a.page.saturating_sub(1));
+    let Page {
+        n: page_n,
+        g: page_g,
+        dict: mut page,
+        bbox,
+    } = nth_page(rev.original(), &rev.xref, &pages, page_index)?;
     rev.next_new = rev.next_new.max(page_n.saturating_add(1));
+    // A visible signature's rectangle and appearance stream; an invisible one has a zero
+    // rectangle and none.
+    let (rect, appearance) = match &info.appearance {
+        Some(a) => {
+            let r = a.rect(bbox)?;
+            let ap = a.write(&mut rev, r[2] - r[0], r[3] - r[1])?;
+            (r, Some(ap))
+        }
+        None => ([0.0; 4], None),
+    };
     let sig_n = rev.allocate()?;
     let field_n = rev.allocate()?;
     let field_ref = Obj::Ref(field_n, 0);
@@ -1226,8 +1327,9 @@ pub fn prepare(
         }
     }
     rev.out.extend_from_slice(b" >>\nendobj\n");
-    // The field, merged with its widget: invisible (zero rectangle), printed and locked.
-    let widget = Obj::Dict(vec![
+    // The field, merged with its widget: printed and locked; visible with its appearance, or
+    // invisible (zero rectangle).
+    let mut widget = Obj::Dict(vec![
         (b"Type".to_vec(), Obj::Name(b"Annot".to_vec())),
         (b"Subtype".to_vec(), Obj::Name(b"Widget".to_vec())),
         (b"FT".to_vec(), Obj::Name(b"Sig".to_vec())),
@@ -1236,10 +1338,13 @@ pub fn prepare(
         (b"F".to_vec(), Obj::Int(132)),
         (
             b"Rect".to_vec(),
-            Obj::Array(vec![Obj::Int(0), Obj::Int(0), Obj::Int(0), Obj::Int(0)]),
+            Obj::Array(rect.iter().map(|v| appearance::real(*v)).collect()),
         ),
         (b"P".to_vec(), Obj::Ref(page_n, page_g)),
     ]);
+    if let Some(ap) = appearance {
+        widget.set(b"AP", Obj::Dict(vec![(b"N".to_vec(), Obj::Ref(ap, 0))]));
+    }
     rev.write_object(field_n, 0, &widget);
     rev.write_object(page_n, page_g, &page);
     if let Some(n) = acroform_n {
@@ -1390,6 +1495,7 @@ mod tests {
             location: None,
             name: None,
             reserve: 64,
+            appearance: None,
         }
     }
 

@@ -58,6 +58,58 @@ pub struct PdfSignRequest {
     pub level: PadesLevel,
     pub reason: Option<String>,
     pub location: Option<String>,
+    /// A visible signature; `None`: invisible.
+    pub visible: Option<VisibleSignature>,
+}
+
+/// Where and how a PAdES signature is shown.
+pub struct VisibleSignature {
+    /// 1 for the first page.
+    pub page: u32,
+    pub placement: pdf::Placement,
+    /// A PNG (the seal, the handwritten signature).
+    pub image: Option<Vec<u8>>,
+    /// The text; by default the signer, the organization, the time (ISO 8601, Vietnam's
+    /// +07:00), the reason and the location.
+    pub lines: Option<Vec<String>>,
+}
+
+/// Vietnam's offset from UTC (no daylight saving): the time shown on a visible signature.
+const SHOWN_OFFSET: time::UtcOffset = time::macros::offset!(+7);
+
+/// The default text of a visible signature.
+fn default_lines(
+    certificate: &CertificateRow,
+    at: time::OffsetDateTime,
+    reason: Option<&str>,
+    location: Option<&str>,
+) -> Vec<String> {
+    let mut lines = vec![format!("Người ký: {}", certificate.common_name)];
+    let organization = x509_parser::parse_x509_certificate(&certificate.der)
+        .ok()
+        .and_then(|(_, c)| {
+            c.subject()
+                .iter_organization()
+                .next()
+                .and_then(|o| o.as_str().ok().map(str::to_string))
+        });
+    if let Some(o) = organization {
+        lines.push(format!("Cơ quan: {o}"));
+    }
+    let shown = at
+        .to_offset(SHOWN_OFFSET)
+        .replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    lines.push(format!("Thời gian ký: {shown}"));
+    if let Some(r) = reason {
+        lines.push(format!("Lý do: {r}"));
+    }
+    if let Some(l) = location {
+        lines.push(format!("Nơi ký: {l}"));
+    }
+    lines
 }
 
 /// The PAdES baseline levels (ETSI EN 319 142-1 §6), in order: each adds to the one before.
@@ -113,24 +165,20 @@ struct Cades {
     time_stamps: Vec<Entry>,
 }
 
-/// Appends a signature revision to a PDF and hashes its byte ranges, on the blocking pool (a
-/// file may be up to `max_pdf_bytes`).
-async fn prepare_pdf(
+/// Appends a signature revision to a PDF and hashes its byte ranges (call it on the blocking
+/// pool: a file may be up to `max_pdf_bytes`).
+fn prepare_pdf(
     pdf: Vec<u8>,
-    info: pdf::SignatureInfo,
-    field: String,
+    info: &pdf::SignatureInfo,
+    field: &str,
     digest_alg: DigestAlgorithm,
-) -> Result<Result<(pdf::Prepared, Vec<u8>), pdf::PdfError>, ServiceError> {
-    tokio::task::spawn_blocking(move || {
-        let prepared = pdf::prepare(pdf, &info, &field)?;
-        let mut ctx = ring::digest::Context::new(digest_alg.ring());
-        for part in prepared.signed_ranges() {
-            ctx.update(part);
-        }
-        Ok((prepared, ctx.finish().as_ref().to_vec()))
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(e.to_string()))
+) -> Result<(pdf::Prepared, Vec<u8>), pdf::PdfError> {
+    let prepared = pdf::prepare(pdf, info, field)?;
+    let mut ctx = ring::digest::Context::new(digest_alg.ring());
+    for part in prepared.signed_ranges() {
+        ctx.update(part);
+    }
+    Ok((prepared, ctx.finish().as_ref().to_vec()))
 }
 
 /// The algorithm of a credential's key, as stored.
@@ -237,20 +285,45 @@ impl Service {
                 0
             };
         let signed_at = now();
-        let info = pdf::SignatureInfo {
+        let visible = req.visible.map(|v| {
+            let lines = v.lines.unwrap_or_else(|| {
+                default_lines(
+                    &certificate,
+                    signed_at,
+                    req.reason.as_deref(),
+                    req.location.as_deref(),
+                )
+            });
+            (v.page, v.placement, v.image, lines)
+        });
+        let mut info = pdf::SignatureInfo {
             kind: pdf::SignatureKind::Cades,
             time: signed_at,
             reason: req.reason,
             location: req.location,
             name: Some(certificate.common_name.clone()),
             reserve,
+            appearance: None,
         };
         let field = format!("kyso-{}", hex::encode(super::random_bytes::<6>()?));
         // The document is checked before the PIN: a bad PDF costs no PIN attempt. Parsing and
         // hashing up to max_pdf_bytes run off the async workers.
-        let (prepared, message_digest) = prepare_pdf(req.pdf, info, field, digest_alg)
-            .await?
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let pdf = req.pdf;
+        let (prepared, message_digest) = tokio::task::spawn_blocking(move || {
+            if let Some((page, placement, image, lines)) = visible {
+                let image = image.as_deref().map(pdf::Image::from_png).transpose()?;
+                info.appearance = Some(pdf::Appearance {
+                    page,
+                    placement,
+                    image,
+                    lines,
+                });
+            }
+            prepare_pdf(pdf, &info, &field, digest_alg)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let unlocked = self
             .activate(
                 actor,
@@ -361,12 +434,16 @@ impl Service {
             location: None,
             name: None,
             reserve: self.time_stamp_reserve(),
+            appearance: None,
         };
         let field = format!("kyso-ts-{}", hex::encode(super::random_bytes::<6>()?));
         // The file was made here a moment ago: a failure to read it is ours.
-        let (prepared, imprint) = prepare_pdf(pdf, info, field, DigestAlgorithm::Sha256)
-            .await?
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let (prepared, imprint) = tokio::task::spawn_blocking(move || {
+            prepare_pdf(pdf, &info, &field, DigestAlgorithm::Sha256)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let request =
             crate::pki::tsa::TimeStampRequest::for_digest(DigestAlgorithm::Sha256, &imprint);
         let (token, entry) = self.time_stamp_token(&request)?;
