@@ -861,3 +861,222 @@ async fn bad_appearances_are_refused_before_the_pin_and_nothing_is_recorded() {
         "{text}"
     );
 }
+
+/// signHash through CSC with a SAD bound to the hash (as a DMS does); returns the signature.
+async fn sign_hash(env: &TestEnv, token: &str, credential: &str, hash: &str) -> String {
+    let auth = env
+        .post(
+            "/csc/v2/credentials/authorize",
+            token,
+            json!({"credentialID": credential, "numSignatures": 1, "PIN": PIN, "hashes": [hash]}),
+        )
+        .await;
+    assert_eq!(auth.status, StatusCode::OK, "{:?}", auth.json);
+    let r = env
+        .post(
+            "/csc/v2/signatures/signHash",
+            token,
+            json!({"credentialID": credential, "SAD": auth.json["SAD"], "hashes": [hash],
+                   "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+                   "signAlgo": "1.2.840.10045.4.3.2"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    r.json["signatures"][0].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_dms_prepares_signs_the_hash_through_csc_and_finalizes_a_b_lt_pdf() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    for backend in backends() {
+        let env = env_with(backend, POLICIES).await;
+        let dir = env.dir.path();
+        let (token, credential, _) = env.credential("001099009041", "ecdsa-p256", PIN).await;
+        let pdf = robustness("minimal-two-pages.pdf");
+        let prepare = Request::builder()
+            .method("POST")
+            .uri(format!(
+                "/api/v1/signatures/pades/prepare?credential_id={credential}&level=B-LT&position=top-right"
+            ))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/pdf")
+            .body(Body::from(pdf.clone()))
+            .unwrap();
+        let r = env.raw(prepare).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        assert_eq!(r.json["hash_algorithm_oid"], "2.16.840.1.101.3.4.2.1");
+        assert_eq!(r.json["level"], "B-LT");
+        let handle = r.json["handle"].as_str().unwrap().to_string();
+        let hash = r.json["hash"].as_str().unwrap().to_string();
+        let before = env.ledger_size().await;
+
+        // Someone else's account cannot finalize it; a signature over another hash is refused
+        // and leaves the handle usable; nothing is recorded by either.
+        let (_, other) = env.account("official").await;
+        let r = env
+            .post(
+                "/api/v1/signatures/pades/finalize",
+                &other,
+                json!({"handle": handle, "signature": "MEUCIQ=="}),
+            )
+            .await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not-found");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let wrong = sign_hash(&env, &token, &credential, &b64.encode([7u8; 32])).await;
+        let after_wrong = env.ledger_size().await;
+        let r = env
+            .post(
+                "/api/v1/signatures/pades/finalize",
+                &token,
+                json!({"handle": handle, "signature": wrong}),
+            )
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+        assert!(r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"));
+        assert_eq!(
+            env.ledger_size().await,
+            after_wrong,
+            "a refused finalize records nothing"
+        );
+        assert!(after_wrong > before, "signHash records its signature");
+
+        let signature = sign_hash(&env, &token, &credential, &hash).await;
+        let finalize = Request::builder()
+            .method("POST")
+            .uri("/api/v1/signatures/pades/finalize")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"handle": handle, "signature": signature}).to_string(),
+            ))
+            .unwrap();
+        let resp = env.app.clone().oneshot(finalize).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        assert_eq!(resp.headers()["kyso-level"], "B-LT");
+        assert!(resp.headers().contains_key("kyso-receipt"));
+        let signed = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        assert!(signed.starts_with(&pdf));
+        let text = String::from_utf8_lossy(&signed[pdf.len()..]).to_string();
+        assert!(
+            text.contains("/Type /DSS") && text.contains("/AP <<"),
+            "{text}"
+        );
+        std::fs::write(dir.join("two-step.pdf"), &signed).unwrap();
+        let (ok, text) = run("qpdf", &["--check", "two-step.pdf"], dir);
+        assert!(ok, "{text}");
+        let db = nss_db(dir);
+        let (ok, text) = run(
+            "pdfsig",
+            &[
+                "-nssdir",
+                &format!("sql:{}", db.display()),
+                "-no-ocsp",
+                "two-step.pdf",
+            ],
+            dir,
+        );
+        assert!(ok && text.contains("Signature is Valid"), "{text}");
+        // A handle is used once.
+        let r = env
+            .post(
+                "/api/v1/signatures/pades/finalize",
+                &token,
+                json!({"handle": handle, "signature": signature}),
+            )
+            .await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not-found");
+    }
+}
+
+#[tokio::test]
+async fn a_digest_only_prepare_answers_a_cms_openssl_verifies_over_the_byte_ranges() {
+    let env = env(Backend::Sqlite).await;
+    let dir = env.dir.path();
+    let (token, credential, _) = env.credential("001099009042", "ecdsa-p256", PIN).await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // The DMS's own PDF software made the revision; these are its byte ranges' bytes.
+    let ranges = b"%PDF-1.7 ... the bytes the ByteRange covers ...".to_vec();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &ranges);
+    for (body, kind) in [
+        (
+            json!({"credential_id": credential, "level": "B-LT",
+                "byte_range_digest": {"algorithm": "sha256", "value": b64.encode(digest)}}),
+            "invalid-request",
+        ),
+        (
+            json!({"credential_id": credential,
+                "byte_range_digest": {"algorithm": "sha384", "value": b64.encode([0u8; 48])}}),
+            "invalid-request",
+        ),
+        (
+            json!({"credential_id": credential,
+                "byte_range_digest": {"algorithm": "sha256", "value": b64.encode([0u8; 20])}}),
+            "invalid-request",
+        ),
+    ] {
+        let r = env
+            .post("/api/v1/signatures/pades/prepare", &token, body)
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, kind);
+    }
+    let r = env
+        .post(
+            "/api/v1/signatures/pades/prepare",
+            &token,
+            json!({"credential_id": credential, "level": "B-T",
+                   "byte_range_digest": {"algorithm": "sha256", "value": b64.encode(digest)}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let handle = r.json["handle"].as_str().unwrap().to_string();
+    let signature = sign_hash(&env, &token, &credential, r.json["hash"].as_str().unwrap()).await;
+    let r = env
+        .post(
+            "/api/v1/signatures/pades/finalize",
+            &token,
+            json!({"handle": handle, "signature": signature}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    assert_eq!(r.json["level"], "B-T");
+    assert!(r.json["receipt"]["index"].is_u64());
+    std::fs::write(dir.join("ranges.bin"), &ranges).unwrap();
+    std::fs::write(
+        dir.join("sig.der"),
+        b64.decode(r.json["signature"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let (ok, text) = openssl_in(
+        dir,
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "sig.der",
+            "-content",
+            "ranges.bin",
+            "-CAfile",
+            "certs/chain.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+    );
+    assert!(ok && text.contains("Verification successful"), "{text}");
+}

@@ -9,6 +9,7 @@ pub mod error;
 pub mod ledger;
 pub mod openapi;
 pub mod ops;
+pub mod pades;
 pub mod pki;
 pub mod signatures;
 
@@ -44,6 +45,7 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .merge(accounts::routes())
         .merge(certificates::routes())
         .merge(signatures::routes())
+        .merge(pades::routes())
         .merge(csc::routes())
         .merge(openapi::routes())
         .fallback(not_found)

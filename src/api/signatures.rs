@@ -15,7 +15,8 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::{ApiJson, AppState};
 use crate::pki::cms::DigestAlgorithm;
-use crate::service::signing::{Activation, Content, PadesLevel, SignRequest, VisibleSignature};
+use crate::service::pades::{PadesLevel, PdfSignRequest, VisibleSignature};
+use crate::service::signing::{Activation, Content, SignRequest};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -219,7 +220,7 @@ pub struct SignatureView {
     pub receipt: crate::ledger::receipt::ReceiptJson,
 }
 
-fn decode(field: &'static str, text: &str) -> Result<Vec<u8>, ApiError> {
+pub(super) fn decode(field: &'static str, text: &str) -> Result<Vec<u8>, ApiError> {
     let t = text.trim();
     base64::engine::general_purpose::STANDARD
         .decode(t)
@@ -228,7 +229,7 @@ fn decode(field: &'static str, text: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| ApiError::bad("invalid-encoding", format!("{field} is not base64 or hex")))
 }
 
-fn digest_algorithm(name: &str) -> Result<DigestAlgorithm, ApiError> {
+pub(super) fn digest_algorithm(name: &str) -> Result<DigestAlgorithm, ApiError> {
     DigestAlgorithm::parse(name).ok_or_else(|| {
         ApiError::bad(
             "unsupported-algorithm",
@@ -359,7 +360,7 @@ async fn sign_pdf(
         .service
         .sign_pdf(
             actor,
-            crate::service::signing::PdfSignRequest {
+            PdfSignRequest {
                 activation: activation(body.pin, body.sad)?,
                 credential_id: body.credential_id,
                 pdf,
@@ -387,7 +388,7 @@ async fn sign_pdf(
 
 /// The PAdES level asked for: `level`, or B-T for `timestamp` alone (a level below B-T with
 /// `timestamp` is a contradiction).
-fn pades_level(level: Option<&str>, timestamp: bool) -> Result<PadesLevel, ApiError> {
+pub(super) fn pades_level(level: Option<&str>, timestamp: bool) -> Result<PadesLevel, ApiError> {
     let level = match level {
         Some(name) => PadesLevel::parse(name).ok_or_else(|| {
             ApiError::bad("invalid-level", "level must be B-B, B-T, B-LT or B-LTA")
@@ -570,7 +571,7 @@ pub struct PdfParams {
 
 impl PdfParams {
     /// A visible signature, if the query asks for one (an image needs the JSON form).
-    fn visible(&self) -> Result<Option<VisibleSignature>, ApiError> {
+    pub(super) fn visible(&self) -> Result<Option<VisibleSignature>, ApiError> {
         if self.page.is_none() && self.rect.is_none() && self.position.is_none() {
             return Ok(None);
         }
@@ -646,7 +647,7 @@ async fn pdf_upload(
         .service
         .sign_pdf(
             actor,
-            crate::service::signing::PdfSignRequest {
+            PdfSignRequest {
                 credential_id: q.credential_id,
                 activation,
                 pdf,
@@ -657,6 +658,15 @@ async fn pdf_upload(
             },
         )
         .await?;
+    pdf_response(signed, level)
+}
+
+/// A signed PDF as the answer: `application/pdf`, the ledger receipt in [`RECEIPT_HEADER`],
+/// the digest signed in `kyso-document-digest` and the level in `kyso-level`.
+pub(super) fn pdf_response(
+    signed: crate::service::pades::SignedPdf,
+    level: PadesLevel,
+) -> Result<Response, ApiError> {
     let receipt = serde_json::to_vec(&signed.receipt)
         .map_err(|e| ApiError::Service(crate::service::ServiceError::Internal(e.to_string())))?;
     let mut resp = (StatusCode::CREATED, signed.pdf).into_response();
@@ -680,7 +690,7 @@ async fn pdf_upload(
     Ok(resp)
 }
 
-fn too_large(limit: u64) -> ApiError {
+pub(super) fn too_large(limit: u64) -> ApiError {
     ApiError::BadRequest {
         kind: "too-large",
         status: StatusCode::PAYLOAD_TOO_LARGE,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod csc;
 pub mod issuance;
 pub mod ledger;
+pub mod pades;
 pub mod rate;
 pub mod revocation;
 pub mod setup;
@@ -184,6 +185,8 @@ pub struct Service {
     org_name: String,
     /// PDFs being signed at once: each is held in memory whole (up to `max_pdf_bytes`).
     pdf_jobs: Arc<tokio::sync::Semaphore>,
+    /// Two-step PAdES signatures waiting for their finalize.
+    prepared_pdfs: pades::PendingSignatures,
     pub metrics: Metrics,
 }
 
@@ -235,6 +238,7 @@ impl Service {
             issuer_hashes,
             org_name,
             pdf_jobs: Arc::new(tokio::sync::Semaphore::new(PDF_JOBS)),
+            prepared_pdfs: pades::PendingSignatures::default(),
             metrics: Metrics::default(),
         }))
     }
@@ -257,6 +261,11 @@ impl Service {
 
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
+}
+
+/// SHA-256 of `data`, lower-case hex (ledger fields, handles kept by their hash).
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
 }
 
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], ServiceError> {
