@@ -224,13 +224,15 @@ async fn pyhanko_validates_an_officials_signature_then_the_organizations_seal_af
             &official,
             &cred_a,
             &original,
-            json!({"reason": "Ký ban hành"}),
+            json!({"reason": "Ký ban hành", "certify": true}),
         )
         .await,
     );
     std::fs::write(dir.join("once.pdf"), &once).unwrap();
     let (ok, text) = pyhanko_pdf(&dir.join("once.pdf"), &root);
     assert!(ok && text.contains("coverage=ENTIRE_FILE"), "{text}");
+    // The official's is a certification signature: form filling and signing stay allowed.
+    assert!(text.contains("docmdp=FILL_FORMS"), "{text}");
     // A second signature as a second incremental update; the first stays valid.
     let twice = signed_pdf(&sign(&env, &second, &cred_b, &once, json!({"timestamp": true})).await);
     assert!(twice.starts_with(&once));
@@ -1079,4 +1081,93 @@ async fn a_digest_only_prepare_answers_a_cms_openssl_verifies_over_the_byte_rang
         ],
     );
     assert!(ok && text.contains("Verification successful"), "{text}");
+}
+
+#[tokio::test]
+async fn a_certification_signature_is_the_first_or_refused() {
+    let env = env(Backend::Sqlite).await;
+    let (token, cred, _) = env.credential("001099009051", "ecdsa-p256", PIN).await;
+    let original = robustness("empty-a4.pdf");
+    let certified =
+        signed_pdf(&sign(&env, &token, &cred, &original, json!({"certify": true})).await);
+    let text = String::from_utf8_lossy(&certified[original.len()..]).to_string();
+    assert!(
+        text.contains("/TransformMethod /DocMDP") && text.contains("/Perms << /DocMDP"),
+        "{text}"
+    );
+    let before = env.ledger_size().await;
+    let r = sign(&env, &token, &cred, &certified, json!({"certify": true})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("must be the first"),
+        "{:?}",
+        r.json
+    );
+    assert_eq!(env.ledger_size().await, before);
+    // A plain second signature after it is fine.
+    let twice = signed_pdf(&sign(&env, &token, &cred, &certified, json!({})).await);
+    assert!(twice.starts_with(&certified));
+}
+
+#[tokio::test]
+#[ignore = "needs LibreOffice and pyHanko; .ci/run runs it"]
+async fn a_libreoffice_pdf_with_vietnamese_text_is_signed_visibly_and_validates() {
+    let env = env_with(Backend::Sqlite, POLICIES).await;
+    let dir = env.dir.path();
+    std::fs::write(
+        dir.join("quyet-dinh.txt"),
+        "QUYẾT ĐỊNH\nVề việc phê duyệt kế hoạch năm 2027\nChủ tịch Ủy ban nhân dân tỉnh Hà Giang\n",
+    )
+    .unwrap();
+    // LibreOffice needs a writable profile; a fresh one per run keeps runs independent.
+    let profile = format!("-env:UserInstallation=file://{}/lo-profile", dir.display());
+    let (ok, text) = run(
+        "soffice",
+        &[
+            &profile,
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "quyet-dinh.txt",
+        ],
+        dir,
+    );
+    assert!(ok, "{text}");
+    let original = std::fs::read(dir.join("quyet-dinh.pdf")).unwrap();
+    let (token, cred, _) = env.credential("001099009061", "ecdsa-p256", PIN).await;
+    let signed = signed_pdf(
+        &sign(
+            &env,
+            &token,
+            &cred,
+            &original,
+            json!({"level": "B-T", "appearance": {"position": "top-right"}}),
+        )
+        .await,
+    );
+    std::fs::write(dir.join("signed.pdf"), &signed).unwrap();
+    let (ok, text) = run("qpdf", &["--check", "signed.pdf"], dir);
+    assert!(ok, "{text}");
+    let db = nss_db(dir);
+    let (ok, text) = run(
+        "pdfsig",
+        &[
+            "-nssdir",
+            &format!("sql:{}", db.display()),
+            "-no-ocsp",
+            "signed.pdf",
+        ],
+        dir,
+    );
+    assert!(ok && text.contains("Signature is Valid"), "{text}");
+    let (ok, text) = run("pdftotext", &["signed.pdf", "-"], dir);
+    assert!(
+        ok && text.contains("Ủy ban nhân dân") && text.contains("Người ký:"),
+        "{text}"
+    );
+    let (ok, text) = pyhanko_pdf(&dir.join("signed.pdf"), &dir.join("certs/root.pem"));
+    assert!(ok, "{text}");
 }

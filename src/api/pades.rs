@@ -88,7 +88,7 @@ pub async fn prepare(
             ));
         }
         let level = pades_level(q.level.as_deref(), q.timestamp)?;
-        let visible = q.visible()?;
+        let options = q.options()?;
         let _turn = state.service.pdf_turn().await?;
         let limit = state.service.policy.max_pdf_bytes;
         let pdf: Vec<u8> = axum::body::to_bytes(body, limit)
@@ -98,12 +98,7 @@ pub async fn prepare(
         PrepareRequest {
             credential_id: q.credential_id,
             level,
-            document: PrepareDocument::Pdf {
-                pdf,
-                reason: q.reason,
-                location: q.location,
-                visible,
-            },
+            document: PrepareDocument::Pdf { pdf, options },
         }
     } else {
         let ApiJson(body) = ApiJson::<PrepareDigestBody>::from_request(req, &state).await?;

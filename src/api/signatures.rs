@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::{ApiJson, AppState};
 use crate::pki::cms::DigestAlgorithm;
-use crate::service::pades::{PadesLevel, PdfSignRequest, VisibleSignature};
+use crate::service::pades::{PadesLevel, PdfOptions, PdfSignRequest, VisibleSignature};
 use crate::service::signing::{Activation, Content, SignRequest};
 
 pub fn routes() -> Router<AppState> {
@@ -145,6 +145,10 @@ pub struct SignOptions {
     /// PAdES: the signature dictionary's /Location.
     #[serde(default)]
     pub location: Option<String>,
+    /// PAdES: a certification signature (DocMDP P=2: form filling and further signatures
+    /// allowed); the document's first signature only.
+    #[serde(default)]
+    pub certify: bool,
     /// PAdES: a visible signature (without it the signature is invisible).
     #[serde(default)]
     pub appearance: Option<AppearanceOptions>,
@@ -365,9 +369,12 @@ async fn sign_pdf(
                 credential_id: body.credential_id,
                 pdf,
                 level,
-                reason: body.options.reason,
-                location: body.options.location,
-                visible: body.options.appearance.map(visible).transpose()?,
+                options: PdfOptions {
+                    reason: body.options.reason,
+                    location: body.options.location,
+                    visible: body.options.appearance.map(visible).transpose()?,
+                    certify: body.options.certify,
+                },
             },
         )
         .await?;
@@ -567,11 +574,24 @@ pub struct PdfParams {
     /// `top-right`: a visible signature there.
     #[serde(default)]
     pub position: Option<String>,
+    /// A certification signature (DocMDP P=2).
+    #[serde(default)]
+    pub certify: bool,
 }
 
 impl PdfParams {
+    /// The revision's options the query asks for.
+    pub(super) fn options(&self) -> Result<PdfOptions, ApiError> {
+        Ok(PdfOptions {
+            reason: self.reason.clone(),
+            location: self.location.clone(),
+            visible: self.visible()?,
+            certify: self.certify,
+        })
+    }
+
     /// A visible signature, if the query asks for one (an image needs the JSON form).
-    pub(super) fn visible(&self) -> Result<Option<VisibleSignature>, ApiError> {
+    fn visible(&self) -> Result<Option<VisibleSignature>, ApiError> {
         if self.page.is_none() && self.rect.is_none() && self.position.is_none() {
             return Ok(None);
         }
@@ -642,7 +662,7 @@ async fn pdf_upload(
         .map_err(|_| too_large(limit as u64))?
         .into();
     let level = pades_level(q.level.as_deref(), q.timestamp)?;
-    let visible = q.visible()?;
+    let options = q.options()?;
     let signed = state
         .service
         .sign_pdf(
@@ -652,9 +672,7 @@ async fn pdf_upload(
                 activation,
                 pdf,
                 level,
-                reason: q.reason,
-                location: q.location,
-                visible,
+                options,
             },
         )
         .await?;

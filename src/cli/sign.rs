@@ -67,6 +67,10 @@ pub struct SignArgs {
     /// PDF then goes as JSON, within the server's JSON body limit.
     #[arg(long)]
     pub image: Option<PathBuf>,
+    /// PAdES: a certification signature (DocMDP, form filling and further signatures
+    /// allowed); the document's first signature only.
+    #[arg(long)]
+    pub certify: bool,
     /// PAdES: the reason shown for the signature.
     #[arg(long)]
     pub reason: Option<String>,
@@ -257,7 +261,8 @@ async fn pades_json(
             "credential_id": a.credential, "pin": pin, "format": "pades",
             "document": B64.encode(&pdf),
             "options": {"timestamp": a.timestamp, "level": a.level, "reason": a.reason,
-                        "location": a.location, "appearance": appearance},
+                        "location": a.location, "appearance": appearance,
+                        "certify": a.certify},
         }))
         .send()
         .await
@@ -298,6 +303,9 @@ async fn sign_one(
         query.extend(a.page.map(|p| ("page", p.to_string())));
         query.extend(a.rect.clone().map(|r| ("rect", r)));
         query.extend(a.position.clone().map(|p| ("position", p)));
+        if a.certify {
+            query.push(("certify", "true".into()));
+        }
         let r = http
             .post(format!("{base}/api/v1/signatures"))
             .bearer_auth(&a.token)

@@ -27,6 +27,8 @@ pub enum PdfError {
     Malformed(&'static str),
     #[error("the signature ({0} bytes) does not fit its placeholder")]
     TooLarge(usize),
+    #[error("the PDF is signed already; a certification signature must be the first")]
+    AlreadySigned,
     #[error("the PDF has no page {0}")]
     NoSuchPage(u32),
     #[error("the signature's appearance: {0}")]
@@ -894,6 +896,9 @@ pub struct SignatureInfo {
     pub reserve: usize,
     /// A visible signature; `None`: invisible, on the first page.
     pub appearance: Option<Appearance>,
+    /// A certification signature (DocMDP) with these permissions: 1 no changes, 2 form
+    /// filling and signing, 3 also annotations. Only the first signature of a document.
+    pub certify: Option<u8>,
 }
 
 /// A PDF with its new revision appended and an empty `/Contents`.
@@ -1277,6 +1282,20 @@ pub fn prepare(
         },
         None => Vec::new(),
     };
+    if info.certify.is_some() {
+        if !(1..=3).contains(&info.certify.unwrap_or(0)) {
+            return Err(PdfError::Malformed("DocMDP permissions are 1, 2 or 3"));
+        }
+        // A certification signature comes first (ISO 32000-1 §12.8.2.2).
+        let signed = fields.iter().take(MAX_NODES).any(|f| {
+            rev.resolve(f).is_ok_and(|d| {
+                matches!(d.get(b"FT"), Some(Obj::Name(t)) if t == b"Sig") && d.get(b"V").is_some()
+            })
+        });
+        if signed || catalog.get(b"Perms").is_some() {
+            return Err(PdfError::AlreadySigned);
+        }
+    }
     fields.push(field_ref);
     acroform.set(b"Fields", Obj::Array(fields));
     acroform.set(b"SigFlags", Obj::Int(3));
@@ -1308,6 +1327,24 @@ pub fn prepare(
             b"M".to_vec(),
             Obj::Str(pdf_date(info.time).into_bytes()),
         )]);
+        if let Some(p) = info.certify {
+            // The signature reference dictionary of a certification signature (§12.8.1).
+            let params = Obj::Dict(vec![
+                (b"Type".to_vec(), Obj::Name(b"TransformParams".to_vec())),
+                (b"P".to_vec(), Obj::Int(i64::from(p))),
+                (b"V".to_vec(), Obj::Name(b"1.2".to_vec())),
+            ]);
+            let reference = Obj::Dict(vec![
+                (b"Type".to_vec(), Obj::Name(b"SigRef".to_vec())),
+                (b"TransformMethod".to_vec(), Obj::Name(b"DocMDP".to_vec())),
+                (b"TransformParams".to_vec(), params),
+            ]);
+            extra.set(b"Reference", Obj::Array(vec![reference]));
+            catalog.set(
+                b"Perms",
+                Obj::Dict(vec![(b"DocMDP".to_vec(), Obj::Ref(sig_n, 0))]),
+            );
+        }
         for (k, v) in [
             (&b"Name"[..], &info.name),
             (b"Reason", &info.reason),
@@ -1496,6 +1533,7 @@ mod tests {
             name: None,
             reserve: 64,
             appearance: None,
+            certify: None,
         }
     }
 

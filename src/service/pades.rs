@@ -28,9 +28,7 @@ const MAX_PREPARED_BYTES: usize = 512 << 20;
 pub enum PrepareDocument {
     Pdf {
         pdf: Vec<u8>,
-        reason: Option<String>,
-        location: Option<String>,
-        visible: Option<VisibleSignature>,
+        options: PdfOptions,
     },
     ByteRangeDigest {
         algorithm: DigestAlgorithm,
@@ -104,10 +102,19 @@ pub struct PdfSignRequest {
     pub activation: Activation,
     pub pdf: Vec<u8>,
     pub level: PadesLevel,
+    pub options: PdfOptions,
+}
+
+/// What a PAdES signature's revision says and shows.
+#[derive(Default)]
+pub struct PdfOptions {
     pub reason: Option<String>,
     pub location: Option<String>,
     /// A visible signature; `None`: invisible.
     pub visible: Option<VisibleSignature>,
+    /// A certification signature (DocMDP, P=2: form filling and further signatures allowed);
+    /// only as the document's first signature.
+    pub certify: bool,
 }
 
 /// Where and how a PAdES signature is shown.
@@ -245,15 +252,7 @@ impl Service {
         let level = req.level;
         // The document is checked before the PIN: a bad PDF costs no PIN attempt.
         let (prepared, message_digest) = self
-            .pdf_revision(
-                &certificate,
-                req.pdf,
-                level,
-                req.reason,
-                req.location,
-                req.visible,
-                digest_alg,
-            )
+            .pdf_revision(&certificate, req.pdf, level, req.options, digest_alg)
             .await?;
         let unlocked = self
             .activate(
@@ -287,17 +286,20 @@ impl Service {
 
     /// Appends the signature's revision to the PDF (a visible signature's appearance too) and
     /// hashes its byte ranges, off the async workers (a file may be up to `max_pdf_bytes`).
-    #[allow(clippy::too_many_arguments)]
     async fn pdf_revision(
         &self,
         certificate: &CertificateRow,
         pdf: Vec<u8>,
         level: PadesLevel,
-        reason: Option<String>,
-        location: Option<String>,
-        visible: Option<VisibleSignature>,
+        options: PdfOptions,
         digest_alg: DigestAlgorithm,
     ) -> Result<(pdf::Prepared, Vec<u8>), ServiceError> {
+        let PdfOptions {
+            reason,
+            location,
+            visible,
+            certify,
+        } = options;
         let chain_len: usize = self.chain_of(certificate)?.iter().map(|c| c.len()).sum();
         // Room for the CMS: certificates, attributes and signature, and a time-stamp token
         // (with its own TSA certificate and chain) when asked for.
@@ -329,6 +331,7 @@ impl Service {
             name: Some(certificate.common_name.clone()),
             reserve,
             appearance: None,
+            certify: certify.then_some(2),
         };
         let field = format!("kyso-{}", hex::encode(super::random_bytes::<6>()?));
         tokio::task::spawn_blocking(move || {
@@ -458,6 +461,7 @@ impl Service {
             name: None,
             reserve: self.time_stamp_reserve(),
             appearance: None,
+            certify: None,
         };
         let field = format!("kyso-ts-{}", hex::encode(super::random_bytes::<6>()?));
         // The file was made here a moment ago: a failure to read it is ours.
@@ -487,22 +491,9 @@ impl Service {
         let (_, certificate, alg) = self.signer(actor, &req.credential_id).await?;
         let digest_alg = cms::native_digest(alg);
         let (prepared, message_digest) = match req.document {
-            PrepareDocument::Pdf {
-                pdf,
-                reason,
-                location,
-                visible,
-            } => {
+            PrepareDocument::Pdf { pdf, options } => {
                 let (p, d) = self
-                    .pdf_revision(
-                        &certificate,
-                        pdf,
-                        req.level,
-                        reason,
-                        location,
-                        visible,
-                        digest_alg,
-                    )
+                    .pdf_revision(&certificate, pdf, req.level, options, digest_alg)
                     .await?;
                 (Some(p), d)
             }

@@ -27,8 +27,11 @@ def main(path, *roots):
             level = status.modification_level.name if status.modification_level else None
             print(
                 f"field={sig.field_name} intact={status.intact} valid={status.valid} "
-                f"trusted={status.trusted} coverage={status.coverage.name} modification={level}"
+                f"trusted={status.trusted} coverage={status.coverage.name} modification={level} "
+                f"docmdp={sig.docmdp_level.name if sig.docmdp_level else None} "
+                f"docmdp_ok={status.docmdp_ok}"
             )
+            ok = ok and status.docmdp_ok is not False
             ok = ok and status.intact and status.valid and status.trusted
             ok = ok and status.coverage.name in ("ENTIRE_FILE", "ENTIRE_REVISION")
             ok = ok and level in ("NONE", "LTA_UPDATES", "FORM_FILLING")
