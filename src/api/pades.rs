@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::auth::Auth;
 use super::error::ApiError;
 use super::signatures::{
-    decode, digest_algorithm, pades_level, pdf_response, too_large, DigestInput, PdfParams,
-    SignatureView,
+    decode, digest_algorithm, pades_level, pdf_query, pdf_response, read_pdf, DigestInput,
+    PdfParams, SignatureView,
 };
 use super::{ApiJson, AppState};
 use crate::service::pades::{Finalized, PrepareDocument, PrepareRequest};
@@ -77,39 +77,29 @@ pub async fn prepare(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/pdf"));
-    let request = if is_pdf {
+    // A PDF holds a turn (see PDF_JOBS) until its revision is made.
+    let (request, _turn) = if is_pdf {
         let (parts, body) = req.into_parts();
-        let axum::extract::Query(q) = axum::extract::Query::<PdfParams>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
-        if q.format.as_deref().is_some_and(|f| f != "pades") {
-            return Err(ApiError::bad(
-                "unsupported-format",
-                "a PDF body is signed as pades",
-            ));
-        }
-        let level = pades_level(q.level.as_deref(), q.timestamp)?;
-        let options = q.options()?;
-        let _turn = state.service.pdf_turn().await?;
-        let limit = state.service.policy.max_pdf_bytes;
-        let pdf: Vec<u8> = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| too_large(limit as u64))?
-            .into();
-        PrepareRequest {
+        let (q, level, options) = pdf_query(&parts)?;
+        let turn = state.service.pdf_turn().await?;
+        let pdf = read_pdf(&state, &actor, &q.credential_id, &parts.headers, body).await?;
+        let request = PrepareRequest {
             credential_id: q.credential_id,
             level,
             document: PrepareDocument::Pdf { pdf, options },
-        }
+        };
+        (request, Some(turn))
     } else {
         let ApiJson(body) = ApiJson::<PrepareDigestBody>::from_request(req, &state).await?;
         let algorithm = digest_algorithm(&body.byte_range_digest.algorithm)?;
         let value = decode("byte_range_digest.value", &body.byte_range_digest.value)?;
         let level = pades_level(body.level.as_deref(), false)?;
-        PrepareRequest {
+        let request = PrepareRequest {
             credential_id: body.credential_id,
             level,
             document: PrepareDocument::ByteRangeDigest { algorithm, value },
-        }
+        };
+        (request, None)
     };
     let prepared = state.service.prepare_pdf_signature(&actor, request).await?;
     Ok((

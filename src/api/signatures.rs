@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::{ApiJson, AppState};
 use crate::pki::cms::DigestAlgorithm;
-use crate::service::pades::{PadesLevel, PdfOptions, PdfSignRequest, VisibleSignature};
+use crate::service::pades::{PadesLevel, PdfBytes, PdfOptions, PdfSignRequest, VisibleSignature};
 use crate::service::signing::{Activation, Content, SignRequest};
 
 pub fn routes() -> Router<AppState> {
@@ -367,7 +367,7 @@ async fn sign_pdf(
             PdfSignRequest {
                 activation: activation(body.pin, body.sad)?,
                 credential_id: body.credential_id,
-                pdf,
+                pdf: pdf.into(),
                 level,
                 options: PdfOptions {
                     reason: body.options.reason,
@@ -633,14 +633,7 @@ async fn pdf_upload(
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let axum::extract::Query(q) = axum::extract::Query::<PdfParams>::try_from_uri(&parts.uri)
-        .map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
-    if q.format.as_deref().is_some_and(|f| f != "pades") {
-        return Err(ApiError::bad(
-            "unsupported-format",
-            "a PDF body is signed as pades",
-        ));
-    }
+    let (q, level, options) = pdf_query(&parts)?;
     let header = |name: &str| {
         parts
             .headers
@@ -655,14 +648,7 @@ async fn pdf_upload(
         )
     })?;
     let _turn = state.service.pdf_turn().await?;
-    let limit = state.service.policy.max_pdf_bytes;
-    // Bytes → Vec reuses the buffer when it is the only owner: the PDF is held once.
-    let pdf: Vec<u8> = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large(limit as u64))?
-        .into();
-    let level = pades_level(q.level.as_deref(), q.timestamp)?;
-    let options = q.options()?;
+    let pdf = read_pdf(state, actor, &q.credential_id, &parts.headers, body).await?;
     let signed = state
         .service
         .sign_pdf(
@@ -677,6 +663,67 @@ async fn pdf_upload(
         )
         .await?;
     pdf_response(signed, level)
+}
+
+/// The query of a PDF posted as `application/pdf`: the parameters, the level and the
+/// revision's options, checked before the upload is read.
+pub(super) fn pdf_query(
+    parts: &axum::http::request::Parts,
+) -> Result<(PdfParams, PadesLevel, PdfOptions), ApiError> {
+    let axum::extract::Query(q) = axum::extract::Query::<PdfParams>::try_from_uri(&parts.uri)
+        .map_err(|e| ApiError::bad("invalid-query", e.body_text()))?;
+    if q.format.as_deref().is_some_and(|f| f != "pades") {
+        return Err(ApiError::bad(
+            "unsupported-format",
+            "a PDF body is signed as pades",
+        ));
+    }
+    let level = pades_level(q.level.as_deref(), q.timestamp)?;
+    let options = q.options()?;
+    Ok((q, level, options))
+}
+
+/// Reads a PDF body, up to `max_pdf_bytes`, into one buffer sized from Content-Length, and
+/// hashes it with the credential's digest as it arrives (the signature's first byte range
+/// starts with the whole file, so signing later hashes only the new revision).
+pub(super) async fn read_pdf(
+    state: &AppState,
+    actor: &crate::service::Actor,
+    credential_id: &str,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<PdfBytes, ApiError> {
+    use futures_util::StreamExt;
+    let digest = state
+        .service
+        .signing_digest(actor, credential_id, None)
+        .await?;
+    let limit = state.service.policy.max_pdf_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if declared > limit {
+        return Err(too_large(limit as u64));
+    }
+    // Room for the new revision too, so the buffer is not copied when it is appended.
+    let mut bytes = Vec::with_capacity(declared + (256 << 10));
+    let mut ctx = ring::digest::Context::new(digest.ring());
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::bad("invalid-request", "the upload was cut off"))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large(limit as u64));
+        }
+        ctx.update(&chunk);
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(PdfBytes {
+        bytes,
+        hashed: Some(ctx),
+    })
 }
 
 /// A signed PDF as the answer: `application/pdf`, the ledger receipt in [`RECEIPT_HEADER`],

@@ -82,6 +82,13 @@ impl CaContext {
 }
 
 /// Hex form of a serial number as kyso prints and stores it (lowercase, no separators).
+/// The first organization (O) of a certificate's subject, if it parses and has one.
+pub fn subject_organization(cert_der: &[u8]) -> Option<String> {
+    let (_, c) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let o = c.subject().iter_organization().next()?.as_str().ok()?;
+    Some(o.to_string())
+}
+
 pub fn serial_hex(serial: &[u8]) -> String {
     let trimmed: &[u8] = match serial.iter().position(|b| *b != 0) {
         Some(i) => &serial[i..],

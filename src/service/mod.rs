@@ -213,15 +213,8 @@ impl Service {
                 .map_err(|e| StoreError::Ledger(e.to_string()))?;
         let writer = GroupCommit::start(store.clone(), ledger).await?;
         let auth_cache = accounts::AuthCache::new(policy.auth_cache_ttl);
-        let org_name = x509_parser::parse_x509_certificate(&cas.root.cert_der)
-            .ok()
-            .and_then(|(_, c)| {
-                c.subject()
-                    .iter_organization()
-                    .next()
-                    .and_then(|o| o.as_str().ok().map(str::to_string))
-            })
-            .unwrap_or_else(|| "kyso".into());
+        let org_name =
+            crate::pki::subject_organization(&cas.root.cert_der).unwrap_or_else(|| "kyso".into());
         let issuer_hashes = revocation::issuer_hashes(&cas);
         Ok(Arc::new(Self {
             store,

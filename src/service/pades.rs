@@ -27,7 +27,7 @@ const MAX_PREPARED_BYTES: usize = 512 << 20;
 /// caller's own PDF software made (the finalize then answers the CMS to embed).
 pub enum PrepareDocument {
     Pdf {
-        pdf: Vec<u8>,
+        pdf: PdfBytes,
         options: PdfOptions,
     },
     ByteRangeDigest {
@@ -100,7 +100,7 @@ impl PendingSignatures {
 pub struct PdfSignRequest {
     pub credential_id: String,
     pub activation: Activation,
-    pub pdf: Vec<u8>,
+    pub pdf: PdfBytes,
     pub level: PadesLevel,
     pub options: PdfOptions,
 }
@@ -140,15 +140,7 @@ fn default_lines(
     location: Option<&str>,
 ) -> Vec<String> {
     let mut lines = vec![format!("Người ký: {}", certificate.common_name)];
-    let organization = x509_parser::parse_x509_certificate(&certificate.der)
-        .ok()
-        .and_then(|(_, c)| {
-            c.subject()
-                .iter_organization()
-                .next()
-                .and_then(|o| o.as_str().ok().map(str::to_string))
-        });
-    if let Some(o) = organization {
+    if let Some(o) = crate::pki::subject_organization(&certificate.der) {
         lines.push(format!("Cơ quan: {o}"));
     }
     let shown = at
@@ -213,19 +205,49 @@ pub struct SignedPdf {
     pub receipt: ReceiptJson,
 }
 
+/// A PDF as it came in: its bytes and, when they were hashed as they arrived, the digest state
+/// over all of them (a signature's byte ranges begin with the whole original file, so only
+/// the new revision is left to hash).
+pub struct PdfBytes {
+    pub bytes: Vec<u8>,
+    pub hashed: Option<ring::digest::Context>,
+}
+
+impl From<Vec<u8>> for PdfBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self {
+            bytes,
+            hashed: None,
+        }
+    }
+}
+
 /// Appends a signature revision to a PDF and hashes its byte ranges (call it on the blocking
 /// pool: a file may be up to `max_pdf_bytes`).
 fn prepare_pdf(
-    pdf: Vec<u8>,
+    pdf: PdfBytes,
     info: &pdf::SignatureInfo,
     field: &str,
     digest_alg: DigestAlgorithm,
 ) -> Result<(pdf::Prepared, Vec<u8>), pdf::PdfError> {
-    let prepared = pdf::prepare(pdf, info, field)?;
-    let mut ctx = ring::digest::Context::new(digest_alg.ring());
-    for part in prepared.signed_ranges() {
-        ctx.update(part);
-    }
+    let original_len = pdf.bytes.len();
+    let prepared = pdf::prepare(pdf.bytes, info, field)?;
+    let [first, second] = prepared.signed_ranges();
+    // Appending never touches the original bytes, so a state over them continues the first
+    // range; anything else (another algorithm) is hashed from the start.
+    let mut ctx = match pdf.hashed {
+        Some(c) if c.algorithm() == digest_alg.ring() && first.len() >= original_len => {
+            let mut c = c;
+            c.update(&first[original_len..]);
+            c
+        }
+        _ => {
+            let mut c = ring::digest::Context::new(digest_alg.ring());
+            c.update(first);
+            c
+        }
+    };
+    ctx.update(second);
     Ok((prepared, ctx.finish().as_ref().to_vec()))
 }
 
@@ -289,7 +311,7 @@ impl Service {
     async fn pdf_revision(
         &self,
         certificate: &CertificateRow,
-        pdf: Vec<u8>,
+        pdf: PdfBytes,
         level: PadesLevel,
         options: PdfOptions,
         digest_alg: DigestAlgorithm,
@@ -466,7 +488,7 @@ impl Service {
         let field = format!("kyso-ts-{}", hex::encode(super::random_bytes::<6>()?));
         // The file was made here a moment ago: a failure to read it is ours.
         let (prepared, imprint) = tokio::task::spawn_blocking(move || {
-            prepare_pdf(pdf, &info, &field, DigestAlgorithm::Sha256)
+            prepare_pdf(pdf.into(), &info, &field, DigestAlgorithm::Sha256)
         })
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))?
