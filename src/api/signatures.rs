@@ -722,7 +722,7 @@ pub(super) async fn read_pdf(
     }
     Ok(PdfBytes {
         bytes,
-        hashed: Some(ctx),
+        hashed: Some(Box::new(ctx)),
     })
 }
 

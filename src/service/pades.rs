@@ -210,7 +210,7 @@ pub struct SignedPdf {
 /// the new revision is left to hash).
 pub struct PdfBytes {
     pub bytes: Vec<u8>,
-    pub hashed: Option<ring::digest::Context>,
+    pub hashed: Option<Box<ring::digest::Context>>,
 }
 
 impl From<Vec<u8>> for PdfBytes {
@@ -237,7 +237,7 @@ fn prepare_pdf(
     // range; anything else (another algorithm) is hashed from the start.
     let mut ctx = match pdf.hashed {
         Some(c) if c.algorithm() == digest_alg.ring() && first.len() >= original_len => {
-            let mut c = c;
+            let mut c = *c;
             c.update(&first[original_len..]);
             c
         }
