@@ -55,6 +55,17 @@ const SEQUENCER_LOCK: &str = "SELECT pg_advisory_xact_lock(1803121519)";
 /// listening node when the revoking transaction commits).
 const REVOCATIONS_CHANNEL: &str = "kyso_revocations";
 
+impl PgRepo {
+    /// PostgreSQL batches go through sqlx (see `impl_repository!`).
+    async fn apply_batch_natively(
+        &self,
+        _ops: &[super::WriteOp],
+        _sealer: &mut dyn super::Sealer,
+    ) -> Option<Result<Vec<Result<(), StoreError>>, StoreError>> {
+        None
+    }
+}
+
 super::sql::impl_repository!(
     PgRepo,
     sqlx::Postgres,

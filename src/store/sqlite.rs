@@ -8,7 +8,7 @@ use sqlx::SqlitePool;
 
 use std::sync::{Arc, Mutex};
 
-use super::{ScannedEntry, StoreError};
+use super::{CertificateRow, CheckpointRow, ScannedEntry, Sealer, StoreError, WriteOp};
 use crate::ledger::nodes::{NodeRange, StoredNode};
 
 /// Page cache of the writer connection.
@@ -25,6 +25,8 @@ pub struct SqliteRepo {
     writer: SqlitePool,
     /// Native connections for bulk and proof reads (none for an in-memory database).
     native: Option<Arc<NativeReaders>>,
+    /// The group-commit writer's native connection (none for an in-memory database).
+    native_writer: Option<NativeWriter>,
     /// Dropping the repository stops its checkpoint task.
     _checkpointer: tokio::sync::oneshot::Sender<()>,
 }
@@ -58,9 +60,14 @@ impl SqliteRepo {
             .await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         tokio::spawn(checkpoint_wal(pool.clone(), stopped));
+        let native_writer = match file_path(url).filter(|p| p.exists()) {
+            Some(file) => Some(NativeWriter::open(&file)?),
+            None => None,
+        };
         Ok(Self {
             pool,
             writer,
+            native_writer,
             native: file_path(url).filter(|p| p.exists()).map(|file| {
                 Arc::new(NativeReaders {
                     file,
@@ -280,4 +287,364 @@ impl SqliteRepo {
     ) -> Result<bool, StoreError> {
         Ok(false)
     }
+}
+
+/// The group-commit writer's native connection to a database file: a batch runs as plain
+/// SQLite calls on the writer task's own thread, one hop in all instead of one through sqlx's
+/// worker per statement (BENCHMARKS.md "Where the time goes").
+pub(super) struct NativeWriter(Mutex<rusqlite::Connection>);
+
+impl NativeWriter {
+    fn open(file: &std::path::Path) -> Result<Self, StoreError> {
+        let conn = rusqlite::Connection::open(file).map_err(native_err)?;
+        // No busy wait inside SQLite: a locked database is retried asynchronously.
+        conn.busy_timeout(Duration::ZERO).map_err(native_err)?;
+        // Durable commits (synchronous=FULL) in WAL mode; the WAL is checkpointed by the
+        // background task, not by this connection's commits.
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
+        ))
+        .map_err(native_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Self(Mutex::new(conn)))
+    }
+}
+
+/// How long a batch waits for another connection's write transaction (a console command, the
+/// search indexer) to end.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// One try at a batch: done, or the database was locked by another writer.
+enum Attempt {
+    Busy,
+    Done(Result<Vec<Result<(), StoreError>>, StoreError>),
+}
+
+impl NativeWriter {
+    /// Runs the batch if the write lock is free now (BEGIN IMMEDIATE does not wait: waiting here
+    /// would block the thread that the lock's holder may need).
+    fn attempt(&self, ops: &[WriteOp], sealer: &mut dyn Sealer) -> Attempt {
+        let mut conn = match self.0.lock() {
+            Ok(c) => c,
+            Err(_) => return Attempt::Done(Err(native_err("writer connection poisoned"))),
+        };
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                return Attempt::Busy
+            }
+            Err(e) => return Attempt::Done(Err(native_err(e))),
+        };
+        Attempt::Done(apply_batch_sync(tx, ops, sealer))
+    }
+}
+
+impl SqliteRepo {
+    /// Applies a batch on the native writer, if there is one: on the calling worker thread,
+    /// which the runtime hands its other tasks off from while the batch commits. While another
+    /// connection holds the write lock, it waits asynchronously and tries again.
+    async fn apply_batch_natively(
+        &self,
+        ops: &[WriteOp],
+        sealer: &mut dyn Sealer,
+    ) -> Option<Result<Vec<Result<(), StoreError>>, StoreError>> {
+        let writer = self.native_writer.as_ref()?;
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let deadline = std::time::Instant::now() + BUSY_WAIT;
+        loop {
+            let attempt = if multi_thread {
+                tokio::task::block_in_place(|| writer.attempt(ops, sealer))
+            } else {
+                writer.attempt(ops, sealer)
+            };
+            match attempt {
+                Attempt::Done(r) => return Some(r),
+                Attempt::Busy if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(2)).await
+                }
+                Attempt::Busy => return Some(Err(native_err("database is locked"))),
+            }
+        }
+    }
+}
+
+/// A multi-row insert's text: `head` then `rows` groups of `columns` numbered parameters.
+fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * columns * 5 + tail.len() + 8);
+    sql.push_str(head);
+    sql.push_str("VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("?{}", r * columns + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// Inserts certificates in one statement; returns the serials that went in (the others hit
+/// the one-active-citizen index).
+fn insert_certificates_sync(
+    conn: &rusqlite::Connection,
+    certs: &[&CertificateRow],
+) -> rusqlite::Result<std::collections::HashSet<String>> {
+    use rusqlite::ToSql;
+    if certs.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = values_sql(
+        super::sql::INSERT_CERT_HEAD,
+        18,
+        certs.len(),
+        " ON CONFLICT DO NOTHING RETURNING serial",
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(certs.len() * 18);
+    for c in certs {
+        params.extend_from_slice(&[
+            &c.serial,
+            &c.ca,
+            &c.profile,
+            &c.common_name,
+            &c.citizen_id,
+            &c.tax_code,
+            &c.owner_account,
+            &c.request_id,
+            &c.credential_id,
+            &c.status,
+            &c.revocation_reason,
+            &c.revoked_at,
+            &c.not_before,
+            &c.not_after,
+            &c.issued_at,
+            &c.der,
+            &c.crl_shard,
+            &c.invalidity_date,
+        ]);
+    }
+    let rows = stmt.query_map(params.as_slice(), |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// The same batch as `impl_repository!`'s `apply_batch`, in synchronous SQLite calls: one
+/// IMMEDIATE transaction with the batch's writes, its ledger entries and the checkpoint that
+/// covers them. The PostgreSQL suite and this one run the same tests.
+fn apply_batch_sync(
+    mut tx: rusqlite::Transaction<'_>,
+    ops: &[WriteOp],
+    sealer: &mut dyn Sealer,
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    use super::sql;
+    use rusqlite::{params, OptionalExtension};
+    let mut results: Vec<Option<Result<(), StoreError>>> = ops.iter().map(|_| None).collect();
+    // Revocations first (a revoke and a re-issue for one CCCD in the same batch then succeed
+    // in the order the service allowed them); plain ledger records write nothing else.
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            WriteOp::Record(_) => results[i] = Some(Ok(())),
+            WriteOp::Revoke(r) => {
+                let n = tx
+                    .prepare_cached(&positional(sql::REVOKE))
+                    .and_then(|mut s| {
+                        s.execute(params![r.serial, r.reason, r.revoked_at, r.invalidity_date])
+                    })
+                    .map_err(native_err)?;
+                results[i] = Some(if n == 0 {
+                    Err(StoreError::Conflict("certificate is not active"))
+                } else {
+                    Ok(())
+                });
+            }
+            WriteOp::PublishCrl(r) => {
+                let c = &r.crl;
+                let n = tx
+                    .prepare_cached(&positional(sql::INSERT_CRL))
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            c.ca,
+                            c.shard,
+                            c.number,
+                            c.this_update,
+                            c.next_update,
+                            c.entries,
+                            c.der
+                        ])
+                    })
+                    .map_err(native_err)?;
+                tx.prepare_cached(&positional(sql::PRUNE_CRLS))
+                    .and_then(|mut s| s.execute(params![c.ca, c.shard]))
+                    .map_err(native_err)?;
+                results[i] = Some(if n == 0 {
+                    Err(StoreError::Conflict("a CRL with this number exists"))
+                } else {
+                    Ok(())
+                });
+            }
+            WriteOp::Issue(_) => {}
+        }
+    }
+    let link = |conn: &rusqlite::Connection, c: &CertificateRow| -> Result<(), StoreError> {
+        if let Some(cred) = &c.credential_id {
+            conn.prepare_cached(&positional(sql::LINK_CREDENTIAL))
+                .and_then(|mut s| s.execute(params![cred, c.serial]))
+                .map_err(native_err)?;
+        }
+        Ok(())
+    };
+    // Plain issuances: one multi-row INSERT per chunk.
+    let plain: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| matches!(op, WriteOp::Issue(r) if r.approves_request.is_none()))
+        .map(|(i, _)| i)
+        .collect();
+    for chunk in plain.chunks(sql::ROWS_PER_INSERT) {
+        let certs: Vec<&CertificateRow> = chunk
+            .iter()
+            .filter_map(|i| match &ops[*i] {
+                WriteOp::Issue(rec) => Some(&rec.certificate),
+                _ => None,
+            })
+            .collect();
+        let inserted = insert_certificates_sync(&tx, &certs).map_err(native_err)?;
+        for i in chunk {
+            let WriteOp::Issue(rec) = &ops[*i] else {
+                continue;
+            };
+            let c = &rec.certificate;
+            results[*i] = Some(if inserted.contains(&c.serial) {
+                link(&tx, c)?;
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(
+                    "an active citizen certificate exists for this CCCD",
+                ))
+            });
+        }
+    }
+    // Approvals write two rows that must go together: each gets a savepoint.
+    for (i, op) in ops.iter().enumerate() {
+        let WriteOp::Issue(rec) = op else { continue };
+        let Some((id, by, at)) = &rec.approves_request else {
+            continue;
+        };
+        let c = &rec.certificate;
+        let sp = tx.savepoint().map_err(native_err)?;
+        let approved = sp
+            .prepare_cached(&positional(sql::APPROVE_REQUEST))
+            .and_then(|mut s| s.execute(params![id, by, at, c.serial]))
+            .map_err(native_err)?
+            == 1;
+        let inserted = approved
+            && insert_certificates_sync(&sp, &[c])
+                .map_err(native_err)?
+                .contains(&c.serial);
+        // A savepoint dropped without commit rolls back.
+        results[i] = Some(if !approved {
+            Err(StoreError::Conflict("request is no longer pending"))
+        } else if !inserted {
+            Err(StoreError::Conflict(
+                "an active citizen certificate exists for this CCCD",
+            ))
+        } else {
+            link(&sp, c)?;
+            sp.commit().map_err(native_err)?;
+            Ok(())
+        });
+    }
+    // Record before release: the ledger entries of what succeeded, and the checkpoint that
+    // covers them, commit in the same transaction.
+    let ok: Vec<usize> = (0..ops.len())
+        .filter(|i| matches!(results[*i], Some(Ok(()))))
+        .collect();
+    if !ok.is_empty() {
+        let entries: Vec<&[u8]> = ok.iter().map(|i| ops[*i].ledger_entry()).collect();
+        let base = tx
+            .query_row(sql::LATEST_CHECKPOINT, [], |r| {
+                Ok(CheckpointRow {
+                    size: r.get(0)?,
+                    root: r.get(1)?,
+                    note: r.get(2)?,
+                    compact: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
+            .optional()
+            .map_err(native_err)?;
+        let sealed = sealer
+            .seal(base.as_ref(), &entries)
+            .map_err(StoreError::Ledger)?;
+        let (leaves, cp) = (&sealed.leaves, &sealed.checkpoint);
+        let first = cp.size - ok.len() as i64;
+        let rows: Vec<(i64, Vec<u8>, &[u8], Option<&str>, Option<i64>)> = ok
+            .iter()
+            .enumerate()
+            .map(|(k, i)| {
+                (
+                    first + k as i64,
+                    leaves[k].to_vec(),
+                    ops[*i].ledger_entry(),
+                    ops[*i].serial(),
+                    ops[*i].digest().map(super::digest_key),
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(sql::ROWS_PER_INSERT) {
+            let text = values_sql(sql::INSERT_ENTRIES_HEAD, 6, chunk.len(), "");
+            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 6);
+            for (idx, leaf, entry, serial, digest) in chunk {
+                params.extend_from_slice(&[idx, leaf, entry, serial, digest, &cp.created_at]);
+            }
+            tx.prepare_cached(&text)
+                .and_then(|mut s| s.execute(params.as_slice()))
+                .map_err(native_err)?;
+        }
+        tx.prepare_cached(&positional(sql::INSERT_CHECKPOINT))
+            .and_then(|mut s| {
+                s.execute(params![
+                    cp.size,
+                    cp.root,
+                    cp.note,
+                    cp.compact,
+                    cp.created_at
+                ])
+            })
+            .map_err(native_err)?;
+        for chunk in sealed.nodes.chunks(sql::ROWS_PER_INSERT) {
+            let text = values_sql(
+                sql::INSERT_NODES_HEAD,
+                3,
+                chunk.len(),
+                " ON CONFLICT DO NOTHING",
+            );
+            let cells: Vec<(i64, i64, &[u8])> = chunk
+                .iter()
+                .map(|n| (n.level as i64, n.index as i64, &n.hash[..]))
+                .collect();
+            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 3);
+            for (level, idx, hash) in &cells {
+                params.extend_from_slice(&[level, idx, hash]);
+            }
+            tx.prepare_cached(&text)
+                .and_then(|mut s| s.execute(params.as_slice()))
+                .map_err(native_err)?;
+        }
+    }
+    tx.commit().map_err(native_err)?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(StoreError::Conflict("operation not applied"))))
+        .collect())
 }
