@@ -438,6 +438,9 @@ fn insert_certificates_sync(
     rows.collect()
 }
 
+/// One ledger entry's cells: index, leaf hash, entry, serial, digest key.
+type EntryCells<'a> = (i64, Vec<u8>, &'a [u8], Option<&'a str>, Option<i64>);
+
 /// The same batch as `impl_repository!`'s `apply_batch`, in synchronous SQLite calls: one
 /// IMMEDIATE transaction with the batch's writes, its ledger entries and the checkpoint that
 /// covers them. The PostgreSQL suite and this one run the same tests.
@@ -588,7 +591,7 @@ fn apply_batch_sync(
             .map_err(StoreError::Ledger)?;
         let (leaves, cp) = (&sealed.leaves, &sealed.checkpoint);
         let first = cp.size - ok.len() as i64;
-        let rows: Vec<(i64, Vec<u8>, &[u8], Option<&str>, Option<i64>)> = ok
+        let rows: Vec<EntryCells<'_>> = ok
             .iter()
             .enumerate()
             .map(|(k, i)| {
