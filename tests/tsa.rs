@@ -198,3 +198,73 @@ async fn the_tsa_is_rate_limited_per_address() {
     let r = env.raw(with_addr(q.clone())).await;
     assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "rate-limited");
 }
+
+#[tokio::test]
+async fn a_tsa_certificate_without_an_ocsp_responder_is_renewed_for_the_same_key_at_start() {
+    let env = env(Backend::Sqlite).await;
+    let dir = env.dir.path().to_path_buf();
+    let certs = dir.join("certs");
+    // A data directory from before the TSA certificate named the responder: any certificate
+    // without an authority information access extension stands in for it (the TLS one).
+    let old = std::fs::read_to_string(certs.join("tsa.pem")).unwrap();
+    std::fs::write(
+        certs.join("tsa.pem"),
+        std::fs::read(certs.join("tls.pem")).unwrap(),
+    )
+    .unwrap();
+    let service = kyso::service::setup::open_service(&env.cfg).await.unwrap();
+    let renewed = std::fs::read_to_string(certs.join("tsa.pem")).unwrap();
+    assert_ne!(renewed, old);
+    std::fs::write(dir.join("tsa-leaf.pem"), &renewed).unwrap();
+    let (ok, text) = openssl(&["x509", "-in", "tsa-leaf.pem", "-noout", "-text"], &dir);
+    assert!(
+        ok && text.contains("OCSP - URI:") && text.contains("Time Stamping"),
+        "{text}"
+    );
+    // The renewed certificate is the TSA key's: a token from the reopened service verifies.
+    let app = kyso::api::app(service, env.cfg.max_body_bytes);
+    std::fs::write(dir.join("doc.txt"), "Công văn số 12\n").unwrap();
+    let (ok, text) = openssl(
+        &[
+            "ts", "-query", "-data", "doc.txt", "-sha256", "-cert", "-out", "q.tsq",
+        ],
+        &dir,
+    );
+    assert!(ok, "{text}");
+    let (status, reply) = {
+        use tower::ServiceExt;
+        let resp = app
+            .oneshot(
+                Request::builder()
+                    .method(Method::POST)
+                    .uri("/pki/tsa")
+                    .header("content-type", "application/timestamp-query")
+                    .body(Body::from(std::fs::read(dir.join("q.tsq")).unwrap()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        use http_body_util::BodyExt;
+        (
+            resp.status(),
+            resp.into_body().collect().await.unwrap().to_bytes(),
+        )
+    };
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(dir.join("r.tsr"), &reply).unwrap();
+    let chain = env.chain_path();
+    let (ok, text) = openssl(
+        &[
+            "ts",
+            "-verify",
+            "-data",
+            "doc.txt",
+            "-in",
+            "r.tsr",
+            "-CAfile",
+            chain.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(ok && text.contains("Verification: OK"), "{text}");
+}
