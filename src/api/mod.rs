@@ -12,6 +12,7 @@ pub mod ops;
 pub mod pades;
 pub mod pki;
 pub mod signatures;
+pub mod verifications;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .merge(certificates::routes())
         .merge(signatures::routes())
         .merge(pades::routes())
+        .merge(verifications::routes())
         .merge(csc::routes())
         .merge(openapi::routes())
         .fallback(not_found)

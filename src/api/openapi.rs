@@ -34,7 +34,7 @@ impl Modify for BearerAuth {
         super::certificates::reject,
         super::signatures::sign, super::signatures::unlock, super::signatures::grant,
         super::signatures::grants, super::signatures::withdraw,
-        super::pades::prepare, super::pades::finalize,
+        super::pades::prepare, super::pades::finalize, super::verifications::verify,
         super::csc::info, super::csc::list, super::csc::credential_info, super::csc::authorize,
         super::csc::sign_hash,
     ),

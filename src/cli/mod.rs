@@ -8,6 +8,7 @@ pub mod init;
 pub mod ledger;
 pub mod serve;
 pub mod sign;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -72,6 +73,12 @@ pub enum Command {
         after_help = "Examples:\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf\n  kyso sign --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt --timestamp -o signed/ *.pdf\n  kyso sign --format pades --reason \"Phê duyệt\" --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf\n  kyso sign --format pades --level B-LTA --server https://kyso.example:8443 --token $T --credential cred-1 --pin-file pin.txt decision.pdf"
     )]
     Sign(Box<sign::SignArgs>),
+    /// Verify a detached CMS/CAdES signature over a file, on this machine (the data
+    /// directory's CAs and records; no server): exit 0 passed, 1 failed, 2 indeterminate.
+    #[command(after_help = "Examples:
+  kyso verify decision.pdf                      # decision.pdf.p7s beside it
+  kyso verify letter.txt --signature letter.p7s --trust certs/trust --json")]
+    Verify(verify::VerifyArgs),
     /// Get an RFC 3161 time-stamp for a file from a kyso server (FILE.tsr).
     #[command(after_help = "Example:\n  kyso tsa --server https://kyso.example:8443 report.pdf")]
     Tsa(sign::TsaArgs),
@@ -88,5 +95,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(c) => ledger::run(c).await,
         Command::Sign(a) => sign::sign(*a).await,
         Command::Tsa(a) => sign::tsa(a).await,
+        Command::Verify(a) => verify::run(a).await,
     }
 }

@@ -12,7 +12,9 @@ pub mod lint;
 pub mod ocsp;
 pub mod pdf;
 pub mod profile;
+pub mod signed_data;
 pub mod tsa;
+pub mod validate;
 
 use time::OffsetDateTime;
 

@@ -11,6 +11,7 @@ pub mod revocation;
 pub mod setup;
 pub mod signing;
 pub mod tsa;
+pub mod verification;
 
 use std::collections::HashMap;
 use std::sync::Arc;

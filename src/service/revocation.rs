@@ -306,7 +306,11 @@ impl Service {
             .map(|(name, _)| name.as_str())
     }
 
-    async fn status_of(&self, ca: &str, serial: &str) -> Result<CertStatus, ServiceError> {
+    pub(super) async fn status_of(
+        &self,
+        ca: &str,
+        serial: &str,
+    ) -> Result<CertStatus, ServiceError> {
         let row = match self.store.certificate_status(serial).await? {
             // The TSA's certificate is recorded the first time its status is asked.
             None if ca == TSA_CA && serial == self.cas.tsa.serial => {

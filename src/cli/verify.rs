@@ -1,0 +1,110 @@
+//! `kyso verify`: checks a detached CMS/CAdES signature over a file on this machine, against
+//! the local data directory's CAs and records (no server needed), and prints the report.
+//! Exit status: 0 TOTAL_PASSED, 1 TOTAL_FAILED, 2 INDETERMINATE.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::config::Overrides;
+use crate::pki::validate::Indication;
+use crate::service::setup;
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    data: super::DataArgs,
+    /// The signed file.
+    file: PathBuf,
+    /// Its detached CMS signature (DER, PEM or base64; default FILE.p7s).
+    #[arg(long)]
+    signature: Option<PathBuf>,
+    /// A directory of PEM certificates to trust beside kyso's root (repeatable).
+    #[arg(long)]
+    trust: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Every certificate in the PEM files of `dir`.
+fn anchors_in(dir: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "pem" || e == "crt") {
+            let text = std::fs::read(&path)?;
+            for p in
+                pem::parse_many(&text).with_context(|| format!("{} is not PEM", path.display()))?
+            {
+                if p.tag() == "CERTIFICATE" {
+                    out.push(p.into_contents());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(a: VerifyArgs) -> anyhow::Result<()> {
+    let document =
+        std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let sig_path = a
+        .signature
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.p7s", a.file.display())));
+    let signature =
+        std::fs::read(&sig_path).with_context(|| format!("reading {}", sig_path.display()))?;
+    let mut anchors = Vec::new();
+    for dir in &a.trust {
+        anchors.extend(anchors_in(dir)?);
+    }
+    let svc = setup::open_service(&a.data.config(Overrides::default())?).await?;
+    let report = svc.verify_detached(&document, &signature, &anchors).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let name = |i: Indication| {
+            serde_json::to_value(i)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        println!("{}: {}", a.file.display(), name(report.indication));
+        for (k, s) in report.signatures.iter().enumerate() {
+            let sub = s
+                .sub_indication
+                .and_then(|x| serde_json::to_value(x).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+                .map(|x| format!(" / {x}"))
+                .unwrap_or_default();
+            println!(
+                "signature {}: {}{sub} ({})",
+                k + 1,
+                name(s.indication),
+                s.level
+            );
+            if let Some(signer) = &s.signer {
+                println!("  signer: {}", signer.subject);
+                println!("  serial: {}, issued by {}", signer.serial, signer.issuer);
+            }
+            for c in &s.chain {
+                println!("  chain:  {c}");
+            }
+            if let Some(r) = &s.revocation {
+                println!("  status: {} (source: {})", r.status, r.source);
+            }
+            for e in &s.errors {
+                println!("  error:   {e}");
+            }
+            for w in &s.warnings {
+                println!("  warning: {w}");
+            }
+        }
+    }
+    match report.indication {
+        Indication::TotalPassed => Ok(()),
+        Indication::TotalFailed => std::process::exit(1),
+        Indication::Indeterminate => std::process::exit(2),
+    }
+}

@@ -1,0 +1,352 @@
+//! Basic validation of one CMS signer (ETSI EN 319 102-1 §5.3, without revocation, which the
+//! service adds): the signing certificate and its binding, the message digest, the signature
+//! value, a certification path to a trust anchor valid at the validation time, the X.509
+//! constraints on the path and the signer's key usage, and the algorithms.
+
+use serde::Serialize;
+use x509_parser::prelude::*;
+
+use super::signed_data::{SignedData, SignerId, SignerInfo};
+
+/// Most certificates in a path, anchor included.
+pub const MAX_PATH: usize = 8;
+
+const OID_EKU_DOCUMENT_SIGNING: &str = "1.3.6.1.5.5.7.3.36";
+const OID_EKU_EMAIL_PROTECTION: &str = "1.3.6.1.5.5.7.3.4";
+const OID_EKU_ANY: &str = "2.5.29.37.0";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Indication {
+    TotalPassed,
+    Indeterminate,
+    TotalFailed,
+}
+
+/// The ETSI EN 319 102-1 sub-indications kyso reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SubIndication {
+    FormatFailure,
+    HashFailure,
+    SigCryptoFailure,
+    Revoked,
+    NotYetValid,
+    OutOfBoundsNoPoe,
+    NoSigningCertificateFound,
+    NoCertificateChainFound,
+    ChainConstraintsFailure,
+    CryptoConstraintsFailureNoPoe,
+    TryLater,
+}
+
+/// The result of basic validation of one signer.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub indication: Indication,
+    pub sub_indication: Option<SubIndication>,
+    /// Signer first, trust anchor last (as far as it was built).
+    pub chain: Vec<Vec<u8>>,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    fn fail(&mut self, indication: Indication, sub: SubIndication, error: String) {
+        // The first failure found is the one reported; later ones add their errors.
+        if self.sub_indication.is_none() {
+            self.indication = indication;
+            self.sub_indication = Some(sub);
+        }
+        self.errors.push(error);
+    }
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let i = b
+        .iter()
+        .position(|x| *x != 0)
+        .unwrap_or(b.len().saturating_sub(1));
+    &b[i..]
+}
+
+fn is_signer(cert: &X509Certificate<'_>, sid: &SignerId) -> bool {
+    match sid {
+        SignerId::IssuerSerial { issuer, serial } => {
+            cert.issuer().as_raw() == issuer.as_slice()
+                && strip_zeros(cert.raw_serial()) == strip_zeros(serial)
+        }
+        SignerId::SubjectKeyId(ski) => cert.extensions().iter().any(|e| {
+            matches!(e.parsed_extension(), ParsedExtension::SubjectKeyIdentifier(k) if k.0 == ski.as_slice())
+        }),
+    }
+}
+
+/// The ring algorithm for a signature by `cert`'s key with `digest`.
+fn verification_algorithm(
+    cert: &X509Certificate<'_>,
+    digest: super::cms::DigestAlgorithm,
+) -> Result<&'static dyn ring::signature::VerificationAlgorithm, String> {
+    use super::cms::DigestAlgorithm as D;
+    use ring::signature as s;
+    let spki = cert.public_key();
+    match spki.parsed() {
+        Ok(x509_parser::public_key::PublicKey::EC(point)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_default();
+            match (curve.as_str(), digest) {
+                ("1.2.840.10045.3.1.7", D::Sha256) => Ok(&s::ECDSA_P256_SHA256_ASN1),
+                ("1.2.840.10045.3.1.7", D::Sha384) => Ok(&s::ECDSA_P256_SHA384_ASN1),
+                ("1.3.132.0.34", D::Sha384) => Ok(&s::ECDSA_P384_SHA384_ASN1),
+                ("1.3.132.0.34", D::Sha256) => Ok(&s::ECDSA_P384_SHA256_ASN1),
+                _ => Err(format!(
+                    "ECDSA on curve {curve} with {digest} is not supported ({} bits)",
+                    point.key_size()
+                )),
+            }
+        }
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+            let bits = rsa.key_size();
+            if bits < 2048 {
+                return Err(format!(
+                    "an RSA key of {bits} bits is below the 2048-bit minimum"
+                ));
+            }
+            Ok(match digest {
+                D::Sha256 => &s::RSA_PKCS1_2048_8192_SHA256,
+                D::Sha384 => &s::RSA_PKCS1_2048_8192_SHA384,
+                D::Sha512 => &s::RSA_PKCS1_2048_8192_SHA512,
+            })
+        }
+        _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => Ok(&s::ED25519),
+        _ => Err("the signer's key type is not supported".into()),
+    }
+}
+
+fn time_of(t: ASN1Time) -> i64 {
+    t.timestamp()
+}
+
+fn name_of(cert: &X509Certificate<'_>) -> String {
+    cert.subject().to_string()
+}
+
+/// Validates `signer` of `sd` over the detached `document` against `anchors` (DER
+/// certificates) at `at` (Unix seconds).
+pub fn validate(
+    sd: &SignedData,
+    signer: &SignerInfo,
+    document: &[u8],
+    anchors: &[Vec<u8>],
+    at: i64,
+) -> Outcome {
+    let mut out = Outcome {
+        indication: Indication::TotalPassed,
+        sub_indication: None,
+        chain: Vec::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    // The signing certificate.
+    let parsed: Vec<(usize, X509Certificate<'_>)> = sd
+        .certificates
+        .iter()
+        .enumerate()
+        .filter_map(|(i, der)| X509Certificate::from_der(der).ok().map(|(_, c)| (i, c)))
+        .collect();
+    let Some((signer_i, signer_cert)) = parsed.iter().find(|(_, c)| is_signer(c, &signer.sid))
+    else {
+        out.fail(
+            Indication::Indeterminate,
+            SubIndication::NoSigningCertificateFound,
+            "the signature does not carry its signing certificate".into(),
+        );
+        return out;
+    };
+    let signer_der = &sd.certificates[*signer_i];
+    out.chain.push(signer_der.clone());
+
+    // Algorithms and the message digest.
+    let Some(digest) = signer.digest else {
+        out.fail(
+            Indication::Indeterminate,
+            SubIndication::CryptoConstraintsFailureNoPoe,
+            "the digest algorithm is not accepted (SHA-256, SHA-384 and SHA-512 are)".into(),
+        );
+        return out;
+    };
+    let document_digest = digest.digest(document);
+    let signed_bytes: &[u8] = match &signer.signed_attrs {
+        Some(attrs) => {
+            match &signer.message_digest {
+                Some(md) if *md == document_digest => {}
+                Some(_) => out.fail(
+                    Indication::TotalFailed,
+                    SubIndication::HashFailure,
+                    "the document's digest differs from the signed messageDigest".into(),
+                ),
+                None => out.fail(
+                    Indication::TotalFailed,
+                    SubIndication::FormatFailure,
+                    "the signed attributes have no messageDigest".into(),
+                ),
+            }
+            if !signer.content_type_is_data {
+                out.warnings
+                    .push("the signed content type is not id-data".into());
+            }
+            attrs
+        }
+        None => document,
+    };
+    match verification_algorithm(signer_cert, digest) {
+        Ok(alg) => {
+            let key = ring::signature::UnparsedPublicKey::new(
+                alg,
+                &signer_cert.public_key().subject_public_key.data,
+            );
+            if key.verify(signed_bytes, &signer.signature).is_err() {
+                out.fail(
+                    Indication::TotalFailed,
+                    SubIndication::SigCryptoFailure,
+                    "the signature value does not verify with the signing certificate's key".into(),
+                );
+            }
+        }
+        Err(e) => out.fail(
+            Indication::Indeterminate,
+            SubIndication::CryptoConstraintsFailureNoPoe,
+            e,
+        ),
+    }
+    // ESS binding of the signing certificate (CAdES).
+    match &signer.ess_cert_hash {
+        Some((hash, sha1)) => {
+            let expected = if *sha1 {
+                ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, signer_der)
+            } else {
+                ring::digest::digest(&ring::digest::SHA256, signer_der)
+            };
+            if expected.as_ref() != hash.as_slice() {
+                out.fail(
+                    Indication::Indeterminate,
+                    SubIndication::NoSigningCertificateFound,
+                    "the signed ESS signing-certificate attribute names another certificate".into(),
+                );
+            }
+        }
+        None if signer.signed_attrs.is_some() => out
+            .warnings
+            .push("no ESS signing-certificate attribute: not a CAdES signature".into()),
+        None => out
+            .warnings
+            .push("no signed attributes: the signature covers the document directly".into()),
+    }
+    if signer.signing_time.is_none() && signer.signed_attrs.is_some() {
+        out.warnings.push("no claimed signing time".into());
+    }
+
+    // The signer's key usage and extended key usage.
+    if let Ok(Some(ku)) = signer_cert.key_usage() {
+        if !ku.value.digital_signature() && !ku.value.non_repudiation() {
+            out.fail(
+                Indication::Indeterminate,
+                SubIndication::ChainConstraintsFailure,
+                "the signing certificate's key usage allows neither digitalSignature nor nonRepudiation".into(),
+            );
+        }
+    }
+    if let Ok(Some(eku)) = signer_cert.extended_key_usage() {
+        let e = eku.value;
+        let compatible = e.any
+            || e.email_protection
+            || e.other.iter().any(|o| {
+                let s = o.to_id_string();
+                s == OID_EKU_DOCUMENT_SIGNING || s == OID_EKU_EMAIL_PROTECTION || s == OID_EKU_ANY
+            });
+        if !compatible {
+            out.fail(
+                Indication::Indeterminate,
+                SubIndication::ChainConstraintsFailure,
+                "the signing certificate's extended key usage does not allow document signing"
+                    .into(),
+            );
+        }
+    }
+
+    // A certification path to a trust anchor: issuers from the signature's certificates,
+    // ending at an anchor whose key verifies the last certificate.
+    let anchors: Vec<X509Certificate<'_>> = anchors
+        .iter()
+        .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
+        .collect();
+    let mut current = signer_cert.clone();
+    let mut path_ok = false;
+    for _ in 0..MAX_PATH {
+        let signed_by = |issuer: &X509Certificate<'_>| {
+            issuer.subject().as_raw() == current.issuer().as_raw()
+                && current.verify_signature(Some(issuer.public_key())).is_ok()
+        };
+        if let Some(anchor) = anchors.iter().find(|a| signed_by(a)) {
+            out.chain.push(anchor.as_raw().to_vec());
+            path_ok = true;
+            break;
+        }
+        let next = parsed
+            .iter()
+            .find(|(_, c)| c.as_raw() != current.as_raw() && signed_by(c));
+        let Some((i, issuer)) = next else { break };
+        if !issuer.is_ca() {
+            out.fail(
+                Indication::Indeterminate,
+                SubIndication::ChainConstraintsFailure,
+                format!("{} issues certificates but is not a CA", name_of(issuer)),
+            );
+        }
+        out.chain.push(sd.certificates[*i].clone());
+        current = issuer.clone();
+    }
+    if !path_ok {
+        out.fail(
+            Indication::Indeterminate,
+            SubIndication::NoCertificateChainFound,
+            format!(
+                "no certification path from {} to a trusted root",
+                name_of(signer_cert)
+            ),
+        );
+    }
+    // Validity at the validation time (no proof of existence is used yet: `at` is now).
+    for der in &out.chain.clone() {
+        let Ok((_, c)) = X509Certificate::from_der(der) else {
+            continue;
+        };
+        let (nb, na) = (
+            time_of(c.validity().not_before),
+            time_of(c.validity().not_after),
+        );
+        if at < nb {
+            out.fail(
+                Indication::TotalFailed,
+                SubIndication::NotYetValid,
+                format!("{} is not valid before {}", name_of(&c), nb),
+            );
+        } else if at > na {
+            out.fail(
+                Indication::Indeterminate,
+                SubIndication::OutOfBoundsNoPoe,
+                format!(
+                    "{} expired at {} and nothing proves the signature existed before",
+                    name_of(&c),
+                    na
+                ),
+            );
+        }
+    }
+    out
+}

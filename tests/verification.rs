@@ -1,0 +1,408 @@
+//! Verification of detached CMS/CAdES signatures (`POST /api/v1/verifications`): kyso's own
+//! signatures pass with kyso's status; a changed document, a changed signature value and a
+//! revoked certificate fail with their ETSI sub-indications; OpenSSL-made signatures from an
+//! independent PKI are checked the same way; garbage is a FORMAT_FAILURE report.
+
+mod common;
+
+use std::path::Path;
+
+use axum::http::StatusCode;
+use base64::Engine;
+use common::*;
+use serde_json::{json, Value};
+
+const PIN: &str = "246810";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+async fn verify(env: &TestEnv, token: &str, document: &[u8], signature: &[u8]) -> Value {
+    let r = env
+        .post(
+            "/api/v1/verifications",
+            token,
+            json!({"document": B64.encode(document), "signature": B64.encode(signature)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    r.json
+}
+
+fn sub(report: &Value) -> (&str, &str) {
+    let s = &report["signatures"][0];
+    (
+        s["indication"].as_str().unwrap(),
+        s["sub_indication"].as_str().unwrap_or("none"),
+    )
+}
+
+#[tokio::test]
+async fn kyso_signatures_pass_and_changed_documents_signatures_and_revocations_fail() {
+    for backend in backends() {
+        let env = env(backend).await;
+        let (token, credential, _) = env.credential("001099008001", "ecdsa-p256", PIN).await;
+        let (_, verifier) = env.account("verifier").await;
+        let document = "Quyết định số 15/QĐ-UBND về việc phê duyệt\n"
+            .repeat(20)
+            .into_bytes();
+        let r = env
+            .post(
+                "/api/v1/signatures",
+                &token,
+                json!({"credential_id": credential, "pin": PIN, "format": "cades",
+                       "document": B64.encode(&document)}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        let cms = B64.decode(r.json["signature"].as_str().unwrap()).unwrap();
+
+        let report = verify(&env, &verifier, &document, &cms).await;
+        assert_eq!(report["indication"], "TOTAL_PASSED", "{report}");
+        let s = &report["signatures"][0];
+        assert_eq!(s["level"], "CAdES-B-B");
+        assert_eq!(s["signer"]["citizen_id"], "001099008001");
+        assert_eq!(s["revocation"]["status"], "good");
+        assert_eq!(s["revocation"]["source"], "kyso");
+        assert_eq!(s["chain"].as_array().unwrap().len(), 3, "{s}");
+        assert!(s["claimed_signing_time"].is_i64());
+
+        let mut changed = document.clone();
+        changed[3] ^= 1;
+        let report = verify(&env, &verifier, &changed, &cms).await;
+        assert_eq!(report["indication"], "TOTAL_FAILED");
+        assert_eq!(sub(&report), ("TOTAL_FAILED", "HASH_FAILURE"));
+
+        // The signature value is the last element: change its last byte.
+        let mut forged = cms.clone();
+        *forged.last_mut().unwrap() ^= 1;
+        let report = verify(&env, &verifier, &document, &forged).await;
+        assert_eq!(
+            sub(&report),
+            ("TOTAL_FAILED", "SIG_CRYPTO_FAILURE"),
+            "{report}"
+        );
+
+        for garbage in [&b"not a signature"[..], &[0x30, 0x03, 0x02, 0x01, 0x01]] {
+            let report = verify(&env, &verifier, &document, garbage).await;
+            assert_eq!(sub(&report), ("TOTAL_FAILED", "FORMAT_FAILURE"), "{report}");
+        }
+
+        let serial = s["signer"]["serial"].as_str().unwrap().to_string();
+        let r = env
+            .post(
+                &format!("/api/v1/certificates/{serial}/revoke"),
+                &token,
+                json!({"reason": "keyCompromise"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        let report = verify(&env, &verifier, &document, &cms).await;
+        assert_eq!(sub(&report), ("TOTAL_FAILED", "REVOKED"), "{report}");
+        assert_eq!(report["signatures"][0]["revocation"]["status"], "revoked");
+
+        // No token: 401, as everywhere.
+        let r = env
+            .post(
+                "/api/v1/verifications",
+                "wrong",
+                json!({"document": "", "signature": ""}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// An independent PKI made by OpenSSL in `dir`: a root, and signers with the given key and
+/// extended key usage (`root.pem`, `<name>.pem`, `<name>.key`).
+fn openssl_pki(dir: &Path, signers: &[(&str, &str, &str)]) {
+    let run = |args: &[&str]| {
+        let (ok, text) = openssl_in(dir, args);
+        assert!(ok, "openssl {args:?}: {text}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Other Root",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=keyCertSign,cRLSign",
+    ]);
+    for (name, key, eku) in signers {
+        let keyfile = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let pem = format!("{name}.pem");
+        let ext = format!("{name}.ext");
+        let mut req = vec![
+            "req", "-new", "-nodes", "-keyout", &keyfile, "-out", &csr, "-subj",
+        ];
+        let subj = format!("/CN={name}");
+        req.push(&subj);
+        let newkey: Vec<&str> = key.split(' ').collect();
+        req.extend(newkey);
+        run(&req);
+        std::fs::write(
+            dir.join(&ext),
+            format!("keyUsage=critical,digitalSignature,nonRepudiation\nextendedKeyUsage={eku}\n"),
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "10",
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
+
+#[tokio::test]
+async fn openssl_signatures_from_another_pki_are_checked_against_its_root_when_trusted() {
+    let env = env(Backend::Sqlite).await;
+    let dir = env.dir.path().join("other");
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl_pki(
+        &dir,
+        &[
+            (
+                "p256",
+                "-newkey ec -pkeyopt ec_paramgen_curve:P-256",
+                "emailProtection",
+            ),
+            ("rsa2048", "-newkey rsa:2048", "1.3.6.1.5.5.7.3.36"),
+            (
+                "tls",
+                "-newkey ec -pkeyopt ec_paramgen_curve:P-256",
+                "serverAuth",
+            ),
+        ],
+    );
+    std::fs::write(dir.join("doc.txt"), "Văn bản đến từ tỉnh khác\n").unwrap();
+    let document = std::fs::read(dir.join("doc.txt")).unwrap();
+    let root = cert_der(&std::fs::read_to_string(dir.join("root.pem")).unwrap());
+    let sign = |signer: &str, extra: &[&str]| {
+        let mut args = vec![
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            "doc.txt",
+            "-signer",
+            &format!("{signer}.pem"),
+            "-inkey",
+            &format!("{signer}.key"),
+            "-outform",
+            "DER",
+            "-out",
+            "sig.der",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, text) = openssl_in(&dir, &refs);
+        assert!(ok, "{text}");
+        std::fs::read(dir.join("sig.der")).unwrap()
+    };
+    let (_, verifier) = env.account("verifier").await;
+    // Not trusted by kyso: no path.
+    let sig = sign("p256", &[]);
+    let report = verify(&env, &verifier, &document, &sig).await;
+    assert_eq!(
+        sub(&report),
+        ("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND"),
+        "{report}"
+    );
+    // Trusted: everything checks, but there is no revocation information for another CA's
+    // certificate, so the verdict waits (TRY_LATER), as pyHanko's would.
+    for (signer, extra) in [
+        ("p256", &[][..]),
+        ("p256", &["-md", "sha384"][..]),
+        ("rsa2048", &[][..]),
+        ("p256", &["-noattr"][..]),
+    ] {
+        let sig = sign(signer, extra);
+        let report = env
+            .service
+            .verify_detached(&document, &sig, std::slice::from_ref(&root))
+            .await
+            .unwrap();
+        let s = &report.signatures[0];
+        assert_eq!(
+            (
+                serde_json::to_value(s.indication).unwrap(),
+                serde_json::to_value(s.sub_indication).unwrap()
+            ),
+            (json!("INDETERMINATE"), json!("TRY_LATER")),
+            "{signer} {extra:?}: {:?}",
+            s.errors
+        );
+        assert_eq!(
+            s.errors.len(),
+            1,
+            "only the revocation is missing: {:?}",
+            s.errors
+        );
+        assert_eq!(s.chain.len(), 2);
+        if extra.contains(&"-noattr") {
+            assert_eq!(s.level, "CMS");
+        }
+    }
+    // A certificate only for TLS servers does not sign documents.
+    let sig = sign("tls", &[]);
+    let report = env
+        .service
+        .verify_detached(&document, &sig, std::slice::from_ref(&root))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(report.signatures[0].sub_indication).unwrap(),
+        json!("CHAIN_CONSTRAINTS_FAILURE"),
+        "{:?}",
+        report.signatures[0].errors
+    );
+    // A changed document fails the digest check whoever signed.
+    let report = env
+        .service
+        .verify_detached(
+            b"another text",
+            &sign("rsa2048", &[]),
+            std::slice::from_ref(&root),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(report.indication).unwrap(),
+        json!("TOTAL_FAILED")
+    );
+}
+
+#[tokio::test]
+async fn kyso_verify_on_the_console_exits_0_1_or_2_with_a_readable_report() {
+    let env = env(Backend::Sqlite).await;
+    let dir = env.dir.path();
+    let (token, credential, _) = env.credential("001099008002", "ecdsa-p256", PIN).await;
+    let document = "Công văn số 7/UBND-VP\n".repeat(10).into_bytes();
+    let r = env
+        .post(
+            "/api/v1/signatures",
+            &token,
+            json!({"credential_id": credential, "pin": PIN, "format": "cades",
+                   "document": B64.encode(&document)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    std::fs::write(dir.join("cv.txt"), &document).unwrap();
+    std::fs::write(
+        dir.join("cv.txt.p7s"),
+        B64.decode(r.json["signature"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let kyso = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir)
+            .current_dir(dir)
+            .env("KYSO_LOG", "warn")
+            .env_remove("KYSO_DATABASE_URL")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = kyso(&["verify", "cv.txt"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("TOTAL_PASSED") && text.contains("CCCD:001099008002"),
+        "{text}"
+    );
+    assert!(text.contains("status: good (source: kyso)"), "{text}");
+    let (code, text) = kyso(&["verify", "cv.txt", "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["signatures"][0]["level"], "CAdES-B-B");
+
+    std::fs::write(dir.join("changed.txt"), b"Cong van khac").unwrap();
+    let (code, text) = kyso(&["verify", "changed.txt", "--signature", "cv.txt.p7s"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("HASH_FAILURE"), "{text}");
+
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    openssl_pki(
+        &other,
+        &[(
+            "p256",
+            "-newkey ec -pkeyopt ec_paramgen_curve:P-256",
+            "emailProtection",
+        )],
+    );
+    let (ok, text) = openssl_in(
+        &other,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            "../cv.txt",
+            "-signer",
+            "p256.pem",
+            "-inkey",
+            "p256.key",
+            "-outform",
+            "PEM",
+            "-out",
+            "../cv.pem.p7s",
+        ],
+    );
+    assert!(ok, "{text}");
+    let (code, text) = kyso(&["verify", "cv.txt", "--signature", "cv.pem.p7s"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("NO_CERTIFICATE_CHAIN_FOUND"), "{text}");
+    // Trusting the other root: the path is found; the status of its certificate is unknown.
+    std::fs::create_dir_all(dir.join("trust")).unwrap();
+    std::fs::copy(other.join("root.pem"), dir.join("trust/other-root.pem")).unwrap();
+    let (code, text) = kyso(&[
+        "verify",
+        "cv.txt",
+        "--signature",
+        "cv.pem.p7s",
+        "--trust",
+        "trust",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("TRY_LATER") && text.contains("chain:  CN=Other Root"),
+        "{text}"
+    );
+
+    let (code, text) = kyso(&["verify", "missing.txt"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("missing.txt"), "{text}");
+}
