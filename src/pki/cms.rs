@@ -217,26 +217,20 @@ impl SignedAttributes {
     }
 }
 
-/// Whether `signature` (DER ECDSA, or Ed25519) is the certificate's key's signature over
-/// `message`, hashed as the key's algorithm does (SHA-256 for P-256, SHA-384 for P-384).
+/// Whether `signature` is the certificate's key's signature over `message`, hashed as the
+/// key's algorithm does (SHA-256 for P-256, SHA-384 for P-384); see
+/// [`super::validate::signature_valid`].
 pub fn signature_verifies(
     key: KeyAlgorithm,
     signer_der: &[u8],
     message: &[u8],
     signature: &[u8],
 ) -> bool {
-    use ring::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(signer_der) else {
         return false;
     };
-    let algorithm: &'static dyn VerificationAlgorithm = match key {
-        KeyAlgorithm::EcdsaP256 => &sig::ECDSA_P256_SHA256_ASN1,
-        KeyAlgorithm::EcdsaP384 => &sig::ECDSA_P384_SHA384_ASN1,
-        KeyAlgorithm::Ed25519 => &sig::ED25519,
-    };
-    UnparsedPublicKey::new(algorithm, &cert.public_key().subject_public_key.data)
-        .verify(message, signature)
-        .is_ok()
+    super::validate::signature_valid(cert.public_key(), native_digest(key), message, signature)
+        .unwrap_or(false)
 }
 
 /// Wraps a signature over `attrs.der` into a detached SignedData ContentInfo (DER), with the

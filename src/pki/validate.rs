@@ -82,14 +82,13 @@ fn is_signer(cert: &X509Certificate<'_>, sid: &SignerId) -> bool {
     }
 }
 
-/// The ring algorithm for a signature by `cert`'s key with `digest`.
+/// The ring algorithm for a signature by the key of `spki` with `digest`.
 fn verification_algorithm(
-    cert: &X509Certificate<'_>,
+    spki: &SubjectPublicKeyInfo<'_>,
     digest: super::cms::DigestAlgorithm,
 ) -> Result<&'static dyn ring::signature::VerificationAlgorithm, String> {
     use super::cms::DigestAlgorithm as D;
     use ring::signature as s;
-    let spki = cert.public_key();
     match spki.parsed() {
         Ok(x509_parser::public_key::PublicKey::EC(point)) => {
             let curve = spki
@@ -126,6 +125,23 @@ fn verification_algorithm(
         _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => Ok(&s::ED25519),
         _ => Err("the signer's key type is not supported".into()),
     }
+}
+
+/// Whether `signature` is the key's (of `spki`) over `message` hashed with `digest`: ECDSA
+/// P-256/P-384 (DER signatures, strictly), RSA PKCS #1 v1.5 of 2048 bits or more, Ed25519.
+/// `Err` names a key or algorithm that is not accepted.
+pub fn signature_valid(
+    spki: &SubjectPublicKeyInfo<'_>,
+    digest: super::cms::DigestAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, String> {
+    let alg = verification_algorithm(spki, digest)?;
+    Ok(
+        ring::signature::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
+            .verify(message, signature)
+            .is_ok(),
+    )
 }
 
 fn time_of(t: ASN1Time) -> i64 {
@@ -204,20 +220,18 @@ pub fn validate(
         }
         None => document,
     };
-    match verification_algorithm(signer_cert, digest) {
-        Ok(alg) => {
-            let key = ring::signature::UnparsedPublicKey::new(
-                alg,
-                &signer_cert.public_key().subject_public_key.data,
-            );
-            if key.verify(signed_bytes, &signer.signature).is_err() {
-                out.fail(
-                    Indication::TotalFailed,
-                    SubIndication::SigCryptoFailure,
-                    "the signature value does not verify with the signing certificate's key".into(),
-                );
-            }
-        }
+    match signature_valid(
+        signer_cert.public_key(),
+        digest,
+        signed_bytes,
+        &signer.signature,
+    ) {
+        Ok(true) => {}
+        Ok(false) => out.fail(
+            Indication::TotalFailed,
+            SubIndication::SigCryptoFailure,
+            "the signature value does not verify with the signing certificate's key".into(),
+        ),
         Err(e) => out.fail(
             Indication::Indeterminate,
             SubIndication::CryptoConstraintsFailureNoPoe,
@@ -349,4 +363,74 @@ pub fn validate(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod wycheproof {
+    //! The signature layer against Project Wycheproof's vectors (../shared/testdata/wycheproof):
+    //! every "valid" signature verifies and every "invalid" one does not ("acceptable" ones,
+    //! legal but discouraged encodings, may go either way).
+    use super::*;
+    use crate::pki::cms::DigestAlgorithm;
+
+    fn run(file: &str, digest: DigestAlgorithm) -> (usize, usize) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/testdata/wycheproof")
+            .join(file);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (mut valid, mut invalid) = (0, 0);
+        for group in json["testGroups"].as_array().unwrap() {
+            let der = hex::decode(group["publicKeyDer"].as_str().unwrap()).unwrap();
+            let Ok((_, spki)) = SubjectPublicKeyInfo::from_der(&der) else {
+                continue;
+            };
+            for t in group["tests"].as_array().unwrap() {
+                let msg = hex::decode(t["msg"].as_str().unwrap()).unwrap();
+                let sig = hex::decode(t["sig"].as_str().unwrap()).unwrap();
+                let ok = signature_valid(&spki, digest, &msg, &sig).unwrap_or(false);
+                match t["result"].as_str().unwrap() {
+                    "valid" => {
+                        assert!(
+                            ok,
+                            "{file} tcId {} should verify: {}",
+                            t["tcId"], t["comment"]
+                        );
+                        valid += 1;
+                    }
+                    "invalid" => {
+                        assert!(
+                            !ok,
+                            "{file} tcId {} must not verify: {}",
+                            t["tcId"], t["comment"]
+                        );
+                        invalid += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (valid, invalid)
+    }
+
+    #[test]
+    fn ecdsa_p256_and_p384_vectors() {
+        let (v, i) = run("ecdsa_secp256r1_sha256_test.json", DigestAlgorithm::Sha256);
+        assert!(v > 50 && i > 200, "{v} valid, {i} invalid");
+        let (v, i) = run("ecdsa_secp384r1_sha384_test.json", DigestAlgorithm::Sha384);
+        assert!(v > 50 && i > 200, "{v} valid, {i} invalid");
+    }
+
+    #[test]
+    fn rsa_pkcs1_and_ed25519_vectors() {
+        let (v, i) = run(
+            "rsa_signature_2048_sha256_test.json",
+            DigestAlgorithm::Sha256,
+        );
+        assert!(v >= 5 && i > 200, "{v} valid, {i} invalid");
+        // Ed25519 hashes inside the algorithm: the digest argument is not used.
+        let (v, i) = run("ed25519_test.json", DigestAlgorithm::Sha256);
+        assert!(v > 50 && i > 50, "{v} valid, {i} invalid");
+    }
 }
