@@ -188,6 +188,8 @@ pub struct Service {
     pdf_jobs: Arc<tokio::sync::Semaphore>,
     /// Two-step PAdES signatures waiting for their finalize.
     prepared_pdfs: pades::PendingSignatures,
+    /// Certification paths verified before.
+    verified_paths: verification::PathCache,
     pub metrics: Metrics,
 }
 
@@ -233,6 +235,7 @@ impl Service {
             org_name,
             pdf_jobs: Arc::new(tokio::sync::Semaphore::new(PDF_JOBS)),
             prepared_pdfs: pades::PendingSignatures::default(),
+            verified_paths: verification::PathCache::default(),
             metrics: Metrics::default(),
         }))
     }

@@ -131,6 +131,58 @@ fn signer_of(der: &[u8]) -> Option<Signer> {
     })
 }
 
+/// Paths verified before (their signatures and CA constraints), by the certificates and
+/// anchors they were built from, kept while every certificate on them is valid: a DMS
+/// verifies many documents signed under the same few chains.
+#[derive(Default)]
+pub struct PathCache(std::sync::Mutex<std::collections::HashMap<[u8; 32], CachedPath>>);
+
+/// A verified path (signer first) and the last second all of it is valid.
+type CachedPath = (Vec<Vec<u8>>, i64);
+
+/// Paths kept at most; the cache starts over when it is full.
+const MAX_CACHED_PATHS: usize = 10_000;
+
+impl PathCache {
+    fn get(&self, key: &[u8; 32], at: i64) -> Option<Vec<Vec<u8>>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(_, until)| at <= *until)
+            .map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, key: [u8; 32], path: &[Vec<u8>]) {
+        let until = path
+            .iter()
+            .filter_map(|c| X509Certificate::from_der(c).ok())
+            .map(|(_, c)| c.validity().not_after.timestamp())
+            .min()
+            .unwrap_or(0);
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_CACHED_PATHS {
+            map.clear();
+        }
+        map.insert(key, (path.to_vec(), until));
+    }
+}
+
+/// What a path depends on: the signer's identifier, the signature's certificates, the anchors.
+fn path_key(
+    sd: &SignedData,
+    signer: &crate::pki::signed_data::SignerInfo,
+    anchors: &[Vec<u8>],
+) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(format!("{:?}", signer.sid).as_bytes());
+    for part in sd.certificates.iter().chain([&Vec::new()]).chain(anchors) {
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part);
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
+}
+
 impl Service {
     /// Verifies a detached CMS signature over `document`. `extra_anchors` (DER) are trusted
     /// beside kyso's root. A malformed signature is a report with FORMAT_FAILURE, not an error.
@@ -159,7 +211,13 @@ impl Service {
         let at = now().unix_timestamp();
         let mut signatures = Vec::with_capacity(sd.signers.len());
         for signer in &sd.signers {
-            let mut outcome = validate::validate(&sd, signer, document, &anchors, at);
+            let key = path_key(&sd, signer, &anchors);
+            let known = self.verified_paths.get(&key, at);
+            let mut outcome =
+                validate::validate(&sd, signer, document, &anchors, at, known.as_deref());
+            if outcome.path_verified {
+                self.verified_paths.put(key, &outcome.chain);
+            }
             let revocation = if outcome.indication == Indication::TotalPassed {
                 Some(self.signer_status(&mut outcome).await?)
             } else {
