@@ -402,7 +402,131 @@ async fn kyso_verify_on_the_console_exits_0_1_or_2_with_a_readable_report() {
         "{text}"
     );
 
+    // A CMS that holds its content, given alone.
+    let (ok, text) = openssl_in(
+        &other,
+        &[
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-in",
+            "../cv.txt",
+            "-signer",
+            "p256.pem",
+            "-inkey",
+            "p256.key",
+            "-outform",
+            "DER",
+            "-out",
+            "../cv.p7m",
+        ],
+    );
+    assert!(ok, "{text}");
+    let (code, text) = kyso(&["verify", "cv.p7m", "--trust", "trust"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("TRY_LATER") && !text.contains("HASH_FAILURE"),
+        "{text}"
+    );
+
     let (code, text) = kyso(&["verify", "missing.txt"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("missing.txt"), "{text}");
+}
+
+#[tokio::test]
+async fn attached_signatures_and_digests_are_verified_and_missing_content_is_said() {
+    let env = env(Backend::Sqlite).await;
+    let dir = env.dir.path().join("other");
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl_pki(
+        &dir,
+        &[(
+            "p256",
+            "-newkey ec -pkeyopt ec_paramgen_curve:P-256",
+            "emailProtection",
+        )],
+    );
+    std::fs::write(dir.join("doc.txt"), "Tờ trình số 3\n").unwrap();
+    let root = cert_der(&std::fs::read_to_string(dir.join("root.pem")).unwrap());
+    let (ok, text) = openssl_in(
+        &dir,
+        &[
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-in",
+            "doc.txt",
+            "-signer",
+            "p256.pem",
+            "-inkey",
+            "p256.key",
+            "-outform",
+            "DER",
+            "-out",
+            "doc.p7m",
+        ],
+    );
+    assert!(ok, "{text}");
+    let attached = std::fs::read(dir.join("doc.p7m")).unwrap();
+    let indications = |r: &kyso::service::verification::Report| {
+        serde_json::to_value((r.signatures[0].indication, r.signatures[0].sub_indication)).unwrap()
+    };
+    // The encapsulated content is what is checked: all passes but the other CA's status.
+    let r = env
+        .service
+        .verify_cms(None, &attached, std::slice::from_ref(&root))
+        .await
+        .unwrap();
+    assert_eq!(
+        indications(&r),
+        json!(["INDETERMINATE", "TRY_LATER"]),
+        "{:?}",
+        r.signatures[0].errors
+    );
+    assert_eq!(r.signatures[0].errors.len(), 1);
+
+    // kyso's own signature, checked from the document's digest alone.
+    let (token, credential, _) = env.credential("001099008003", "ecdsa-p256", PIN).await;
+    let document = b"Giay moi hop".to_vec();
+    let r = env
+        .post(
+            "/api/v1/signatures",
+            &token,
+            json!({"credential_id": credential, "pin": PIN, "format": "cades",
+                   "document": B64.encode(&document)}),
+        )
+        .await;
+    let cms = r.json["signature"].as_str().unwrap().to_string();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &document);
+    let (_, verifier) = env.account("verifier").await;
+    let post = |body: Value| {
+        let verifier = verifier.clone();
+        let env = &env;
+        async move { env.post("/api/v1/verifications", &verifier, body).await }
+    };
+    let r = post(
+        json!({"digest": {"algorithm": "sha256", "value": B64.encode(digest)}, "signature": cms}),
+    )
+    .await;
+    assert_eq!(r.json["indication"], "TOTAL_PASSED", "{:?}", r.json);
+    let r = post(json!({"digest": {"algorithm": "sha512", "value": B64.encode([0u8; 64])}, "signature": cms})).await;
+    assert_eq!(
+        r.json["signatures"][0]["sub_indication"], "SIGNED_DATA_NOT_FOUND",
+        "{:?}",
+        r.json
+    );
+    // A detached signature alone: the document is missing, and the report says so.
+    let r = post(json!({"signature": cms})).await;
+    assert_eq!(r.json["indication"], "INDETERMINATE");
+    assert_eq!(
+        r.json["signatures"][0]["sub_indication"],
+        "SIGNED_DATA_NOT_FOUND"
+    );
+    // Both document and digest: a 400.
+    let r = post(json!({"document": B64.encode(&document),
+                        "digest": {"algorithm": "sha256", "value": B64.encode(digest)}, "signature": cms})).await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
 }

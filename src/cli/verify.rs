@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::config::Overrides;
-use crate::pki::validate::Indication;
+use crate::pki::validate::{Indication, Signed};
 use crate::service::setup;
 
 #[derive(clap::Args, Debug)]
@@ -16,7 +16,8 @@ pub struct VerifyArgs {
     data: super::DataArgs,
     /// The signed file.
     file: PathBuf,
-    /// Its detached CMS signature (DER, PEM or base64; default FILE.p7s).
+    /// Its detached CMS signature (DER, PEM or base64; default FILE.p7s, and without one FILE
+    /// is taken as a CMS that holds its content).
     #[arg(long)]
     signature: Option<PathBuf>,
     /// A directory of PEM certificates to trust beside kyso's root (repeatable).
@@ -47,20 +48,25 @@ fn anchors_in(dir: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
 }
 
 pub async fn run(a: VerifyArgs) -> anyhow::Result<()> {
-    let document =
-        std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
-    let sig_path = a
-        .signature
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.p7s", a.file.display())));
-    let signature =
-        std::fs::read(&sig_path).with_context(|| format!("reading {}", sig_path.display()))?;
+    let file = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    // FILE and its signature (given, or FILE.p7s beside it); or FILE is a CMS that holds its
+    // content (.p7m).
+    let beside = PathBuf::from(format!("{}.p7s", a.file.display()));
+    let (document, signature) = match &a.signature {
+        Some(p) => (
+            Some(file),
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        ),
+        None if beside.exists() => (Some(file), std::fs::read(&beside)?),
+        None => (None, file),
+    };
     let mut anchors = Vec::new();
     for dir in &a.trust {
         anchors.extend(anchors_in(dir)?);
     }
     let svc = setup::open_service(&a.data.config(Overrides::default())?).await?;
-    let report = svc.verify_detached(&document, &signature, &anchors).await?;
+    let signed = document.as_deref().map(Signed::Document);
+    let report = svc.verify_cms(signed, &signature, &anchors).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -38,6 +38,18 @@ pub enum SubIndication {
     ChainConstraintsFailure,
     CryptoConstraintsFailureNoPoe,
     TryLater,
+    SignedDataNotFound,
+}
+
+/// What the signature is over: the document, or only its digest (for a signature with signed
+/// attributes, whose messageDigest is all that binds the document).
+#[derive(Clone, Copy, Debug)]
+pub enum Signed<'a> {
+    Document(&'a [u8]),
+    Digest {
+        algorithm: super::cms::DigestAlgorithm,
+        value: &'a [u8],
+    },
 }
 
 /// The result of basic validation of one signer.
@@ -155,14 +167,14 @@ fn name_of(cert: &X509Certificate<'_>) -> String {
     cert.subject().to_string()
 }
 
-/// Validates `signer` of `sd` over the detached `document` against `anchors` (DER
+/// Validates `signer` of `sd` over `signed` (the document or its digest) against `anchors` (DER
 /// certificates) at `at` (Unix seconds). `known_path` is a path (signer first, anchor last)
 /// an earlier validation verified for the same certificates and anchors: its signatures and
 /// constraints are not checked again, only its validity at `at`.
 pub fn validate(
     sd: &SignedData,
     signer: &SignerInfo,
-    document: &[u8],
+    signed: Signed<'_>,
     anchors: &[Vec<u8>],
     at: i64,
     known_path: Option<&[Vec<u8>]>,
@@ -203,7 +215,18 @@ pub fn validate(
         );
         return out;
     };
-    let document_digest = digest.digest(document);
+    let document_digest = match signed {
+        Signed::Document(d) => digest.digest(d),
+        Signed::Digest { algorithm, value } if algorithm == digest => value.to_vec(),
+        Signed::Digest { algorithm, .. } => {
+            out.fail(
+                Indication::Indeterminate,
+                SubIndication::SignedDataNotFound,
+                format!("the signature uses {digest}; a {algorithm} digest cannot be checked"),
+            );
+            return out;
+        }
+    };
     let signed_bytes: &[u8] = match &signer.signed_attrs {
         Some(attrs) => {
             match &signer.message_digest {
@@ -225,7 +248,17 @@ pub fn validate(
             }
             attrs
         }
-        None => document,
+        None => match signed {
+            Signed::Document(d) => d,
+            Signed::Digest { .. } => {
+                out.fail(
+                    Indication::Indeterminate,
+                    SubIndication::SignedDataNotFound,
+                    "the signature has no signed attributes: it covers the document itself, which is needed".into(),
+                );
+                return out;
+            }
+        },
     };
     match signature_valid(
         signer_cert.public_key(),

@@ -9,7 +9,7 @@ use x509_parser::prelude::*;
 use super::{now, Service, ServiceError};
 use crate::pki::ocsp::CertStatus;
 use crate::pki::signed_data::SignedData;
-use crate::pki::validate::{self, Indication, SubIndication};
+use crate::pki::validate::{self, Indication, Signed, SubIndication};
 
 /// Largest CMS signature accepted.
 pub const MAX_SIGNATURE_BYTES: usize = 1 << 20;
@@ -68,11 +68,15 @@ pub struct Report {
 
 impl Report {
     fn format_failure(error: String) -> Self {
+        Self::failure(Indication::TotalFailed, SubIndication::FormatFailure, error)
+    }
+
+    fn failure(indication: Indication, sub: SubIndication, error: String) -> Self {
         Report {
-            indication: Indication::TotalFailed,
+            indication,
             signatures: vec![SignatureReport {
-                indication: Indication::TotalFailed,
-                sub_indication: Some(SubIndication::FormatFailure),
+                indication,
+                sub_indication: Some(sub),
                 format: "CMS",
                 level: "CMS",
                 signer: None,
@@ -184,11 +188,23 @@ fn path_key(
 }
 
 impl Service {
-    /// Verifies a detached CMS signature over `document`. `extra_anchors` (DER) are trusted
-    /// beside kyso's root. A malformed signature is a report with FORMAT_FAILURE, not an error.
+    /// Verifies a detached CMS signature over `document`; see [`Self::verify_cms`].
     pub async fn verify_detached(
         &self,
         document: &[u8],
+        signature: &[u8],
+        extra_anchors: &[Vec<u8>],
+    ) -> Result<Report, ServiceError> {
+        self.verify_cms(Some(Signed::Document(document)), signature, extra_anchors)
+            .await
+    }
+
+    /// Verifies a CMS signature over `signed` (a document or its digest), or over the content it
+    /// encapsulates when `signed` is `None`. `extra_anchors` (DER) are trusted beside kyso's
+    /// root. A malformed signature is a report with FORMAT_FAILURE, not an error.
+    pub async fn verify_cms(
+        &self,
+        signed: Option<Signed<'_>>,
         signature: &[u8],
         extra_anchors: &[Vec<u8>],
     ) -> Result<Report, ServiceError> {
@@ -206,6 +222,17 @@ impl Service {
             Ok(sd) => sd,
             Err(e) => return Ok(Report::format_failure(e.to_string())),
         };
+        let signed = match (signed, &sd.content) {
+            (Some(s), _) => s,
+            (None, Some(content)) => Signed::Document(content),
+            (None, None) => {
+                return Ok(Report::failure(
+                    Indication::Indeterminate,
+                    SubIndication::SignedDataNotFound,
+                    "the signature is detached: give the document (or its digest) with it".into(),
+                ))
+            }
+        };
         let mut anchors = vec![self.cas.root.cert_der.clone()];
         anchors.extend(extra_anchors.iter().cloned());
         let at = now().unix_timestamp();
@@ -214,7 +241,7 @@ impl Service {
             let key = path_key(&sd, signer, &anchors);
             let known = self.verified_paths.get(&key, at);
             let mut outcome =
-                validate::validate(&sd, signer, document, &anchors, at, known.as_deref());
+                validate::validate(&sd, signer, signed, &anchors, at, known.as_deref());
             if outcome.path_verified {
                 self.verified_paths.put(key, &outcome.chain);
             }
