@@ -66,6 +66,10 @@ pub struct Config {
     pub max_document_bytes: u64,
     /// Largest PDF posted for PAdES signing (held in memory while signed).
     pub max_pdf_bytes: usize,
+    /// Directories of PEM certificates trusted as roots when verifying, beside kyso's own root
+    /// and `D/trust` (default: `certs/trust`, the directory shipped in the repository; a
+    /// missing directory is skipped).
+    pub trust_dirs: Vec<PathBuf>,
     /// Largest CRL a shard may grow to at the planned scale, in bytes.
     pub crl_max_bytes: u64,
     /// Revoked certificates to plan CRL shards for, per issuing CA (`[crl_planned_revocations]`):
@@ -110,6 +114,7 @@ struct FileConfig {
     tsa_per_address_per_hour: Option<u32>,
     max_document_bytes: Option<u64>,
     max_pdf_bytes: Option<usize>,
+    trust_dirs: Option<Vec<PathBuf>>,
     crl_max_bytes: Option<u64>,
     crl_planned_revocations: Option<std::collections::BTreeMap<String, u64>>,
     crl_lifetime_hours: Option<u64>,
@@ -272,6 +277,9 @@ impl Config {
             max_pdf_bytes: parse_env("KYSO_MAX_PDF_BYTES")?
                 .or(file.max_pdf_bytes)
                 .unwrap_or(256 << 20),
+            trust_dirs: file
+                .trust_dirs
+                .unwrap_or_else(|| vec![PathBuf::from("certs/trust")]),
             crl_max_bytes: parse_env("KYSO_CRL_MAX_BYTES")?
                 .or(file.crl_max_bytes)
                 .unwrap_or(1_000_000),

@@ -270,6 +270,20 @@ async fn openssl_signatures_from_another_pki_are_checked_against_its_root_when_t
             assert_eq!(s.level, "CMS");
         }
     }
+    // A root in the data directory's trust/ is trusted by the service (after a restart).
+    std::fs::create_dir_all(env.dir.path().join("trust")).unwrap();
+    std::fs::copy(dir.join("root.pem"), env.dir.path().join("trust/other.pem")).unwrap();
+    let restarted = kyso::service::setup::open_service(&env.cfg).await.unwrap();
+    let report = restarted
+        .verify_detached(&document, &sign("p256", &[]), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(report.signatures[0].sub_indication).unwrap(),
+        json!("TRY_LATER"),
+        "{:?}",
+        report.signatures[0].errors
+    );
     // A certificate only for TLS servers does not sign documents.
     let sig = sign("tls", &[]);
     let report = env

@@ -20,31 +20,13 @@ pub struct VerifyArgs {
     /// is taken as a CMS that holds its content).
     #[arg(long)]
     signature: Option<PathBuf>,
-    /// A directory of PEM certificates to trust beside kyso's root (repeatable).
+    /// A directory of PEM certificates to trust beside kyso's root and the configured trust
+    /// directories (repeatable).
     #[arg(long)]
     trust: Vec<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-}
-
-/// Every certificate in the PEM files of `dir`.
-fn anchors_in(dir: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "pem" || e == "crt") {
-            let text = std::fs::read(&path)?;
-            for p in
-                pem::parse_many(&text).with_context(|| format!("{} is not PEM", path.display()))?
-            {
-                if p.tag() == "CERTIFICATE" {
-                    out.push(p.into_contents());
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 pub async fn run(a: VerifyArgs) -> anyhow::Result<()> {
@@ -62,7 +44,7 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<()> {
     };
     let mut anchors = Vec::new();
     for dir in &a.trust {
-        anchors.extend(anchors_in(dir)?);
+        anchors.extend(setup::pem_certificates_in(dir)?);
     }
     let svc = setup::open_service(&a.data.config(Overrides::default())?).await?;
     let signed = document.as_deref().map(Signed::Document);

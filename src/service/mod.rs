@@ -115,6 +115,8 @@ pub struct Authorities {
     pub issuing: HashMap<String, IssuingCa>,
     /// The time-stamping authority.
     pub tsa: TimeStampUnit,
+    /// Other roots trusted when verifying (DER), from the configured trust directories.
+    pub trusted: Vec<Vec<u8>>,
 }
 
 /// The TSA's key and certificate (issued by the government CA).

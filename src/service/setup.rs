@@ -312,7 +312,18 @@ pub fn load_authorities(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<Author
         .get("government")
         .ok_or_else(|| SetupError::Pki(PkiError::Encoding("no government CA".into())))?;
     let tsa = time_stamp_unit(cfg, dir, kek, government)?;
-    Ok(Authorities { root, issuing, tsa })
+    let mut trusted = Vec::new();
+    for d in cfg.trust_dirs.iter().chain([&dir.root.join("trust")]) {
+        if d.is_dir() {
+            trusted.extend(pem_certificates_in(d)?);
+        }
+    }
+    Ok(Authorities {
+        root,
+        issuing,
+        tsa,
+        trusted,
+    })
 }
 
 /// The TSA's key and certificate; made on first use, so data directories initialized before
@@ -370,6 +381,30 @@ fn time_stamp_unit(
         cert_der,
         serial,
     })
+}
+
+/// Every certificate in the `.pem` and `.crt` files of `dir` (DER).
+pub fn pem_certificates_in(dir: &Path) -> Result<Vec<Vec<u8>>, SetupError> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pem" || e == "crt"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read(&path).map_err(io(&path))?;
+        let blocks = pem::parse_many(&text).map_err(|_| {
+            SetupError::Pki(PkiError::Encoding(format!("{} is not PEM", path.display())))
+        })?;
+        out.extend(
+            blocks
+                .into_iter()
+                .filter(|p| p.tag() == "CERTIFICATE")
+                .map(|p| p.into_contents()),
+        );
+    }
+    Ok(out)
 }
 
 /// Opens the service on an initialized data directory.

@@ -200,8 +200,8 @@ impl Service {
     }
 
     /// Verifies a CMS signature over `signed` (a document or its digest), or over the content it
-    /// encapsulates when `signed` is `None`. `extra_anchors` (DER) are trusted beside kyso's
-    /// root. A malformed signature is a report with FORMAT_FAILURE, not an error.
+    /// encapsulates when `signed` is `None`. Trusted: kyso's root, the configured trust
+    /// directories' certificates and `extra_anchors` (DER). A malformed signature is a report with FORMAT_FAILURE, not an error.
     pub async fn verify_cms(
         &self,
         signed: Option<Signed<'_>>,
@@ -234,6 +234,7 @@ impl Service {
             }
         };
         let mut anchors = vec![self.cas.root.cert_der.clone()];
+        anchors.extend(self.cas.trusted.iter().cloned());
         anchors.extend(extra_anchors.iter().cloned());
         let at = now().unix_timestamp();
         let mut signatures = Vec::with_capacity(sd.signers.len());
