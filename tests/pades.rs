@@ -99,6 +99,25 @@ fn nss_db(dir: &Path) -> PathBuf {
     db
 }
 
+/// `qpdf --check` finds `file` (in `dir`) well formed and pdfsig, trusting kyso's root through
+/// an NSS database, reports its signatures valid.
+fn assert_well_formed_and_valid(dir: &Path, file: &str) {
+    let (ok, text) = run("qpdf", &["--check", file], dir);
+    assert!(ok, "{text}");
+    let db = nss_db(dir);
+    let (ok, text) = run(
+        "pdfsig",
+        &[
+            "-nssdir",
+            &format!("sql:{}", db.display()),
+            "-no-ocsp",
+            file,
+        ],
+        dir,
+    );
+    assert!(ok && text.contains("Signature is Valid"), "{text}");
+}
+
 #[tokio::test]
 async fn a_signed_pdf_is_well_formed_and_pdfsig_finds_its_signature_valid_and_trusted() {
     for backend in backends() {
@@ -677,20 +696,7 @@ async fn a_visible_signature_shows_its_seal_and_vietnamese_text_and_stays_valid(
     .await;
     let signed = signed_pdf(&r);
     std::fs::write(dir.join("visible.pdf"), &signed).unwrap();
-    let (ok, text) = run("qpdf", &["--check", "visible.pdf"], dir);
-    assert!(ok, "{text}");
-    let db = nss_db(dir);
-    let (ok, text) = run(
-        "pdfsig",
-        &[
-            "-nssdir",
-            &format!("sql:{}", db.display()),
-            "-no-ocsp",
-            "visible.pdf",
-        ],
-        dir,
-    );
-    assert!(ok && text.contains("Signature is Valid"), "{text}");
+    assert_well_formed_and_valid(dir, "visible.pdf");
     // The text is drawn with the embedded font and extracts exactly (ToUnicode), on page 2.
     let (ok, page2) = run(
         "pdftotext",
@@ -976,20 +982,7 @@ async fn a_dms_prepares_signs_the_hash_through_csc_and_finalizes_a_b_lt_pdf() {
             "{text}"
         );
         std::fs::write(dir.join("two-step.pdf"), &signed).unwrap();
-        let (ok, text) = run("qpdf", &["--check", "two-step.pdf"], dir);
-        assert!(ok, "{text}");
-        let db = nss_db(dir);
-        let (ok, text) = run(
-            "pdfsig",
-            &[
-                "-nssdir",
-                &format!("sql:{}", db.display()),
-                "-no-ocsp",
-                "two-step.pdf",
-            ],
-            dir,
-        );
-        assert!(ok && text.contains("Signature is Valid"), "{text}");
+        assert_well_formed_and_valid(dir, "two-step.pdf");
         // A handle is used once.
         let r = env
             .post(
@@ -1149,20 +1142,7 @@ async fn a_libreoffice_pdf_with_vietnamese_text_is_signed_visibly_and_validates(
         .await,
     );
     std::fs::write(dir.join("signed.pdf"), &signed).unwrap();
-    let (ok, text) = run("qpdf", &["--check", "signed.pdf"], dir);
-    assert!(ok, "{text}");
-    let db = nss_db(dir);
-    let (ok, text) = run(
-        "pdfsig",
-        &[
-            "-nssdir",
-            &format!("sql:{}", db.display()),
-            "-no-ocsp",
-            "signed.pdf",
-        ],
-        dir,
-    );
-    assert!(ok && text.contains("Signature is Valid"), "{text}");
+    assert_well_formed_and_valid(dir, "signed.pdf");
     let (ok, text) = run("pdftotext", &["signed.pdf", "-"], dir);
     assert!(
         ok && text.contains("Ủy ban nhân dân") && text.contains("Người ký:"),

@@ -177,6 +177,19 @@ fn openssl_pki(dir: &Path, signers: &[(&str, &str, &str)]) {
     }
 }
 
+/// `openssl cms -sign -binary` of `input` by `signer` (`<signer>.pem`, `<signer>.key` in
+/// `dir`) with `extra` options, written to `out`; returns what it wrote.
+fn openssl_cms_sign(dir: &Path, input: &str, signer: &str, extra: &[&str], out: &str) -> Vec<u8> {
+    let (cert, key) = (format!("{signer}.pem"), format!("{signer}.key"));
+    let mut args = vec![
+        "cms", "-sign", "-binary", "-in", input, "-signer", &cert, "-inkey", &key, "-out", out,
+    ];
+    args.extend_from_slice(extra);
+    let (ok, text) = openssl_in(dir, &args);
+    assert!(ok, "openssl {args:?}: {text}");
+    std::fs::read(dir.join(out)).unwrap()
+}
+
 #[tokio::test]
 async fn openssl_signatures_from_another_pki_are_checked_against_its_root_when_trusted() {
     let env = env(Backend::Sqlite).await;
@@ -202,29 +215,9 @@ async fn openssl_signatures_from_another_pki_are_checked_against_its_root_when_t
     let document = std::fs::read(dir.join("doc.txt")).unwrap();
     let root = cert_der(&std::fs::read_to_string(dir.join("root.pem")).unwrap());
     let sign = |signer: &str, extra: &[&str]| {
-        let mut args = vec![
-            "cms",
-            "-sign",
-            "-binary",
-            "-in",
-            "doc.txt",
-            "-signer",
-            &format!("{signer}.pem"),
-            "-inkey",
-            &format!("{signer}.key"),
-            "-outform",
-            "DER",
-            "-out",
-            "sig.der",
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (ok, text) = openssl_in(&dir, &refs);
-        assert!(ok, "{text}");
-        std::fs::read(dir.join("sig.der")).unwrap()
+        let mut options = vec!["-outform", "DER"];
+        options.extend_from_slice(extra);
+        openssl_cms_sign(&dir, "doc.txt", signer, &options, "sig.der")
     };
     let (_, verifier) = env.account("verifier").await;
     // Not trusted by kyso: no path.
@@ -377,38 +370,27 @@ async fn kyso_verify_on_the_console_exits_0_1_or_2_with_a_readable_report() {
             "emailProtection",
         )],
     );
-    let (ok, text) = openssl_in(
+    openssl_cms_sign(
         &other,
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-in",
-            "../cv.txt",
-            "-signer",
-            "p256.pem",
-            "-inkey",
-            "p256.key",
-            "-outform",
-            "PEM",
-            "-out",
-            "../cv.pem.p7s",
-        ],
+        "../cv.txt",
+        "p256",
+        &["-outform", "PEM"],
+        "../cv.pem.p7s",
     );
-    assert!(ok, "{text}");
     let (code, text) = kyso(&["verify", "cv.txt", "--signature", "cv.pem.p7s"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("NO_CERTIFICATE_CHAIN_FOUND"), "{text}");
     // Trusting the other root: the path is found; the status of its certificate is unknown.
-    std::fs::create_dir_all(dir.join("trust")).unwrap();
-    std::fs::copy(other.join("root.pem"), dir.join("trust/other-root.pem")).unwrap();
+    // (Not the data directory's trust/, which the service trusts by itself.)
+    std::fs::create_dir_all(dir.join("roots")).unwrap();
+    std::fs::copy(other.join("root.pem"), dir.join("roots/other-root.pem")).unwrap();
     let (code, text) = kyso(&[
         "verify",
         "cv.txt",
         "--signature",
         "cv.pem.p7s",
         "--trust",
-        "trust",
+        "roots",
     ]);
     assert_eq!(code, Some(2), "{text}");
     assert!(
@@ -417,27 +399,14 @@ async fn kyso_verify_on_the_console_exits_0_1_or_2_with_a_readable_report() {
     );
 
     // A CMS that holds its content, given alone.
-    let (ok, text) = openssl_in(
+    openssl_cms_sign(
         &other,
-        &[
-            "cms",
-            "-sign",
-            "-nodetach",
-            "-binary",
-            "-in",
-            "../cv.txt",
-            "-signer",
-            "p256.pem",
-            "-inkey",
-            "p256.key",
-            "-outform",
-            "DER",
-            "-out",
-            "../cv.p7m",
-        ],
+        "../cv.txt",
+        "p256",
+        &["-nodetach", "-outform", "DER"],
+        "../cv.p7m",
     );
-    assert!(ok, "{text}");
-    let (code, text) = kyso(&["verify", "cv.p7m", "--trust", "trust"]);
+    let (code, text) = kyso(&["verify", "cv.p7m", "--trust", "roots"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(
         text.contains("TRY_LATER") && !text.contains("HASH_FAILURE"),
@@ -464,27 +433,13 @@ async fn attached_signatures_and_digests_are_verified_and_missing_content_is_sai
     );
     std::fs::write(dir.join("doc.txt"), "Tờ trình số 3\n").unwrap();
     let root = cert_der(&std::fs::read_to_string(dir.join("root.pem")).unwrap());
-    let (ok, text) = openssl_in(
+    let attached = openssl_cms_sign(
         &dir,
-        &[
-            "cms",
-            "-sign",
-            "-nodetach",
-            "-binary",
-            "-in",
-            "doc.txt",
-            "-signer",
-            "p256.pem",
-            "-inkey",
-            "p256.key",
-            "-outform",
-            "DER",
-            "-out",
-            "doc.p7m",
-        ],
+        "doc.txt",
+        "p256",
+        &["-nodetach", "-outform", "DER"],
+        "doc.p7m",
     );
-    assert!(ok, "{text}");
-    let attached = std::fs::read(dir.join("doc.p7m")).unwrap();
     let indications = |r: &kyso::service::verification::Report| {
         serde_json::to_value((r.signatures[0].indication, r.signatures[0].sub_indication)).unwrap()
     };

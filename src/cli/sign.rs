@@ -224,6 +224,26 @@ pub async fn sign(a: SignArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `POST /api/v1/signatures` with a JSON body; the answer's JSON, or the server's problem.
+async fn post_signature(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let r = http
+        .post(format!("{base}/api/v1/signatures"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .context("contacting the server")?;
+    if !r.status().is_success() {
+        bail!("{}", problem(r).await);
+    }
+    Ok(r.json().await?)
+}
+
 /// A PAdES signature with an image: the PDF and the PNG go base64 in JSON.
 async fn pades_json(
     http: &reqwest::Client,
@@ -254,23 +274,19 @@ async fn pades_json(
     if let Some(p) = &a.position {
         appearance["position"] = json!(p);
     }
-    let r = http
-        .post(format!("{base}/api/v1/signatures"))
-        .bearer_auth(&a.token)
-        .json(&json!({
+    let answer = post_signature(
+        http,
+        base,
+        &a.token,
+        json!({
             "credential_id": a.credential, "pin": pin, "format": "pades",
             "document": B64.encode(&pdf),
             "options": {"timestamp": a.timestamp, "level": a.level, "reason": a.reason,
                         "location": a.location, "appearance": appearance,
                         "certify": a.certify},
-        }))
-        .send()
-        .await
-        .context("contacting the server")?;
-    if !r.status().is_success() {
-        bail!("{}", problem(r).await);
-    }
-    let answer: Value = r.json().await?;
+        }),
+    )
+    .await?;
     let signed = answer["document"]
         .as_str()
         .and_then(|d| B64.decode(d).ok())
@@ -328,21 +344,17 @@ async fn sign_one(
         (r.bytes().await?.to_vec(), receipt)
     } else {
         let digest = digest_file(file, alg)?;
-        let r = http
-            .post(format!("{base}/api/v1/signatures"))
-            .bearer_auth(&a.token)
-            .json(&json!({
+        let answer = post_signature(
+            http,
+            base,
+            &a.token,
+            json!({
                 "credential_id": a.credential, "pin": pin, "format": "cades",
                 "digest": {"algorithm": alg.name(), "value": B64.encode(&digest)},
                 "options": {"timestamp": a.timestamp},
-            }))
-            .send()
-            .await
-            .context("contacting the server")?;
-        if !r.status().is_success() {
-            bail!("{}", problem(r).await);
-        }
-        let answer: Value = r.json().await?;
+            }),
+        )
+        .await?;
         let cms = B64
             .decode(answer["signature"].as_str().unwrap_or_default())
             .context("the server's signature is not base64")?;
