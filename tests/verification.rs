@@ -446,7 +446,12 @@ async fn attached_signatures_and_digests_are_verified_and_missing_content_is_sai
     // The encapsulated content is what is checked: all passes but the other CA's status.
     let r = env
         .service
-        .verify_cms(None, &attached, std::slice::from_ref(&root))
+        .verify_cms(
+            None,
+            &attached,
+            std::slice::from_ref(&root),
+            Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(

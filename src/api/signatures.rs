@@ -693,12 +693,36 @@ pub(super) async fn read_pdf(
     headers: &axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<PdfBytes, ApiError> {
-    use futures_util::StreamExt;
     let digest = state
         .service
         .signing_digest(actor, credential_id, None)
         .await?;
-    let limit = state.service.policy.max_pdf_bytes;
+    let mut ctx = ring::digest::Context::new(digest.ring());
+    // Room for the new revision too, so the buffer is not copied when it is appended.
+    let bytes = read_body(
+        headers,
+        body,
+        state.service.policy.max_pdf_bytes,
+        256 << 10,
+        |chunk| ctx.update(chunk),
+    )
+    .await?;
+    Ok(PdfBytes {
+        bytes,
+        hashed: Some(Box::new(ctx)),
+    })
+}
+
+/// Reads a raw body of at most `limit` bytes into one buffer sized from Content-Length (plus
+/// `room`), passing each chunk to `on_chunk` as it arrives.
+pub(super) async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+    room: usize,
+    mut on_chunk: impl FnMut(&[u8]),
+) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -707,9 +731,7 @@ pub(super) async fn read_pdf(
     if declared > limit {
         return Err(too_large(limit as u64));
     }
-    // Room for the new revision too, so the buffer is not copied when it is appended.
-    let mut bytes = Vec::with_capacity(declared + (256 << 10));
-    let mut ctx = ring::digest::Context::new(digest.ring());
+    let mut bytes = Vec::with_capacity(declared + room);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk =
@@ -717,13 +739,10 @@ pub(super) async fn read_pdf(
         if bytes.len() + chunk.len() > limit {
             return Err(too_large(limit as u64));
         }
-        ctx.update(&chunk);
+        on_chunk(&chunk);
         bytes.extend_from_slice(&chunk);
     }
-    Ok(PdfBytes {
-        bytes,
-        hashed: Some(Box::new(ctx)),
-    })
+    Ok(bytes)
 }
 
 /// A signed PDF as the answer: `application/pdf`, the ledger receipt in [`RECEIPT_HEADER`],

@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::config::Overrides;
 use crate::pki::validate::{Indication, Signed};
 use crate::service::setup;
+use crate::service::verification::RevocationData;
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -24,6 +25,10 @@ pub struct VerifyArgs {
     /// directories (repeatable).
     #[arg(long)]
     trust: Vec<PathBuf>,
+    /// A CRL (DER or PEM) to check the signer's status with, beside those the signature or
+    /// the PDF carries (repeatable).
+    #[arg(long)]
+    crl: Vec<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -34,6 +39,8 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<()> {
     // FILE and its signature (given, or FILE.p7s beside it); or FILE is a CMS that holds its
     // content (.p7m).
     let beside = PathBuf::from(format!("{}.p7s", a.file.display()));
+    // A PDF carries its signatures.
+    let is_pdf = a.signature.is_none() && !beside.exists() && file.starts_with(b"%PDF-");
     let (document, signature) = match &a.signature {
         Some(p) => (
             Some(file),
@@ -46,9 +53,24 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<()> {
     for dir in &a.trust {
         anchors.extend(setup::pem_certificates_in(dir)?);
     }
+    let mut revocation = RevocationData::default();
+    for p in &a.crl {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let der = match ::pem::parse(&bytes) {
+            Ok(pem) => pem.into_contents(),
+            Err(_) => bytes,
+        };
+        revocation.crls.push((der, "supplied"));
+    }
     let svc = setup::open_service(&a.data.config(Overrides::default())?).await?;
-    let signed = document.as_deref().map(Signed::Document);
-    let report = svc.verify_cms(signed, &signature, &anchors).await?;
+    let report = match (document, is_pdf) {
+        (None, true) => svc.verify_pdf(&signature, &anchors, revocation).await?,
+        (document, _) => {
+            let signed = document.as_deref().map(Signed::Document);
+            svc.verify_cms(signed, &signature, &anchors, revocation)
+                .await?
+        }
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -76,8 +98,32 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<()> {
                 println!("  signer: {}", signer.subject);
                 println!("  serial: {}, issued by {}", signer.serial, signer.issuer);
             }
+            if let Some(p) = &s.pdf {
+                let changes = serde_json::to_value(p.changes_after)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                println!(
+                    "  pdf:    field {:?}, revision {} ({}), changes after it: {changes}",
+                    p.field, p.revision, p.coverage
+                );
+            }
+            let time = time::OffsetDateTime::from_unix_timestamp(s.validation_time)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default();
+            println!("  time:   {time} ({})", s.validation_time_source);
             for c in &s.chain {
                 println!("  chain:  {c}");
+            }
+            if let Some(l) = &s.ledger {
+                match l.index {
+                    Some(i) => println!("  ledger: {} at index {i}", l.status),
+                    None => println!("  ledger: {}", l.status),
+                }
             }
             if let Some(r) = &s.revocation {
                 println!("  status: {} (source: {})", r.status, r.source);

@@ -13,7 +13,9 @@
 use std::rc::Rc;
 
 mod appearance;
+mod signatures;
 pub use appearance::{Appearance, Image, Placement, MAX_IMAGE_BYTES};
+pub use signatures::{range_digest, read_signatures, Change, DssItems, FoundSignature, SignedPdf};
 
 /// Errors about the input PDF; each message is safe to show to the requester.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -465,25 +467,7 @@ fn stream_data(
     dict: &Obj,
     budget: &mut Budget,
 ) -> Result<Vec<u8>, PdfError> {
-    lx.expect(b"stream")?;
-    let mut at = lx.pos;
-    if pdf.get(at) == Some(&b'\r') {
-        at += 1;
-    }
-    if pdf.get(at) == Some(&b'\n') {
-        at += 1;
-    }
-    let end = match dict.get(b"Length") {
-        Some(Obj::Int(n)) if *n >= 0 && at + (*n as usize) <= pdf.len() => at + *n as usize,
-        // An indirect or wrong length: the data ends before `endstream`.
-        _ => {
-            at + pdf[at..]
-                .windows(9)
-                .position(|w| w == b"endstream")
-                .ok_or(PdfError::Malformed("unterminated stream"))?
-        }
-    };
-    let raw = &pdf[at..end];
+    let raw = raw_stream(pdf, lx, dict)?;
     let data = match dict.get(b"Filter") {
         None => raw.to_vec(),
         Some(Obj::Name(f)) if f == b"FlateDecode" => inflate(raw)?,
@@ -509,6 +493,31 @@ fn stream_data(
         Some(Obj::Int(1)) | None => Ok(data),
         _ => Err(PdfError::Malformed("unsupported predictor")),
     }
+}
+
+/// The raw (still encoded) data of a stream whose dictionary `dict` ends at `lx`'s position.
+fn raw_stream<'a>(pdf: &'a [u8], lx: &mut Lexer<'_>, dict: &Obj) -> Result<&'a [u8], PdfError> {
+    lx.expect(b"stream")?;
+    let mut at = lx.pos;
+    if pdf.get(at) == Some(&b'\r') {
+        at += 1;
+    }
+    if pdf.get(at) == Some(&b'\n') {
+        at += 1;
+    }
+    let end = match dict.get(b"Length") {
+        Some(Obj::Int(n)) if *n >= 0 && at.saturating_add(*n as usize) <= pdf.len() => {
+            at + *n as usize
+        }
+        // An indirect or wrong length: the data ends before `endstream`.
+        _ => {
+            at + pdf[at..]
+                .windows(9)
+                .position(|w| w == b"endstream")
+                .ok_or(PdfError::Malformed("unterminated stream"))?
+        }
+    };
+    Ok(&pdf[at..end])
 }
 
 fn inflate(raw: &[u8]) -> Result<Vec<u8>, PdfError> {
@@ -761,20 +770,45 @@ impl Xref {
         if let Some(&(stm, index)) = self.compressed.get(&num) {
             return self.compressed_object(pdf, stm, index, num);
         }
+        self.located(pdf, num)?.object(0)
+    }
+
+    /// Object `num` and, for a stream, its raw data (objects in object streams are never
+    /// streams).
+    fn object_and_stream<'a>(
+        &self,
+        pdf: &'a [u8],
+        num: u32,
+    ) -> Result<(Obj, Option<&'a [u8]>), PdfError> {
+        if let Some(&(stm, index)) = self.compressed.get(&num) {
+            return Ok((self.compressed_object(pdf, stm, index, num)?, None));
+        }
+        let mut lx = self.located(pdf, num)?;
+        let obj = lx.object(0)?;
+        let after = lx.pos;
+        if matches!(obj, Obj::Dict(_)) && lx.keyword() == b"stream" {
+            lx.pos = after;
+            return Ok((obj.clone(), Some(raw_stream(pdf, &mut lx, &obj)?)));
+        }
+        Ok((obj, None))
+    }
+
+    /// A lexer at the start of object `num`'s value (an object not in an object stream).
+    fn located<'a>(&self, pdf: &'a [u8], num: u32) -> Result<Lexer<'a>, PdfError> {
         let (off, _) = *self.offsets.get(&num).ok_or(PdfError::Malformed(
             "an object the document refers to is missing",
         ))?;
         if off >= pdf.len() {
             return Err(PdfError::Malformed("object offset past the end"));
         }
-        let header = |at: usize| -> Result<Lexer<'_>, PdfError> {
+        let header = |at: usize| -> Result<Lexer<'a>, PdfError> {
             let mut lx = Lexer::at(pdf, at);
             if lx.object_header()? != u64::from(num) {
                 return Err(BAD);
             }
             Ok(lx)
         };
-        let mut lx = match header(off) {
+        let lx = match header(off) {
             Ok(lx) => lx,
             // Offsets that are a little off are common; readers find the object by its header,
             // as here: the last `num g obj` in the file.
@@ -789,7 +823,7 @@ impl Xref {
             .and_then(|at| header(at).ok())
             .ok_or(PdfError::Malformed("cross-reference offset is wrong"))?,
         };
-        lx.object(0)
+        Ok(lx)
     }
 
     /// Object `num`, the `index`th of object stream `stm` (ISO 32000-1 §7.5.7).

@@ -18,6 +18,12 @@ const ID_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
 const ID_SIGNING_CERTIFICATE_V2: &str = "1.2.840.113549.1.9.16.2.47";
 const ID_SIGNING_CERTIFICATE: &str = "1.2.840.113549.1.9.16.2.12";
 const ID_SIGNATURE_TIME_STAMP: &str = "1.2.840.113549.1.9.16.2.14";
+/// Adobe's revocation-information archival attribute (ISO 32000-1 §12.8.3.3.2).
+const ID_ADBE_REVOCATION: &str = "1.2.840.113583.1.1.8";
+/// OtherRevocationInfoFormat holding an OCSPResponse (RFC 5940).
+const ID_RI_OCSP_RESPONSE: &str = "1.3.6.1.5.5.7.16.2";
+/// Most CRLs and OCSP responses read from one SignedData.
+pub const MAX_REVOCATION_ITEMS: usize = 32;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("not a CMS SignedData: {0}")]
@@ -54,6 +60,33 @@ pub struct SignerInfo {
     pub signature: Vec<u8>,
     /// Time-stamp tokens over the signature (unsigned attribute), DER ContentInfo.
     pub time_stamps: Vec<Vec<u8>>,
+    /// CRLs and OCSP responses in a signed adbe-revocationInfoArchival attribute.
+    pub revocation: Revocation,
+}
+
+/// Revocation data carried with a signature: DER CertificateLists and OCSPResponses.
+#[derive(Debug, Clone, Default)]
+pub struct Revocation {
+    pub crls: Vec<Vec<u8>>,
+    pub ocsps: Vec<Vec<u8>>,
+}
+
+impl Revocation {
+    fn push_crl(&mut self, der: Vec<u8>) -> Result<(), FormatError> {
+        if self.crls.len() + self.ocsps.len() >= MAX_REVOCATION_ITEMS {
+            return Err(FormatError("too many CRLs and OCSP responses"));
+        }
+        self.crls.push(der);
+        Ok(())
+    }
+
+    fn push_ocsp(&mut self, der: Vec<u8>) -> Result<(), FormatError> {
+        if self.crls.len() + self.ocsps.len() >= MAX_REVOCATION_ITEMS {
+            return Err(FormatError("too many CRLs and OCSP responses"));
+        }
+        self.ocsps.push(der);
+        Ok(())
+    }
 }
 
 /// A parsed SignedData.
@@ -61,8 +94,12 @@ pub struct SignerInfo {
 pub struct SignedData {
     pub certificates: Vec<Vec<u8>>,
     pub signers: Vec<SignerInfo>,
-    /// The encapsulated content, if the signature is not detached.
+    /// The encapsulated content's type (OID content octets) and the content itself, if the
+    /// signature is not detached.
+    pub content_type: Vec<u8>,
     pub content: Option<Vec<u8>>,
+    /// The `crls` field: CRLs and (RFC 5940) OCSP responses.
+    pub revocation: Revocation,
 }
 
 fn tlv(input: &[u8], tag: u8, what: &'static str) -> Result<(Vec<u8>, Vec<u8>), FormatError> {
@@ -74,10 +111,13 @@ fn tlv(input: &[u8], tag: u8, what: &'static str) -> Result<(Vec<u8>, Vec<u8>), 
 }
 
 /// One element of a constructed value: its tag, its whole encoding and its content.
-type Element = (u8, Vec<u8>, Vec<u8>);
+pub(crate) type Element = (u8, Vec<u8>, Vec<u8>);
 
 /// The elements of a constructed value's content.
-fn elements(mut content: &[u8], what: &'static str) -> Result<Vec<Element>, FormatError> {
+pub(crate) fn elements(
+    mut content: &[u8],
+    what: &'static str,
+) -> Result<Vec<Element>, FormatError> {
     let mut out = Vec::new();
     while !content.is_empty() {
         let (whole, inner, rest) = split_tlv(content).ok_or(FormatError(what))?;
@@ -90,11 +130,11 @@ fn elements(mut content: &[u8], what: &'static str) -> Result<Vec<Element>, Form
     Ok(out)
 }
 
-fn oid_content(dotted: &str) -> Vec<u8> {
+pub(crate) fn oid_content(dotted: &str) -> Vec<u8> {
     oid(dotted)[2..].to_vec()
 }
 
-fn digest_of(oid_bytes: &[u8]) -> Option<DigestAlgorithm> {
+pub(crate) fn digest_of(oid_bytes: &[u8]) -> Option<DigestAlgorithm> {
     [
         DigestAlgorithm::Sha256,
         DigestAlgorithm::Sha384,
@@ -105,7 +145,7 @@ fn digest_of(oid_bytes: &[u8]) -> Option<DigestAlgorithm> {
 }
 
 /// The value of a time (UTCTime or GeneralizedTime), as Unix seconds.
-fn time_value(tag: u8, content: &[u8]) -> Option<i64> {
+pub(crate) fn time_value(tag: u8, content: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(content).ok()?;
     let s = s.strip_suffix('Z')?;
     let (year, rest) = match tag {
@@ -161,18 +201,19 @@ impl SignedData {
         if t != 0x30 {
             return Err(bad());
         }
-        let content = match elements(&eci, "bad encapContentInfo")?.as_slice() {
-            [(0x06, _, _)] => None,
-            [(0x06, _, _), (0xa0, _, explicit)] => {
+        let (content_type, content) = match elements(&eci, "bad encapContentInfo")?.as_slice() {
+            [(0x06, _, t)] => (t.clone(), None),
+            [(0x06, _, t), (0xa0, _, explicit)] => {
                 let (_, octets) = tlv(
                     explicit,
                     0x04,
                     "encapsulated content is not an OCTET STRING",
                 )?;
-                Some(octets)
+                (t.clone(), Some(octets))
             }
             _ => return Err(FormatError("bad encapContentInfo")),
         };
+        let mut revocation = Revocation::default();
         let mut certificates = Vec::new();
         let mut signers = Vec::new();
         for (tag, _, inner) in it {
@@ -188,7 +229,24 @@ impl SignedData {
                         }
                     }
                 }
-                0xa1 => {} // CRLs: not read yet
+                0xa1 => {
+                    for (t, whole, other) in elements(&inner, "bad crls")? {
+                        match t {
+                            0x30 => revocation.push_crl(whole)?,
+                            // OtherRevocationInfoFormat { format OID, info }
+                            0xa1 => {
+                                if let [(0x06, _, f), (_, info, _)] =
+                                    elements(&other, "bad crls")?.as_slice()
+                                {
+                                    if *f == oid_content(ID_RI_OCSP_RESPONSE) {
+                                        revocation.push_ocsp(info.clone())?;
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
                 0x31 => {
                     for (t, _, si) in elements(&inner, "bad signerInfos")? {
                         if t != 0x30 || signers.len() >= MAX_SIGNERS {
@@ -206,7 +264,9 @@ impl SignedData {
         Ok(Self {
             certificates,
             signers,
+            content_type,
             content,
+            revocation,
         })
     }
 }
@@ -248,6 +308,7 @@ fn parse_signer(si: &[u8]) -> Result<SignerInfo, FormatError> {
         content_type_is_data: false,
         signature: Vec::new(),
         time_stamps: Vec::new(),
+        revocation: Revocation::default(),
     };
     if it.peek().is_some_and(|(t, _, _)| *t == 0xa0) {
         let (_, whole, inner) = it.next().ok_or_else(bad)?;
@@ -329,6 +390,21 @@ fn read_signed_attributes(attrs: &[u8], s: &mut SignerInfo) -> Result<(), Format
                 });
             // ESSCertIDv2 may name its hash algorithm; only the default (SHA-256) is read.
             s.ess_cert_hash = hash.map(|h| (h, v1));
+        } else if *id == oid_content(ID_ADBE_REVOCATION) {
+            // RevocationInfoArchival { crl [0] SEQUENCE OF CRL, ocsp [1] SEQUENCE OF
+            // OCSPResponse, … }
+            if let Some((0x30, _, archival)) = first {
+                for (t, _, explicit) in elements(archival, "bad revocation archival")? {
+                    let (_, list) = tlv(&explicit, 0x30, "bad revocation archival")?;
+                    for (_, item, _) in elements(&list, "bad revocation archival")? {
+                        match t {
+                            0xa0 => s.revocation.push_crl(item)?,
+                            0xa1 => s.revocation.push_ocsp(item)?,
+                            _ => {}
+                        }
+                    }
+                }
+            }
         }
     }
     Ok(())

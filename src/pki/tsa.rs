@@ -8,7 +8,7 @@ use super::cms::{self, DigestAlgorithm, SignedAttributes};
 use super::der::{oid, sequence, split_tlv, tlv};
 use crate::keys::KeyAlgorithm;
 
-const ID_CT_TSTINFO: &str = "1.2.840.113549.1.9.16.1.4";
+pub const ID_CT_TSTINFO: &str = "1.2.840.113549.1.9.16.1.4";
 
 /// Why a request cannot be answered with a token.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +28,50 @@ pub enum TsaError {
     UnacceptedPolicy,
     #[error("token could not be built: {0}")]
     Build(String),
+}
+
+/// What a time-stamp token's TSTInfo (RFC 3161 §2.4.2) says, as far as validation reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TstInfo {
+    /// The imprint's hash algorithm (`None`: one kyso does not accept) and value.
+    pub algorithm: Option<DigestAlgorithm>,
+    pub imprint: Vec<u8>,
+    /// genTime, Unix seconds (fractions dropped).
+    pub gen_time: i64,
+    /// The serial number's content octets.
+    pub serial: Vec<u8>,
+}
+
+impl TstInfo {
+    /// Reads a DER TSTInfo; `None` if it is not one.
+    pub fn parse(der: &[u8]) -> Option<Self> {
+        use super::signed_data::{digest_of, elements, time_value};
+        let (whole, content, _) = split_tlv(der)?;
+        if whole.len() != der.len() || der[0] != 0x30 {
+            return None;
+        }
+        let fields = elements(content, "bad TSTInfo").ok()?;
+        // version, policy, messageImprint, serialNumber, genTime, …
+        let [(0x02, _, _), (0x06, _, _), (0x30, _, imprint), (0x02, _, serial), (0x18, _, time), ..] =
+            fields.as_slice()
+        else {
+            return None;
+        };
+        let imprint = elements(imprint, "bad messageImprint").ok()?;
+        let [(0x30, _, alg), (0x04, _, value)] = imprint.as_slice() else {
+            return None;
+        };
+        let algorithm = match elements(alg, "bad algorithm").ok()?.first() {
+            Some((0x06, _, o)) => digest_of(o),
+            _ => return None,
+        };
+        Some(TstInfo {
+            algorithm,
+            imprint: value.clone(),
+            gen_time: time_value(0x18, time)?,
+            serial: serial.clone(),
+        })
+    }
 }
 
 /// A checked TimeStampReq.

@@ -15,6 +15,14 @@ const OID_EKU_DOCUMENT_SIGNING: &str = "1.3.6.1.5.5.7.3.36";
 const OID_EKU_EMAIL_PROTECTION: &str = "1.3.6.1.5.5.7.3.4";
 const OID_EKU_ANY: &str = "2.5.29.37.0";
 
+/// What the signing certificate must be for: signing documents, or time-stamping (RFC 3161
+/// §2.3: the TSA's certificate carries the timeStamping extended key usage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    DocumentSigning,
+    TimeStamping,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Indication {
@@ -39,6 +47,10 @@ pub enum SubIndication {
     CryptoConstraintsFailureNoPoe,
     TryLater,
     SignedDataNotFound,
+    /// The signature is valid but the document changed after it beyond what it allows.
+    SigConstraintsFailure,
+    /// A time-stamp proves the signature was made after its certificate expired.
+    Expired,
 }
 
 /// What the signature is over: the document, or only its digest (for a signature with signed
@@ -67,7 +79,25 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn fail(&mut self, indication: Indication, sub: SubIndication, error: String) {
+    fn passed() -> Self {
+        Outcome {
+            indication: Indication::TotalPassed,
+            sub_indication: None,
+            chain: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            path_verified: false,
+        }
+    }
+
+    /// An outcome that failed before any certificate was looked at.
+    pub fn failed(indication: Indication, sub: SubIndication, error: String) -> Self {
+        let mut out = Self::passed();
+        out.fail(indication, sub, error);
+        out
+    }
+
+    pub fn fail(&mut self, indication: Indication, sub: SubIndication, error: String) {
         // The first failure found is the one reported; later ones add their errors.
         if self.sub_indication.is_none() {
             self.indication = indication;
@@ -168,28 +198,25 @@ fn name_of(cert: &X509Certificate<'_>) -> String {
 }
 
 /// Validates `signer` of `sd` over `signed` (the document or its digest) against `anchors` (DER
-/// certificates) at `at` (Unix seconds). `known_path` is a path (signer first, anchor last)
-/// an earlier validation verified for the same certificates and anchors: its signatures and
-/// constraints are not checked again, only its validity at `at`.
+/// certificates) at `at` (Unix seconds), for `purpose`. `known_path` is a path (signer first,
+/// anchor last) an earlier validation verified for the same certificates and anchors: its
+/// signatures and constraints are not checked again, only its validity at `at`. `extra` are
+/// further certificates to build the path from (a PDF's DSS).
+#[allow(clippy::too_many_arguments)]
 pub fn validate(
     sd: &SignedData,
     signer: &SignerInfo,
     signed: Signed<'_>,
     anchors: &[Vec<u8>],
+    extra: &[Vec<u8>],
     at: i64,
     known_path: Option<&[Vec<u8>]>,
+    purpose: Purpose,
 ) -> Outcome {
-    let mut out = Outcome {
-        indication: Indication::TotalPassed,
-        sub_indication: None,
-        chain: Vec::new(),
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        path_verified: false,
-    };
+    let mut out = Outcome::passed();
     // The signing certificate.
-    let parsed: Vec<(usize, X509Certificate<'_>)> = sd
-        .certificates
+    let pool: Vec<&Vec<u8>> = sd.certificates.iter().chain(extra).collect();
+    let parsed: Vec<(usize, X509Certificate<'_>)> = pool
         .iter()
         .enumerate()
         .filter_map(|(i, der)| X509Certificate::from_der(der).ok().map(|(_, c)| (i, c)))
@@ -203,7 +230,7 @@ pub fn validate(
         );
         return out;
     };
-    let signer_der = &sd.certificates[*signer_i];
+    let signer_der = pool[*signer_i];
     out.chain.push(signer_der.clone());
 
     // Algorithms and the message digest.
@@ -315,7 +342,15 @@ pub fn validate(
             );
         }
     }
-    if let Ok(Some(eku)) = signer_cert.extended_key_usage() {
+    let eku = signer_cert.extended_key_usage().ok().flatten();
+    if purpose == Purpose::TimeStamping && !eku.as_ref().is_some_and(|e| e.value.time_stamping) {
+        out.fail(
+            Indication::Indeterminate,
+            SubIndication::ChainConstraintsFailure,
+            "the time-stamping unit's certificate lacks the timeStamping extended key usage".into(),
+        );
+    }
+    if let Some(eku) = eku.filter(|_| purpose == Purpose::DocumentSigning) {
         let e = eku.value;
         let compatible = e.any
             || e.email_protection
@@ -368,7 +403,7 @@ pub fn validate(
                 format!("{} issues certificates but is not a CA", name_of(issuer)),
             );
         }
-        out.chain.push(sd.certificates[*i].clone());
+        out.chain.push(pool[*i].clone());
         current = issuer.clone();
     }
     out.path_verified = known.is_none() && path_ok && out.errors.len() == errors_before;
@@ -410,6 +445,47 @@ pub fn validate(
         }
     }
     out
+}
+
+/// Reads a time-stamp token (RFC 3161 TimeStampToken: a SignedData over a TSTInfo) for
+/// validation: the SignedData, its TSTInfo and the TSTInfo's DER, or the FORMAT_FAILURE outcome.
+pub fn read_time_stamp(token: &[u8]) -> Result<(SignedData, super::tsa::TstInfo), Outcome> {
+    let format =
+        |e: String| Outcome::failed(Indication::TotalFailed, SubIndication::FormatFailure, e);
+    let sd = SignedData::parse(token).map_err(|e| format(format!("the time-stamp token: {e}")))?;
+    if sd.content_type != super::signed_data::oid_content(super::tsa::ID_CT_TSTINFO) {
+        return Err(format(
+            "the time-stamp token does not hold a TSTInfo".into(),
+        ));
+    }
+    let info = sd
+        .content
+        .as_deref()
+        .and_then(super::tsa::TstInfo::parse)
+        .ok_or_else(|| format("the time-stamp token's TSTInfo is malformed".into()))?;
+    Ok((sd, info))
+}
+
+/// Checks a time-stamp token's imprint against `imprint_of` (the time-stamped data's digest
+/// with the token's algorithm), adding the failure to `out`.
+pub fn check_imprint(
+    info: &super::tsa::TstInfo,
+    imprint_of: &dyn Fn(super::cms::DigestAlgorithm) -> Vec<u8>,
+    out: &mut Outcome,
+) {
+    match info.algorithm {
+        None => out.fail(
+            Indication::Indeterminate,
+            SubIndication::CryptoConstraintsFailureNoPoe,
+            "the time-stamp's imprint algorithm is not accepted".into(),
+        ),
+        Some(a) if imprint_of(a) != info.imprint => out.fail(
+            Indication::TotalFailed,
+            SubIndication::HashFailure,
+            "the time-stamp's message imprint is not of the time-stamped data".into(),
+        ),
+        Some(_) => {}
+    }
 }
 
 #[cfg(test)]

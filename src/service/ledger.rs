@@ -71,7 +71,7 @@ pub struct Proof {
 
 impl Service {
     /// The tree's current size (the newest checkpoint's).
-    async fn ledger_size(&self) -> Result<(u64, Option<String>), ServiceError> {
+    pub(super) async fn ledger_size(&self) -> Result<(u64, Option<String>), ServiceError> {
         Ok(match self.store.latest_checkpoint().await? {
             Some(cp) => (cp.size as u64, Some(cp.note)),
             None => (0, None),

@@ -43,8 +43,9 @@ pub struct SignatureReport {
     pub indication: Indication,
     #[schema(value_type = Option<String>)]
     pub sub_indication: Option<SubIndication>,
+    /// `CAdES`, `CMS`, `PAdES`, or `RFC3161` (a document time-stamp).
     pub format: &'static str,
-    /// `CAdES-B-B`, `CAdES-B-T` (a signature time-stamp is present), or `CMS`.
+    /// `CAdES-B-B`, `CAdES-B-T`, `PAdES-B-B` … `PAdES-B-LTA`, `CMS`, or `document time-stamp`.
     pub level: &'static str,
     pub signer: Option<Signer>,
     /// The signing time the signer claims (signed attribute), Unix seconds; not proof.
@@ -55,8 +56,67 @@ pub struct SignatureReport {
     /// Subjects from the signer up to the trust anchor.
     pub chain: Vec<String>,
     pub revocation: Option<Revocation>,
+    /// The signature time-stamps, each validated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub time_stamps: Vec<TimeStampReport>,
+    /// Where the signature sits in a PDF, and what changed after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<PdfDetails>,
+    /// For a signature by a kyso-issued certificate: its ledger entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerInclusion>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+}
+
+/// A validated time-stamp token.
+#[derive(Serialize, Debug, utoipa::ToSchema)]
+pub struct TimeStampReport {
+    #[schema(value_type = String)]
+    pub indication: Indication,
+    #[schema(value_type = Option<String>)]
+    pub sub_indication: Option<SubIndication>,
+    /// genTime, Unix seconds.
+    pub time: Option<i64>,
+    /// The time-stamping unit's subject.
+    pub tsa: Option<String>,
+    pub errors: Vec<String>,
+}
+
+/// A PDF signature's place in the file.
+#[derive(Serialize, Debug, utoipa::ToSchema)]
+pub struct PdfDetails {
+    pub field: String,
+    /// `signature` or `document_time_stamp`.
+    pub kind: &'static str,
+    pub sub_filter: String,
+    pub byte_range: [u64; 4],
+    /// `whole_file`, or `revision` (later revisions follow).
+    pub coverage: &'static str,
+    /// The revision signed, counting from 1.
+    pub revision: usize,
+    /// What later revisions changed: `none`, `validation_data`, `signatures`, `form_filling`,
+    /// `annotations` or `other`.
+    #[schema(value_type = String)]
+    pub changes_after: crate::pki::pdf::Change,
+    pub change_details: Vec<String>,
+    /// DocMDP permissions, for a certification signature.
+    pub certification: Option<u8>,
+    pub reason: Option<String>,
+    pub location: Option<String>,
+}
+
+/// A signature's entry in kyso's ledger.
+#[derive(Serialize, Debug, utoipa::ToSchema)]
+pub struct LedgerInclusion {
+    /// `included`, or `missing` (a kyso-issued certificate's key signed outside the service).
+    pub status: &'static str,
+    pub index: Option<u64>,
+    /// The leaf hash, hex.
+    pub leaf_hash: Option<String>,
+    /// The RFC 9162 inclusion proof in the current tree, hex hashes, and its tree size.
+    pub proof: Vec<String>,
+    pub tree_size: Option<u64>,
 }
 
 #[derive(Serialize, Debug, utoipa::ToSchema)]
@@ -64,6 +124,38 @@ pub struct Report {
     #[schema(value_type = String)]
     pub indication: Indication,
     pub signatures: Vec<SignatureReport>,
+    /// For a PDF: its revisions, and whether it is certified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<PdfDocument>,
+}
+
+#[derive(Serialize, Debug, utoipa::ToSchema)]
+pub struct PdfDocument {
+    pub revisions: usize,
+    /// The DocMDP permissions of its certification signature.
+    pub certification: Option<u8>,
+}
+
+impl SignatureReport {
+    fn failed(indication: Indication, sub: SubIndication, error: String) -> Self {
+        SignatureReport {
+            indication,
+            sub_indication: Some(sub),
+            format: "CMS",
+            level: "CMS",
+            signer: None,
+            claimed_signing_time: None,
+            validation_time: now().unix_timestamp(),
+            validation_time_source: "current time",
+            chain: Vec::new(),
+            revocation: None,
+            time_stamps: Vec::new(),
+            pdf: None,
+            ledger: None,
+            errors: vec![error],
+            warnings: Vec::new(),
+        }
+    }
 }
 
 impl Report {
@@ -74,22 +166,39 @@ impl Report {
     fn failure(indication: Indication, sub: SubIndication, error: String) -> Self {
         Report {
             indication,
-            signatures: vec![SignatureReport {
-                indication,
-                sub_indication: Some(sub),
-                format: "CMS",
-                level: "CMS",
-                signer: None,
-                claimed_signing_time: None,
-                validation_time: now().unix_timestamp(),
-                validation_time_source: "current time",
-                chain: Vec::new(),
-                revocation: None,
-                errors: vec![error],
-                warnings: Vec::new(),
-            }],
+            signatures: vec![SignatureReport::failed(indication, sub, error)],
+            pdf: None,
         }
     }
+
+    fn of(signatures: Vec<SignatureReport>, pdf: Option<PdfDocument>) -> Self {
+        let indication = signatures
+            .iter()
+            .map(|s| s.indication)
+            .max()
+            .unwrap_or(Indication::TotalFailed);
+        Report {
+            indication,
+            signatures,
+            pdf,
+        }
+    }
+}
+
+/// Revocation data given with a request or carried by the signature or the PDF, and where
+/// it came from.
+#[derive(Default, Clone)]
+pub struct RevocationData {
+    pub crls: Vec<(Vec<u8>, &'static str)>,
+}
+
+/// What one verification validates against.
+struct Inputs<'a> {
+    anchors: Vec<Vec<u8>>,
+    /// Certificates to build paths from beside the signature's own (a PDF's DSS).
+    extra_certs: &'a [Vec<u8>],
+    revocation: RevocationData,
+    now: i64,
 }
 
 /// A CMS given as DER, PEM (`-----BEGIN CMS-----`, `PKCS7`) or base64 text.
@@ -170,21 +279,80 @@ impl PathCache {
     }
 }
 
-/// What a path depends on: the signer's identifier, the signature's certificates, the anchors.
+/// What a path depends on: the signer's identifier, the certificates it may be built from, the
+/// anchors.
 fn path_key(
     sd: &SignedData,
     signer: &crate::pki::signed_data::SignerInfo,
+    extra: &[Vec<u8>],
     anchors: &[Vec<u8>],
 ) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(format!("{:?}", signer.sid).as_bytes());
-    for part in sd.certificates.iter().chain([&Vec::new()]).chain(anchors) {
+    let separator = Vec::new();
+    for part in sd
+        .certificates
+        .iter()
+        .chain([&separator])
+        .chain(extra)
+        .chain([&separator])
+        .chain(anchors)
+    {
         ctx.update(&(part.len() as u64).to_be_bytes());
         ctx.update(part);
     }
     let mut key = [0u8; 32];
     key.copy_from_slice(ctx.finish().as_ref());
     key
+}
+
+fn subject_of(der: &[u8]) -> Option<String> {
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, c)| c.subject().to_string())
+}
+
+fn serial_of(der: &[u8]) -> Option<String> {
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, c)| crate::pki::serial_hex(c.raw_serial()))
+}
+
+/// What a CRL says of `cert` (DER), if it is a CRL of `issuer` (DER), signed by it, and
+/// usable at validation time `at`: issued by now and not stale before `at`. `Some(None)`:
+/// not revoked; `Some(Some(t))`: revoked at `t`.
+fn crl_status(crl: &[u8], cert: &[u8], issuer: &[u8], at: i64, now: i64) -> Option<Option<i64>> {
+    use x509_parser::revocation_list::CertificateRevocationList;
+    let (_, c) = X509Certificate::from_der(cert).ok()?;
+    let (_, i) = X509Certificate::from_der(issuer).ok()?;
+    let (_, list) = CertificateRevocationList::from_der(crl).ok()?;
+    if list.issuer().as_raw() != c.issuer().as_raw()
+        || list.verify_signature(i.public_key()).is_err()
+    {
+        return None;
+    }
+    let this_update = list.last_update().timestamp();
+    let fresh =
+        this_update <= now + 300 && list.next_update().is_none_or(|next| next.timestamp() >= at);
+    if !fresh {
+        return None;
+    }
+    let serial = c.raw_serial();
+    let strip = |b: &[u8]| -> Vec<u8> { b.iter().skip_while(|x| **x == 0).copied().collect() };
+    let revoked = list
+        .iter_revoked_certificates()
+        .find(|r| strip(r.raw_serial()) == strip(serial))
+        .map(|r| r.revocation_date.timestamp());
+    Some(revoked)
+}
+
+/// The best signature time: the earliest time a valid signature time-stamp proves.
+fn proven_time(stamps: &[TimeStampReport]) -> Option<i64> {
+    stamps
+        .iter()
+        .filter(|t| t.indication == Indication::TotalPassed)
+        .filter_map(|t| t.time)
+        .min()
 }
 
 impl Service {
@@ -195,18 +363,42 @@ impl Service {
         signature: &[u8],
         extra_anchors: &[Vec<u8>],
     ) -> Result<Report, ServiceError> {
-        self.verify_cms(Some(Signed::Document(document)), signature, extra_anchors)
-            .await
+        self.verify_cms(
+            Some(Signed::Document(document)),
+            signature,
+            extra_anchors,
+            RevocationData::default(),
+        )
+        .await
+    }
+
+    fn inputs<'a>(
+        &self,
+        extra_anchors: &[Vec<u8>],
+        extra_certs: &'a [Vec<u8>],
+        revocation: RevocationData,
+    ) -> Inputs<'a> {
+        let mut anchors = vec![self.cas.root.cert_der.clone()];
+        anchors.extend(self.cas.trusted.iter().cloned());
+        anchors.extend(extra_anchors.iter().cloned());
+        Inputs {
+            anchors,
+            extra_certs,
+            revocation,
+            now: now().unix_timestamp(),
+        }
     }
 
     /// Verifies a CMS signature over `signed` (a document or its digest), or over the content it
     /// encapsulates when `signed` is `None`. Trusted: kyso's root, the configured trust
-    /// directories' certificates and `extra_anchors` (DER). A malformed signature is a report with FORMAT_FAILURE, not an error.
+    /// directories' certificates and `extra_anchors` (DER); `revocation` is data supplied
+    /// with the request. A malformed signature is a report with FORMAT_FAILURE, not an error.
     pub async fn verify_cms(
         &self,
         signed: Option<Signed<'_>>,
         signature: &[u8],
         extra_anchors: &[Vec<u8>],
+        revocation: RevocationData,
     ) -> Result<Report, ServiceError> {
         if signature.len() > MAX_SIGNATURE_BYTES {
             return Err(ServiceError::Invalid(format!(
@@ -233,134 +425,517 @@ impl Service {
                 ))
             }
         };
-        let mut anchors = vec![self.cas.root.cert_der.clone()];
-        anchors.extend(self.cas.trusted.iter().cloned());
-        anchors.extend(extra_anchors.iter().cloned());
-        let at = now().unix_timestamp();
+        let mut inputs = self.inputs(extra_anchors, &[], revocation);
+        add_embedded(&mut inputs.revocation, &sd);
         let mut signatures = Vec::with_capacity(sd.signers.len());
         for signer in &sd.signers {
-            let key = path_key(&sd, signer, &anchors);
-            let known = self.verified_paths.get(&key, at);
-            let mut outcome =
-                validate::validate(&sd, signer, signed, &anchors, at, known.as_deref());
-            if outcome.path_verified {
-                self.verified_paths.put(key, &outcome.chain);
-            }
-            let revocation = if outcome.indication == Indication::TotalPassed {
-                Some(self.signer_status(&mut outcome).await?)
-            } else {
-                None
-            };
+            let mut report = self
+                .check_signer(&sd, signer, signed, &der, &inputs)
+                .await?;
             let cades = signer.ess_cert_hash.is_some();
-            signatures.push(SignatureReport {
-                indication: outcome.indication,
-                sub_indication: outcome.sub_indication,
-                format: if cades { "CAdES" } else { "CMS" },
-                level: match (cades, signer.time_stamps.is_empty()) {
-                    (true, true) => "CAdES-B-B",
-                    (true, false) => "CAdES-B-T",
-                    (false, _) => "CMS",
-                },
-                signer: outcome.chain.first().and_then(|c| signer_of(c)),
-                claimed_signing_time: signer.signing_time,
-                validation_time: at,
-                validation_time_source: "current time",
-                chain: outcome
-                    .chain
-                    .iter()
-                    .filter_map(|c| {
-                        X509Certificate::from_der(c)
-                            .ok()
-                            .map(|(_, c)| c.subject().to_string())
-                    })
-                    .collect(),
-                revocation,
-                errors: outcome.errors,
-                warnings: outcome.warnings,
-            });
-            if !signer.time_stamps.is_empty() {
-                if let Some(s) = signatures.last_mut() {
-                    s.warnings.push(
-                        "the signature time-stamp is not validated yet: the validation time is now"
-                            .into(),
-                    );
+            report.format = if cades { "CAdES" } else { "CMS" };
+            report.level = match (cades, report.time_stamps.is_empty()) {
+                (true, true) => "CAdES-B-B",
+                (true, false) => "CAdES-B-T",
+                (false, _) => "CMS",
+            };
+            signatures.push(report);
+        }
+        Ok(Report::of(signatures, None))
+    }
+
+    /// Basic validation of a signer with its certification path cached (see [`PathCache`]).
+    fn validate_cached(
+        &self,
+        sd: &SignedData,
+        signer: &crate::pki::signed_data::SignerInfo,
+        signed: Signed<'_>,
+        inputs: &Inputs<'_>,
+        at: i64,
+        purpose: validate::Purpose,
+    ) -> validate::Outcome {
+        let key = path_key(sd, signer, inputs.extra_certs, &inputs.anchors);
+        let known = self.verified_paths.get(&key, at);
+        let outcome = validate::validate(
+            sd,
+            signer,
+            signed,
+            &inputs.anchors,
+            inputs.extra_certs,
+            at,
+            known.as_deref(),
+            purpose,
+        );
+        if outcome.path_verified {
+            self.verified_paths.put(key, &outcome.chain);
+        }
+        outcome
+    }
+
+    /// Validates a time-stamp token over the data `imprint_of` digests, at the current time.
+    fn check_time_stamp(
+        &self,
+        token: &[u8],
+        imprint_of: &dyn Fn(crate::pki::cms::DigestAlgorithm) -> Vec<u8>,
+        inputs: &Inputs<'_>,
+    ) -> TimeStampReport {
+        let (sd, info) = match validate::read_time_stamp(token) {
+            Ok(x) => x,
+            Err(o) => {
+                return TimeStampReport {
+                    indication: o.indication,
+                    sub_indication: o.sub_indication,
+                    time: None,
+                    tsa: None,
+                    errors: o.errors,
                 }
             }
+        };
+        let content = sd.content.clone().unwrap_or_default();
+        let mut o = self.validate_cached(
+            &sd,
+            &sd.signers[0],
+            Signed::Document(&content),
+            inputs,
+            inputs.now,
+            validate::Purpose::TimeStamping,
+        );
+        validate::check_imprint(&info, imprint_of, &mut o);
+        TimeStampReport {
+            indication: o.indication,
+            sub_indication: o.sub_indication,
+            time: Some(info.gen_time),
+            tsa: o.chain.first().and_then(|c| subject_of(c)),
+            errors: o.errors,
         }
-        let indication = signatures
+    }
+
+    /// One signer: its signature time-stamps (a valid one proves when it existed, and the
+    /// signer is validated at that time), basic validation, revocation and ledger inclusion.
+    async fn check_signer(
+        &self,
+        sd: &SignedData,
+        signer: &crate::pki::signed_data::SignerInfo,
+        signed: Signed<'_>,
+        cms_der: &[u8],
+        inputs: &Inputs<'_>,
+    ) -> Result<SignatureReport, ServiceError> {
+        let time_stamps: Vec<TimeStampReport> = signer
+            .time_stamps
             .iter()
-            .map(|s| s.indication)
-            .max()
-            .unwrap_or(Indication::TotalFailed);
-        Ok(Report {
-            indication,
-            signatures,
+            .map(|t| self.check_time_stamp(t, &|a| a.digest(&signer.signature), inputs))
+            .collect();
+        let proven = proven_time(&time_stamps);
+        let at = proven.unwrap_or(inputs.now);
+        let mut outcome = self.validate_cached(
+            sd,
+            signer,
+            signed,
+            inputs,
+            at,
+            validate::Purpose::DocumentSigning,
+        );
+        if proven.is_some() && outcome.sub_indication == Some(SubIndication::OutOfBoundsNoPoe) {
+            // The time-stamp proves the signature was made after a certificate expired.
+            outcome.indication = Indication::TotalFailed;
+            outcome.sub_indication = Some(SubIndication::Expired);
+        }
+        for t in &time_stamps {
+            if t.indication != Indication::TotalPassed {
+                outcome.warnings.push(format!(
+                    "a signature time-stamp does not validate ({}): it proves nothing",
+                    t.errors.join("; ")
+                ));
+            }
+        }
+        let revocation = if outcome.indication == Indication::TotalPassed {
+            Some(
+                self.signer_status(&mut outcome, inputs, at, proven.is_some())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let chain = outcome.chain.clone();
+        let ledger = match (chain.first(), chain.get(1)) {
+            (Some(cert), Some(issuer)) if self.own_issuing_ca(issuer).is_some() => {
+                self.ledger_inclusion(signer, cert, cms_der, &mut outcome)
+                    .await?
+            }
+            _ => None,
+        };
+        Ok(SignatureReport {
+            indication: outcome.indication,
+            sub_indication: outcome.sub_indication,
+            format: "CMS",
+            level: "CMS",
+            signer: outcome.chain.first().and_then(|c| signer_of(c)),
+            claimed_signing_time: signer.signing_time,
+            validation_time: at,
+            validation_time_source: if proven.is_some() {
+                "signature time-stamp"
+            } else {
+                "current time"
+            },
+            chain: outcome.chain.iter().filter_map(|c| subject_of(c)).collect(),
+            revocation,
+            time_stamps,
+            pdf: None,
+            ledger,
+            errors: outcome.errors,
+            warnings: outcome.warnings,
         })
     }
 
-    /// The signing certificate's status: kyso's own record when one of its issuing CAs is the
-    /// issuer (by certificate), otherwise unknown (embedded and fetched revocation data are not
-    /// read yet), which leaves the verdict INDETERMINATE.
+    /// The name of the kyso issuing CA whose certificate is `issuer` (DER), if one is.
+    fn own_issuing_ca(&self, issuer: &[u8]) -> Option<&'static str> {
+        crate::pki::ca::ISSUING_CAS
+            .iter()
+            .copied()
+            .find(|name| self.cas.get(name).is_some_and(|ca| ca.cert_der == issuer))
+    }
+
+    /// The ledger entry of a signature by a kyso-issued certificate: found by the signed
+    /// document digest and the signature's SHA-256, with its inclusion proof; missing is a
+    /// warning (the key signed outside the service).
+    async fn ledger_inclusion(
+        &self,
+        signer: &crate::pki::signed_data::SignerInfo,
+        cert: &[u8],
+        cms_der: &[u8],
+        outcome: &mut validate::Outcome,
+    ) -> Result<Option<LedgerInclusion>, ServiceError> {
+        let (Some(digest), Some(md)) = (signer.digest, &signer.message_digest) else {
+            return Ok(None);
+        };
+        let tagged = digest.tagged_hex(md);
+        let signature_sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, cms_der));
+        let serial = serial_of(cert);
+        let rows = self.store.ledger_entries_for_digest(&tagged).await?;
+        let found = rows.into_iter().find(|row| {
+            crate::ledger::entry::Entry::from_bytes(&row.entry).is_some_and(|e| {
+                e.kind == crate::ledger::entry::kinds::DOCUMENT_SIGNED
+                    && e.signature_sha256.as_deref() == Some(signature_sha256.as_str())
+                    && e.serial == serial
+            })
+        });
+        let Some(row) = found else {
+            outcome.warnings.push(
+                "the signature is by a kyso-issued certificate but is not in kyso's ledger: the \
+                 key was used outside the service"
+                    .into(),
+            );
+            return Ok(Some(LedgerInclusion {
+                status: "missing",
+                index: None,
+                leaf_hash: None,
+                proof: Vec::new(),
+                tree_size: None,
+            }));
+        };
+        let index = row.idx as u64;
+        let (size, _) = self.ledger_size().await?;
+        let proof = self.inclusion_proof(index, Some(size)).await?;
+        Ok(Some(LedgerInclusion {
+            status: "included",
+            index: Some(index),
+            leaf_hash: Some(hex::encode(&row.leaf_hash)),
+            proof: proof.hashes.iter().map(hex::encode).collect(),
+            tree_size: Some(size),
+        }))
+    }
+
+    /// The signing certificate's status at validation time `at`: kyso's own record when one
+    /// of its issuing CAs is the issuer, otherwise a CRL of the issuer given with the request
+    /// or carried by the signature or the PDF. A revocation after `at` does not count when a
+    /// time-stamp proves `at` (`proven`). No status leaves the verdict INDETERMINATE.
     async fn signer_status(
         &self,
         outcome: &mut validate::Outcome,
+        inputs: &Inputs<'_>,
+        at: i64,
+        proven: bool,
     ) -> Result<Revocation, ServiceError> {
         let chain = outcome.chain.clone();
-        let own_ca = chain.get(1).and_then(|issuer| {
-            crate::pki::ca::ISSUING_CAS
-                .iter()
-                .find(|name| self.cas.get(name).is_some_and(|ca| &ca.cert_der == issuer))
-        });
-        let serial = chain
-            .first()
-            .and_then(|c| X509Certificate::from_der(c).ok())
-            .map(|(_, c)| crate::pki::serial_hex(c.raw_serial()));
-        match (own_ca, serial) {
+        let (Some(cert), Some(issuer)) = (chain.first(), chain.get(1)) else {
+            return Ok(unknown_status(outcome, "none", "the signer has no issuer"));
+        };
+        let (revoked_at, source) = match (self.own_issuing_ca(issuer), serial_of(cert)) {
             (Some(ca), Some(serial)) => match self.status_of(ca, &serial).await? {
-                CertStatus::Good => Ok(Revocation {
-                    status: "good",
-                    source: "kyso",
-                    revoked_at: None,
-                }),
-                CertStatus::Revoked { time, .. } => {
-                    outcome.indication = Indication::TotalFailed;
-                    outcome.sub_indication = Some(SubIndication::Revoked);
-                    outcome
-                        .errors
-                        .push(format!("the signing certificate was revoked at {time}"));
-                    Ok(Revocation {
-                        status: "revoked",
-                        source: "kyso",
-                        revoked_at: Some(time),
-                    })
-                }
+                CertStatus::Good => (None, "kyso"),
+                CertStatus::Revoked { time, .. } => (Some(time), "kyso"),
                 CertStatus::Unknown => {
-                    outcome.indication = Indication::Indeterminate;
-                    outcome.sub_indication = Some(SubIndication::TryLater);
-                    outcome
-                        .errors
-                        .push("kyso has no record of the signing certificate".into());
-                    Ok(Revocation {
-                        status: "unknown",
-                        source: "kyso",
-                        revoked_at: None,
-                    })
+                    return Ok(unknown_status(
+                        outcome,
+                        "kyso",
+                        "kyso has no record of the signing certificate",
+                    ))
                 }
             },
             _ => {
-                outcome.indication = Indication::Indeterminate;
-                outcome.sub_indication = Some(SubIndication::TryLater);
-                outcome.errors.push(
-                    "no revocation information for the signing certificate (embedded CRLs and \
-                     OCSP responses are not read yet)"
-                        .into(),
-                );
+                let found = inputs.revocation.crls.iter().find_map(|(crl, source)| {
+                    crl_status(crl, cert, issuer, at, inputs.now).map(|s| (s, *source))
+                });
+                match found {
+                    Some((s, source)) => (s, source),
+                    None => {
+                        return Ok(unknown_status(
+                            outcome,
+                            "none",
+                            "no revocation information for the signing certificate: no usable \
+                             CRL of its issuer was given or embedded (OCSP responses of other \
+                             CAs are not read yet)",
+                        ))
+                    }
+                }
+            }
+        };
+        match revoked_at {
+            Some(time) if time <= at || !proven => {
+                outcome.indication = Indication::TotalFailed;
+                outcome.sub_indication = Some(SubIndication::Revoked);
+                outcome
+                    .errors
+                    .push(format!("the signing certificate was revoked at {time}"));
                 Ok(Revocation {
-                    status: "unknown",
-                    source: "none",
-                    revoked_at: None,
+                    status: "revoked",
+                    source,
+                    revoked_at: Some(time),
                 })
             }
+            Some(time) => {
+                outcome.warnings.push(format!(
+                    "the signing certificate was revoked at {time}, after the time-stamp proves \
+                     the signature existed"
+                ));
+                Ok(Revocation {
+                    status: "revoked",
+                    source,
+                    revoked_at: Some(time),
+                })
+            }
+            None => Ok(Revocation {
+                status: "good",
+                source,
+                revoked_at: None,
+            }),
         }
+    }
+}
+
+impl Service {
+    /// Verifies every signature and document time-stamp of a PDF, revision by revision: each
+    /// one's byte range, its CMS (or token) over the bytes it covers, and what the revisions
+    /// after it changed against what the document's certification (DocMDP) or, without one,
+    /// an approval signature allows (up to annotations, which are a warning). The DSS's
+    /// certificates and CRLs are used for paths and revocation. A file that is not a PDF is
+    /// an error; an unreadable PDF is a report with FORMAT_FAILURE.
+    pub async fn verify_pdf(
+        &self,
+        pdf: &[u8],
+        extra_anchors: &[Vec<u8>],
+        revocation: RevocationData,
+    ) -> Result<Report, ServiceError> {
+        use crate::pki::pdf::{self, Change, PdfError};
+        let doc = match pdf::read_signatures(pdf) {
+            Ok(d) => d,
+            Err(PdfError::NotPdf) => {
+                return Err(ServiceError::Invalid("the document is not a PDF".into()))
+            }
+            Err(e) => return Ok(Report::format_failure(e.to_string())),
+        };
+        if doc.signatures.is_empty() {
+            return Ok(Report::failure(
+                Indication::Indeterminate,
+                SubIndication::SignedDataNotFound,
+                "the PDF has no signature".into(),
+            ));
+        }
+        let mut revocation = revocation;
+        for crl in &doc.dss.crls {
+            revocation.crls.push((crl.clone(), "dss"));
+        }
+        let certification = doc
+            .signatures
+            .iter()
+            .find(|s| !s.time_stamp)
+            .and_then(|s| s.certification);
+        let allowed = certification.map_or(Change::Annotations, Change::allowed_by_docmdp);
+        let has_dss =
+            !doc.dss.certs.is_empty() || !doc.dss.crls.is_empty() || !doc.dss.ocsps.is_empty();
+        let mut reports = Vec::with_capacity(doc.signatures.len());
+        for (k, found) in doc.signatures.iter().enumerate() {
+            let mut inputs = self.inputs(extra_anchors, &doc.dss.certs, revocation.clone());
+            let details = PdfDetails {
+                field: found.field.clone(),
+                kind: if found.time_stamp {
+                    "document_time_stamp"
+                } else {
+                    "signature"
+                },
+                sub_filter: found.sub_filter.clone(),
+                byte_range: found.byte_range.map(|x| x as u64),
+                coverage: if found.whole_file {
+                    "whole_file"
+                } else {
+                    "revision"
+                },
+                revision: found.revision,
+                changes_after: found.changes,
+                change_details: found.change_notes.clone(),
+                certification: found.certification,
+                reason: found.reason.clone(),
+                location: found.location.clone(),
+            };
+            let mut report = if let Some(problem) = &found.problem {
+                SignatureReport::failed(
+                    Indication::TotalFailed,
+                    SubIndication::FormatFailure,
+                    problem.clone(),
+                )
+            } else if found.time_stamp {
+                let t = self.check_time_stamp(
+                    &found.contents,
+                    &|a| pdf::range_digest(pdf, &found.byte_range, a),
+                    &inputs,
+                );
+                let mut r = SignatureReport::failed(
+                    t.indication,
+                    SubIndication::FormatFailure,
+                    String::new(),
+                );
+                r.sub_indication = t.sub_indication;
+                r.errors = t.errors.clone();
+                r.signer = None;
+                r.chain = t.tsa.iter().cloned().collect();
+                r.validation_time = inputs.now;
+                r.claimed_signing_time = t.time;
+                r.time_stamps = vec![t];
+                r
+            } else {
+                match SignedData::parse(&found.contents) {
+                    Err(e) => SignatureReport::failed(
+                        Indication::TotalFailed,
+                        SubIndication::FormatFailure,
+                        e.to_string(),
+                    ),
+                    Ok(sd) => {
+                        add_embedded(&mut inputs.revocation, &sd);
+                        let signer = &sd.signers[0];
+                        let digest = signer
+                            .digest
+                            .unwrap_or(crate::pki::cms::DigestAlgorithm::Sha256);
+                        let covered = pdf::range_digest(pdf, &found.byte_range, digest);
+                        // Without signed attributes the signature is over the bytes themselves.
+                        let joined;
+                        let signed = if signer.signed_attrs.is_some() {
+                            Signed::Digest {
+                                algorithm: digest,
+                                value: &covered,
+                            }
+                        } else {
+                            let [a, la, b, lb] = found.byte_range;
+                            joined = [&pdf[a..a + la], &pdf[b..b + lb]].concat();
+                            Signed::Document(&joined)
+                        };
+                        let mut r = self
+                            .check_signer(&sd, signer, signed, &found.contents, &inputs)
+                            .await?;
+                        if sd.signers.len() > 1 {
+                            r.warnings.push(
+                                "the PDF signature has more than one signer; the first is read"
+                                    .into(),
+                            );
+                        }
+                        if found.sub_filter != "ETSI.CAdES.detached" {
+                            r.warnings.push(format!(
+                                "/SubFilter /{}: not a PAdES signature",
+                                found.sub_filter
+                            ));
+                        }
+                        r
+                    }
+                }
+            };
+            if found.time_stamp {
+                report.format = "RFC3161";
+                report.level = "document time-stamp";
+            } else {
+                report.format = if found.sub_filter == "ETSI.CAdES.detached" {
+                    "PAdES"
+                } else {
+                    "PDF"
+                };
+                // B-LT: validation data in the DSS; B-LTA: and a document time-stamp after it.
+                let later_stamp = doc.signatures[k + 1..]
+                    .iter()
+                    .any(|s| s.time_stamp && s.problem.is_none());
+                report.level = match (report.time_stamps.is_empty(), has_dss, later_stamp) {
+                    (true, _, _) => "PAdES-B-B",
+                    (false, false, _) => "PAdES-B-T",
+                    (false, true, false) => "PAdES-B-LT",
+                    (false, true, true) => "PAdES-B-LTA",
+                };
+            }
+            if found.problem.is_none() {
+                if found.changes > allowed {
+                    report.indication = Indication::TotalFailed;
+                    report.sub_indication = Some(SubIndication::SigConstraintsFailure);
+                    report.errors.push(format!(
+                        "the document changed after this signature beyond what {} allows: {}",
+                        if certification.is_some() {
+                            "its certification"
+                        } else {
+                            "an approval signature"
+                        },
+                        found.change_notes.join("; ")
+                    ));
+                } else if found.changes == Change::Annotations {
+                    report.warnings.push(format!(
+                        "annotations were added or changed after this signature: {}",
+                        found.change_notes.join("; ")
+                    ));
+                }
+                if found.certification.is_some() && k > 0 {
+                    report
+                        .warnings
+                        .push("a certification signature that is not the first".into());
+                }
+            }
+            report.pdf = Some(details);
+            reports.push(report);
+        }
+        if certification.is_some() && !doc.docmdp_in_catalog {
+            if let Some(r) = reports.first_mut() {
+                r.warnings
+                    .push("the catalog's /Perms does not name the certification signature".into());
+            }
+        }
+        Ok(Report::of(
+            reports,
+            Some(PdfDocument {
+                revisions: doc.revisions,
+                certification,
+            }),
+        ))
+    }
+}
+
+/// The CRLs a SignedData and its signers carry.
+fn add_embedded(revocation: &mut RevocationData, sd: &SignedData) {
+    let signers = sd.signers.iter().flat_map(|s| s.revocation.crls.iter());
+    for crl in sd.revocation.crls.iter().chain(signers) {
+        revocation.crls.push((crl.clone(), "signature"));
+    }
+}
+
+fn unknown_status(outcome: &mut validate::Outcome, source: &'static str, why: &str) -> Revocation {
+    outcome.indication = Indication::Indeterminate;
+    outcome.sub_indication = Some(SubIndication::TryLater);
+    outcome.errors.push(why.to_string());
+    Revocation {
+        status: "unknown",
+        source,
+        revoked_at: None,
     }
 }
