@@ -15,7 +15,10 @@ use std::rc::Rc;
 mod appearance;
 mod signatures;
 pub use appearance::{Appearance, Image, Placement, MAX_IMAGE_BYTES};
-pub use signatures::{range_digest, read_signatures, Change, DssItems, FoundSignature, SignedPdf};
+pub use signatures::{
+    pdf_date_unix, range_digest, range_digests, read_signatures, Change, DssItems, FoundSignature,
+    SignedPdf,
+};
 
 /// Errors about the input PDF; each message is safe to show to the requester.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -1534,7 +1537,7 @@ fn text_string(s: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn minimal() -> Vec<u8> {
+    pub(crate) fn minimal() -> Vec<u8> {
         let mut pdf = b"%PDF-1.4\n".to_vec();
         let objs = [
             "<< /Type /Catalog /Pages 2 0 R >>",
@@ -1558,7 +1561,7 @@ mod tests {
         pdf
     }
 
-    fn info() -> SignatureInfo {
+    pub(crate) fn info() -> SignatureInfo {
         SignatureInfo {
             kind: SignatureKind::Cades,
             time: time::OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap(),

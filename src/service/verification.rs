@@ -763,8 +763,38 @@ impl Service {
         let allowed = certification.map_or(Change::Annotations, Change::allowed_by_docmdp);
         let has_dss =
             !doc.dss.certs.is_empty() || !doc.dss.crls.is_empty() || !doc.dss.ocsps.is_empty();
+        // Each signature's digest algorithm, then every byte range hashed in one pass.
+        let algorithms: Vec<Option<crate::pki::cms::DigestAlgorithm>> = doc
+            .signatures
+            .iter()
+            .map(|f| match (&f.problem, f.time_stamp) {
+                (Some(_), _) => None,
+                (None, true) => validate::read_time_stamp(&f.contents)
+                    .ok()
+                    .and_then(|(_, info)| info.algorithm),
+                (None, false) => SignedData::parse(&f.contents)
+                    .ok()
+                    .and_then(|sd| sd.signers[0].digest),
+            })
+            .collect();
+        let ranges: Vec<_> = doc
+            .signatures
+            .iter()
+            .zip(&algorithms)
+            .filter_map(|(f, a)| a.map(|a| (f.byte_range, a)))
+            .collect();
+        let mut digests = pdf::range_digests(pdf, &ranges).into_iter();
+        let digests: Vec<Option<Vec<u8>>> = algorithms
+            .iter()
+            .map(|a| a.and_then(|_| digests.next()))
+            .collect();
         let mut reports = Vec::with_capacity(doc.signatures.len());
         for (k, found) in doc.signatures.iter().enumerate() {
+            let covered_with =
+                |a: crate::pki::cms::DigestAlgorithm| match (algorithms[k], &digests[k]) {
+                    (Some(x), Some(d)) if x == a => d.clone(),
+                    _ => pdf::range_digest(pdf, &found.byte_range, a),
+                };
             let mut inputs = self.inputs(extra_anchors, &doc.dss.certs, revocation.clone());
             let details = PdfDetails {
                 field: found.field.clone(),
@@ -794,11 +824,7 @@ impl Service {
                     problem.clone(),
                 )
             } else if found.time_stamp {
-                let t = self.check_time_stamp(
-                    &found.contents,
-                    &|a| pdf::range_digest(pdf, &found.byte_range, a),
-                    &inputs,
-                );
+                let t = self.check_time_stamp(&found.contents, &covered_with, &inputs);
                 let mut r = SignatureReport::failed(
                     t.indication,
                     SubIndication::FormatFailure,
@@ -825,7 +851,7 @@ impl Service {
                         let digest = signer
                             .digest
                             .unwrap_or(crate::pki::cms::DigestAlgorithm::Sha256);
-                        let covered = pdf::range_digest(pdf, &found.byte_range, digest);
+                        let covered = covered_with(digest);
                         // Without signed attributes the signature is over the bytes themselves.
                         let joined;
                         let signed = if signer.signed_attrs.is_some() {
@@ -841,6 +867,12 @@ impl Service {
                         let mut r = self
                             .check_signer(&sd, signer, signed, &found.contents, &inputs)
                             .await?;
+                        if r.claimed_signing_time.is_none() {
+                            // PAdES puts the claimed time in the signature dictionary's /M.
+                            r.claimed_signing_time =
+                                found.claimed_time.as_deref().and_then(pdf::pdf_date_unix);
+                            r.warnings.retain(|w| w != "no claimed signing time");
+                        }
                         if sd.signers.len() > 1 {
                             r.warnings.push(
                                 "the PDF signature has more than one signer; the first is read"

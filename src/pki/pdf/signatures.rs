@@ -159,6 +159,35 @@ pub fn range_digest(
     ctx.finish().as_ref().to_vec()
 }
 
+/// The digests of several byte ranges of one file, each `[0, a, b, l]` (as
+/// [`read_signatures`] checks them) with its algorithm. Every first range starts at 0 and a
+/// later signature's runs further, so the ranges share the hashing of what they have in
+/// common: a file signed N times is hashed about once, not N times.
+pub fn range_digests(
+    pdf: &[u8],
+    ranges: &[([usize; 4], crate::pki::cms::DigestAlgorithm)],
+) -> Vec<Vec<u8>> {
+    use crate::pki::cms::DigestAlgorithm as D;
+    let mut out = vec![Vec::new(); ranges.len()];
+    for algorithm in [D::Sha256, D::Sha384, D::Sha512] {
+        let mut order: Vec<usize> = (0..ranges.len())
+            .filter(|&i| ranges[i].1 == algorithm)
+            .collect();
+        order.sort_by_key(|&i| ranges[i].0[1]);
+        let mut running = ring::digest::Context::new(algorithm.ring());
+        let mut at = 0;
+        for i in order {
+            let [_, la, b, lb] = ranges[i].0;
+            running.update(&pdf[at..la]);
+            at = la;
+            let mut ctx = running.clone();
+            ctx.update(&pdf[b..b + lb]);
+            out[i] = ctx.finish().as_ref().to_vec();
+        }
+    }
+    out
+}
+
 /// Where each revision ends: just after its `%%EOF`, and after the end-of-line that follows
 /// it (a byte range may end at either).
 fn revision_ends(pdf: &[u8]) -> Vec<(usize, usize)> {
@@ -174,6 +203,48 @@ fn revision_ends(pdf: &[u8]) -> Vec<(usize, usize)> {
         })
         .take(super::MAX_SECTIONS * 4)
         .collect()
+}
+
+/// A PDF date (`D:YYYYMMDDHHmmSS` then `Z` or `+HH'mm'`, ISO 32000-1 §7.9.4; later parts
+/// optional) as Unix seconds.
+pub fn pdf_date_unix(s: &str) -> Option<i64> {
+    let s = s.strip_prefix("D:").unwrap_or(s);
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() < 4 || digits.len() > 14 || !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    let part = |r: std::ops::Range<usize>, default: u8| -> Option<u8> {
+        digits.get(r).map_or(Some(default), |p| p.parse().ok())
+    };
+    let year: i32 = digits[..4].parse().ok()?;
+    let date = time::Date::from_calendar_date(
+        year,
+        time::Month::try_from(part(4..6, 1)?).ok()?,
+        part(6..8, 1)?,
+    )
+    .ok()?;
+    let t = time::Time::from_hms(part(8..10, 0)?, part(10..12, 0)?, part(12..14, 0)?).ok()?;
+    let rest = &s[digits.len()..];
+    let offset = match rest.chars().next() {
+        Some(sign @ ('+' | '-')) => {
+            let hm: String = rest[1..].chars().filter(char::is_ascii_digit).collect();
+            let h: i64 = hm.get(..2)?.parse().ok()?;
+            let m: i64 = hm.get(2..4).map_or(Some(0), |x| x.parse().ok())?;
+            let secs = h * 3600 + m * 60;
+            if sign == '+' {
+                secs
+            } else {
+                -secs
+            }
+        }
+        _ => 0,
+    };
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp()
+            - offset,
+    )
 }
 
 fn text(o: Option<&Obj>) -> Option<String> {
@@ -725,6 +796,12 @@ fn changes_since(pdf: &[u8], new: &Xref, end: usize) -> Result<(Change, Vec<Stri
         dss: HashSet::new(),
     };
     diff.dss = dss_objects(&diff, root);
+    // The catalog's XMP metadata stream, the same object before and now.
+    let metadata_of = |x: &Xref| match x.object(pdf, root).ok()?.get(b"Metadata") {
+        Some(Obj::Ref(n, _)) => Some(*n),
+        _ => None,
+    };
+    let metadata = metadata_of(new).filter(|n| metadata_of(&diff.old) == Some(*n));
     let mut level = Change::None;
     let mut notes = Vec::new();
     let mut note = |level: &mut Change, c: Change, text: String| {
@@ -758,6 +835,12 @@ fn changes_since(pdf: &[u8], new: &Xref, end: usize) -> Result<(Change, Vec<Stri
             (
                 Change::ValidationData,
                 "the document information changed".to_string(),
+            )
+        } else if stream_changed && Some(n) == metadata && is_name(now.get(b"Type"), b"Metadata") {
+            // Writers update the XMP packet (its modify date) with every revision.
+            (
+                Change::ValidationData,
+                "the document's XMP metadata changed".to_string(),
             )
         } else if stream_changed {
             (Change::Other, format!("the data of stream {n} changed"))
@@ -805,4 +888,179 @@ fn changes_since(pdf: &[u8], new: &Xref, end: usize) -> Result<(Change, Vec<Stri
         }
     }
     Ok((level, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{info, minimal};
+    use super::super::{append_dss, prepare, Dss, SignatureInfo};
+    use super::*;
+    use crate::pki::cms::DigestAlgorithm;
+
+    /// A stand-in for a CMS: any DER value fills the placeholder.
+    const FAKE_CMS: [u8; 5] = [0x30, 0x03, 0x02, 0x01, 0x07];
+
+    fn signed(pdf: Vec<u8>, field: &str, info: &SignatureInfo) -> Vec<u8> {
+        prepare(pdf, info, field)
+            .unwrap()
+            .finish(&FAKE_CMS)
+            .unwrap()
+    }
+
+    #[test]
+    fn two_signatures_are_found_with_their_coverage_and_what_came_after_each() {
+        let once = signed(minimal(), "Official", &info());
+        let twice = signed(once.clone(), "Seal", &info());
+        let doc = read_signatures(&twice).unwrap();
+        assert_eq!(doc.signatures.len(), 2);
+        let (a, b) = (&doc.signatures[0], &doc.signatures[1]);
+        assert_eq!((a.field.as_str(), b.field.as_str()), ("Official", "Seal"));
+        assert_eq!(a.contents, FAKE_CMS);
+        assert!(a.problem.is_none() && b.problem.is_none(), "{a:?} {b:?}");
+        assert!(!a.whole_file && b.whole_file);
+        assert_eq!((a.revision, b.revision), (2, 3));
+        assert_eq!(a.changes, Change::Signatures, "{:?}", a.change_notes);
+        assert_eq!(b.changes, Change::None);
+        assert_eq!(a.reason.as_deref(), Some("Phê duyệt"));
+        assert_eq!(a.byte_range[2] + a.byte_range[3], once.len());
+
+        // One pass over shared prefixes gives each range's own digest.
+        for alg in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha384] {
+            let ranges = [(b.byte_range, alg), (a.byte_range, alg)];
+            let all = range_digests(&twice, &ranges);
+            assert_eq!(all[0], range_digest(&twice, &b.byte_range, alg));
+            assert_eq!(all[1], range_digest(&twice, &a.byte_range, alg));
+            assert_ne!(all[0], all[1]);
+        }
+    }
+
+    #[test]
+    fn a_dss_and_a_document_time_stamp_after_a_signature_are_validation_data() {
+        let once = signed(minimal(), "Official", &info());
+        let cert = b"not really a certificate".to_vec();
+        let with_dss = append_dss(
+            once,
+            &Dss {
+                certs: vec![&cert],
+                ..Dss::default()
+            },
+        )
+        .unwrap();
+        let ts = SignatureInfo {
+            kind: super::super::SignatureKind::DocTimeStamp,
+            ..info()
+        };
+        let stamped = signed(with_dss, "DocTS", &ts);
+        let doc = read_signatures(&stamped).unwrap();
+        assert_eq!(doc.dss.certs, vec![cert]);
+        let (sig, dts) = (&doc.signatures[0], &doc.signatures[1]);
+        assert!(dts.time_stamp && dts.whole_file);
+        assert_eq!(
+            sig.changes,
+            Change::ValidationData,
+            "{:?}",
+            sig.change_notes
+        );
+    }
+
+    #[test]
+    fn new_content_a_dangling_reference_filled_and_a_skipping_byte_range_are_caught() {
+        let once = signed(minimal(), "Official", &info());
+        let text = String::from_utf8_lossy(&once).into_owned();
+        let prev = text.rfind("startxref\n").unwrap() + 10;
+        let prev: usize = text[prev..].lines().next().unwrap().parse().unwrap();
+        // A revision that rewrites the page content stream (object 4).
+        let append = |objects: &[(u32, &str)]| {
+            let mut out = once.clone();
+            let mut rows = String::new();
+            for (n, body) in objects {
+                rows.push_str(&format!("{n} 1\n{:010} 00000 n\r\n", out.len()));
+                out.extend_from_slice(format!("{n} 0 obj\n{body}\nendobj\n").as_bytes());
+            }
+            let xref = out.len();
+            out.extend_from_slice(
+                format!(
+                    "xref\n{rows}trailer\n<< /Size 40 /Root 1 0 R /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n"
+                )
+                .as_bytes(),
+            );
+            out
+        };
+        let rewritten = append(&[(4, "<< /Length 9 >>\nstream\n(Hi) Tj\n\nendstream")]);
+        let s = &read_signatures(&rewritten).unwrap().signatures[0];
+        assert_eq!(s.changes, Change::Other, "{:?}", s.change_notes);
+        // An object nothing changed refers to (it could fill a dangling reference).
+        let orphan = append(&[(30, "<< /Length 3 >>\nstream\nq Q\nendstream")]);
+        let s = &read_signatures(&orphan).unwrap().signatures[0];
+        assert_eq!(s.changes, Change::Other, "{:?}", s.change_notes);
+        // A note added to the page: annotations.
+        let page = text[text.rfind("3 0 obj\n").unwrap() + 8..]
+            .split("\nendobj")
+            .next()
+            .unwrap()
+            .to_string();
+        let annotated = page.replacen("/Annots [", "/Annots [31 0 R ", 1);
+        assert_ne!(annotated, page);
+        let noted = append(&[
+            (3, &annotated),
+            (
+                31,
+                "<< /Type /Annot /Subtype /Text /Rect [0 0 10 10] /Contents (note) >>",
+            ),
+        ]);
+        let s = &read_signatures(&noted).unwrap().signatures[0];
+        assert_eq!(s.changes, Change::Annotations, "{:?}", s.change_notes);
+
+        // A byte range that leaves out a byte before /Contents.
+        let mut skipping = once.clone();
+        let at = text.find("/ByteRange [").unwrap() + 12;
+        let end = at + text[at..].find(']').unwrap();
+        let n: Vec<usize> = text[at..end]
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        let new = format!("0 {:>10} {:>10} {:>10}", n[1] - 1, n[2], n[3]);
+        skipping[at..end].copy_from_slice(new.as_bytes());
+        let s = &read_signatures(&skipping).unwrap().signatures[0];
+        assert!(
+            s.problem.as_deref().unwrap().contains("leaves out more"),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn pdf_dates_read_with_their_offsets() {
+        assert_eq!(pdf_date_unix("D:20261201000000Z"), Some(1_796_083_200));
+        assert_eq!(
+            pdf_date_unix("D:20261201070000+07'00'"),
+            Some(1_796_083_200)
+        );
+        assert_eq!(pdf_date_unix("D:20261130170000-07'00"), Some(1_796_083_200));
+        assert_eq!(pdf_date_unix("D:2026"), Some(1_767_225_600));
+        assert_eq!(pdf_date_unix("D:20261341"), None);
+        assert_eq!(pdf_date_unix("yesterday"), None);
+    }
+
+    #[test]
+    fn hostile_signature_dictionaries_are_problems_not_panics() {
+        let once = signed(minimal(), "Official", &info());
+        let text = String::from_utf8_lossy(&once).into_owned();
+        let at = text.find("/ByteRange [").unwrap() + 12;
+        let end = at + text[at..].find(']').unwrap();
+        for bad in [
+            format!("5 {:>10} {:>10} {:>10}", 1, 2, 3),
+            format!("0 {:>10} {:>10} {:>10}", 99_999_999, 1, 2),
+            format!("0 {:>10} {:>10} {:>10}", 10, 5, 99_999_999),
+        ] {
+            let mut b = once.clone();
+            assert_eq!(bad.len(), end - at);
+            b[at..end].copy_from_slice(bad.as_bytes());
+            let s = &read_signatures(&b).unwrap().signatures[0];
+            assert!(s.problem.is_some(), "{bad}: {s:?}");
+        }
+        assert_eq!(read_signatures(b"hello").unwrap_err(), PdfError::NotPdf);
+        // Cut inside the signature's revision: the original alone is left, unsigned.
+        let cut = read_signatures(&once[..once.len() / 2]);
+        assert!(cut.map_or(true, |d| d.signatures.is_empty()));
+    }
 }
