@@ -1,6 +1,6 @@
 //! Interop: PDFs signed by pyHanko under a PKI independent of kyso's (tests/scripts/pki_pdf.py
-//! makes a root, an intermediate, its CRL and signers good and bad) and how kyso's PDF
-//! verification judges each one.
+//! makes a root, an intermediate, its CRL, signers good and bad and time-stamping units) and
+//! how kyso's PDF verification judges each one, time-stamped (PAdES B-T, B-LT) or not.
 
 mod common;
 use common::*;
@@ -25,6 +25,7 @@ impl Fixture {
     fn with_crl(&self) -> RevocationData {
         RevocationData {
             crls: vec![(self.crl.clone(), "supplied")],
+            ..Default::default()
         }
     }
 }
@@ -98,6 +99,21 @@ impl Check {
         if !sub_ok {
             self.failures.push(format!(
                 "{case}: signature {i} sub_indication: expected {sub_indication:?}, got {sub}\n{}",
+                serde_json::to_string_pretty(sig).unwrap()
+            ));
+        }
+    }
+
+    /// Expects a warning of signature `i` containing `text`.
+    fn warning(&mut self, case: &str, report: &Value, i: usize, text: &str) {
+        let sig = &report["signatures"][i];
+        let found = sig["warnings"].as_array().is_some_and(|w| {
+            w.iter()
+                .any(|w| w.as_str().is_some_and(|w| w.contains(text)))
+        });
+        if !found {
+            self.failures.push(format!(
+                "{case}: signature {i}: expected a warning containing {text:?}\n{}",
                 serde_json::to_string_pretty(sig).unwrap()
             ));
         }
@@ -263,6 +279,115 @@ async fn pyhanko_signed_pdfs_under_an_independent_pki_get_the_right_verdicts() {
     let r = verify(&env, &flipped, &anchors, fx.with_crl()).await;
     check.document(case, &r, "TOTAL_FAILED");
     check.verdict(case, &r, 0, "TOTAL_FAILED", Some("HASH_FAILURE"));
+
+    // B-T: a signature time-stamp by the other PKI's TSA, at the current time.
+    let case = "p256-bt.pdf with the CRL";
+    let r = verify(&env, &fx.pdf("p256-bt.pdf"), &anchors, fx.with_crl()).await;
+    check.count(case, &r, 1);
+    check.document(case, &r, "TOTAL_PASSED");
+    check.verdict(case, &r, 0, "TOTAL_PASSED", None);
+    check.sig(case, &r, 0, "/level", "PAdES-B-T");
+    check.sig(
+        case,
+        &r,
+        0,
+        "/validation_time_source",
+        "signature time-stamp",
+    );
+    check.sig(case, &r, 0, "/time_stamps/0/indication", "TOTAL_PASSED");
+    check.sig(
+        case,
+        &r,
+        0,
+        "/time_stamps/0/tsa",
+        "C=VN, O=Other PKI, CN=Other TSA",
+    );
+    check.sig(case, &r, 0, "/revocation/source", "supplied");
+    check.sig(case, &r, 0, "/revocation/status", "good");
+
+    // B-LT: B-T with the chains and CRLs in the DSS, which serve when no CRL is supplied.
+    let case = "p256-blt.pdf without a supplied CRL";
+    let r = verify(
+        &env,
+        &fx.pdf("p256-blt.pdf"),
+        &anchors,
+        RevocationData::default(),
+    )
+    .await;
+    check.count(case, &r, 1);
+    check.document(case, &r, "TOTAL_PASSED");
+    check.verdict(case, &r, 0, "TOTAL_PASSED", None);
+    check.sig(case, &r, 0, "/level", "PAdES-B-LT");
+    check.sig(case, &r, 0, "/time_stamps/0/indication", "TOTAL_PASSED");
+    check.sig(case, &r, 0, "/revocation/source", "dss");
+    check.sig(case, &r, 0, "/revocation/status", "good");
+
+    // Expired a day ago, but time-stamped five days ago, while it was valid.
+    let case = "expired-bt.pdf with the CRL";
+    let r = verify(&env, &fx.pdf("expired-bt.pdf"), &anchors, fx.with_crl()).await;
+    check.document(case, &r, "TOTAL_PASSED");
+    check.verdict(case, &r, 0, "TOTAL_PASSED", None);
+    check.sig(
+        case,
+        &r,
+        0,
+        "/validation_time_source",
+        "signature time-stamp",
+    );
+    check.sig(case, &r, 0, "/time_stamps/0/indication", "TOTAL_PASSED");
+    check.sig(case, &r, 0, "/revocation/status", "good");
+
+    // Time-stamped now, after it expired: proof that it was signed too late.
+    let case = "late-bt.pdf with the CRL";
+    let r = verify(&env, &fx.pdf("late-bt.pdf"), &anchors, fx.with_crl()).await;
+    check.document(case, &r, "TOTAL_FAILED");
+    check.verdict(case, &r, 0, "TOTAL_FAILED", Some("EXPIRED"));
+    check.sig(
+        case,
+        &r,
+        0,
+        "/validation_time_source",
+        "signature time-stamp",
+    );
+    check.sig(case, &r, 0, "/time_stamps/0/indication", "TOTAL_PASSED");
+
+    // Revoked an hour ago, but time-stamped two days ago, before its revocation.
+    let case = "revoked-early-bt.pdf with the CRL";
+    let r = verify(
+        &env,
+        &fx.pdf("revoked-early-bt.pdf"),
+        &anchors,
+        fx.with_crl(),
+    )
+    .await;
+    check.document(case, &r, "TOTAL_PASSED");
+    check.verdict(case, &r, 0, "TOTAL_PASSED", None);
+    check.sig(
+        case,
+        &r,
+        0,
+        "/validation_time_source",
+        "signature time-stamp",
+    );
+    check.sig(case, &r, 0, "/revocation/status", "revoked");
+    check.warning(case, &r, 0, "after the time-stamp");
+
+    // A TSA certificate without the timeStamping extended key usage: the time-stamp does not
+    // validate and proves nothing, so the signature is judged at the current time.
+    let case = "bad-tsa-bt.pdf with the CRL";
+    let r = verify(&env, &fx.pdf("bad-tsa-bt.pdf"), &anchors, fx.with_crl()).await;
+    check.document(case, &r, "TOTAL_PASSED");
+    check.verdict(case, &r, 0, "TOTAL_PASSED", None);
+    check.sig(case, &r, 0, "/time_stamps/0/indication", "INDETERMINATE");
+    check.sig(
+        case,
+        &r,
+        0,
+        "/time_stamps/0/sub_indication",
+        "CHAIN_CONSTRAINTS_FAILURE",
+    );
+    check.sig(case, &r, 0, "/validation_time_source", "current time");
+    check.warning(case, &r, 0, "time-stamp does not validate");
 
     assert!(
         check.failures.is_empty(),

@@ -504,3 +504,160 @@ async fn attached_signatures_and_digests_are_verified_and_missing_content_is_sai
                         "digest": {"algorithm": "sha256", "value": B64.encode(digest)}, "signature": cms})).await;
     assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-request");
 }
+
+/// `openssl ocsp` as the other PKI's responder (signing as its root) answers about `signer`
+/// from an index where it is valid or revoked; returns the DER OCSPResponse.
+fn openssl_ocsp_response(dir: &Path, signer: &str, revoked: bool) -> Vec<u8> {
+    let cert = format!("{signer}.pem");
+    let (ok, serial) = openssl_in(dir, &["x509", "-in", &cert, "-noout", "-serial"]);
+    assert!(ok, "{serial}");
+    let serial = serial.trim().trim_start_matches("serial=").to_string();
+    let line = if revoked {
+        format!("R\t301231235959Z\t250101000000Z,keyCompromise\t{serial}\tunknown\t/CN={signer}\n")
+    } else {
+        format!("V\t301231235959Z\t\t{serial}\tunknown\t/CN={signer}\n")
+    };
+    std::fs::write(dir.join("index.txt"), line).unwrap();
+    let run = |args: &[&str]| {
+        let (ok, text) = openssl_in(dir, args);
+        assert!(ok, "openssl {args:?}: {text}");
+    };
+    run(&[
+        "ocsp",
+        "-issuer",
+        "root.pem",
+        "-cert",
+        &cert,
+        "-no_nonce",
+        "-reqout",
+        "oreq.der",
+    ]);
+    run(&[
+        "ocsp",
+        "-index",
+        "index.txt",
+        "-rsigner",
+        "root.pem",
+        "-rkey",
+        "root.key",
+        "-CA",
+        "root.pem",
+        "-reqin",
+        "oreq.der",
+        "-respout",
+        "oresp.der",
+        "-ndays",
+        "1",
+    ]);
+    std::fs::read(dir.join("oresp.der")).unwrap()
+}
+
+#[tokio::test]
+async fn ocsp_responses_from_openssl_and_from_kyso_give_the_status_of_other_cas_certificates() {
+    use kyso::pki::revinfo::ocsp_status;
+    use kyso::service::verification::RevocationData;
+    let env = env(Backend::Sqlite).await;
+    let dir = env.dir.path().join("other");
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl_pki(
+        &dir,
+        &[(
+            "alice",
+            "-newkey ec -pkeyopt ec_paramgen_curve:P-256",
+            "emailProtection",
+        )],
+    );
+    std::fs::write(dir.join("doc.txt"), "Công văn đến\n").unwrap();
+    let document = std::fs::read(dir.join("doc.txt")).unwrap();
+    let root = cert_der(&std::fs::read_to_string(dir.join("root.pem")).unwrap());
+    let alice = cert_der(&std::fs::read_to_string(dir.join("alice.pem")).unwrap());
+    let sig = openssl_cms_sign(&dir, "doc.txt", "alice", &["-outform", "DER"], "sig.der");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verify = |ocsp: Vec<u8>| {
+        let service = env.service.clone();
+        let (document, sig, root) = (document.clone(), sig.clone(), root.clone());
+        async move {
+            let revocation = RevocationData {
+                ocsps: vec![(ocsp, "supplied")],
+                ..RevocationData::default()
+            };
+            let r = service
+                .verify_cms(
+                    Some(kyso::pki::validate::Signed::Document(&document)),
+                    &sig,
+                    &[root],
+                    revocation,
+                )
+                .await
+                .unwrap();
+            serde_json::to_value(&r.signatures[0]).unwrap()
+        }
+    };
+
+    // Good, from OpenSSL's responder (signed by the issuer itself).
+    let good = openssl_ocsp_response(&dir, "alice", false);
+    assert_eq!(ocsp_status(&good, &alice, &root, now, now), Some(None));
+    let s = verify(good.clone()).await;
+    assert_eq!(s["indication"], "TOTAL_PASSED", "{s:#}");
+    assert_eq!(s["revocation"]["source"], "supplied");
+    assert_eq!(s["revocation"]["status"], "good");
+    // Stale before the validation time, or about another certificate: nothing usable.
+    assert_eq!(
+        ocsp_status(&good, &alice, &root, now + 3 * 86_400, now),
+        None
+    );
+    assert_eq!(ocsp_status(&good, &root, &root, now, now), None);
+    // A changed byte in what the responder signed (the response data starts within the first
+    // 40 bytes and runs for well over 100): the signature no longer verifies.
+    let mut forged = good.clone();
+    forged[90] ^= 0x01;
+    assert_eq!(ocsp_status(&forged, &alice, &root, now, now), None);
+    assert_eq!(verify(forged).await["sub_indication"], "TRY_LATER");
+    // Revoked.
+    let revoked = openssl_ocsp_response(&dir, "alice", true);
+    assert_eq!(
+        ocsp_status(&revoked, &alice, &root, now, now),
+        Some(Some(1_735_689_600))
+    );
+    let s = verify(revoked).await;
+    assert_eq!(
+        (s["indication"].as_str(), s["sub_indication"].as_str()),
+        (Some("TOTAL_FAILED"), Some("REVOKED")),
+        "{s:#}"
+    );
+    assert!(ocsp_status(b"\x30\x03\x0a\x01\x01", &alice, &root, now, now).is_none());
+
+    // kyso's own responder answers through its delegated OCSP signing certificate.
+    let (_, token) = env.citizen("001099011001").await;
+    let r = env
+        .post(
+            "/api/v1/certificates",
+            &token,
+            citizen_body("Lê Thị Hoa", "001099011001", &fresh_csr()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let leaf_pem = r.json["certificate_pem"].as_str().unwrap();
+    std::fs::write(env.dir.path().join("leaf.pem"), leaf_pem).unwrap();
+    let leaf = cert_der(leaf_pem);
+    let public =
+        cert_der(&std::fs::read_to_string(env.dir.path().join("certs/public.pem")).unwrap());
+    let req = openssl_ocsp_request(env.dir.path(), &["-no_nonce"]);
+    let resp = env
+        .raw(
+            axum::http::Request::builder()
+                .method("POST")
+                .uri("/pki/ocsp")
+                .header("content-type", "application/ocsp-request")
+                .body(axum::body::Body::from(req))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(resp.status, StatusCode::OK);
+    assert_eq!(
+        ocsp_status(&resp.bytes, &leaf, &public, now, now),
+        Some(None)
+    );
+    // Not the issuer of that certificate: the responder is not delegated by it.
+    assert_eq!(ocsp_status(&resp.bytes, &leaf, &root, now, now), None);
+}

@@ -38,6 +38,9 @@ pub struct VerifyBody {
     /// the PDF carries (for certificates of CAs other than kyso's).
     #[serde(default)]
     pub crls: Vec<String>,
+    /// OCSP responses (base64 DER OCSPResponse), likewise.
+    #[serde(default)]
+    pub ocsps: Vec<String>,
 }
 
 /// Verify signatures: a PDF (every signature and document time-stamp, revision by revision),
@@ -80,11 +83,17 @@ pub async fn verify(
     let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
     let ApiJson(body) = ApiJson::<VerifyBody>::from_request(req, &state).await?;
     let mut revocation = RevocationData::default();
-    if body.crls.len() > 32 {
-        return Err(ApiError::bad("invalid-request", "at most 32 CRLs"));
+    if body.crls.len() + body.ocsps.len() > 32 {
+        return Err(ApiError::bad(
+            "invalid-request",
+            "at most 32 CRLs and OCSP responses",
+        ));
     }
     for crl in &body.crls {
         revocation.crls.push((decode("crls", crl)?, "supplied"));
+    }
+    for o in &body.ocsps {
+        revocation.ocsps.push((decode("ocsps", o)?, "supplied"));
     }
     let document = body
         .document

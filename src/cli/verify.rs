@@ -29,6 +29,9 @@ pub struct VerifyArgs {
     /// the PDF carries (repeatable).
     #[arg(long)]
     crl: Vec<PathBuf>,
+    /// An OCSP response (DER) about the signer's certificate, likewise (repeatable).
+    #[arg(long)]
+    ocsp: Vec<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -61,6 +64,10 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<()> {
             Err(_) => bytes,
         };
         revocation.crls.push((der, "supplied"));
+    }
+    for p in &a.ocsp {
+        let der = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        revocation.ocsps.push((der, "supplied"));
     }
     let svc = setup::open_service(&a.data.config(Overrides::default())?).await?;
     let report = match (document, is_pdf) {

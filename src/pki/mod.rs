@@ -12,6 +12,7 @@ pub mod lint;
 pub mod ocsp;
 pub mod pdf;
 pub mod profile;
+pub mod revinfo;
 pub mod signed_data;
 pub mod tsa;
 pub mod validate;

@@ -52,7 +52,7 @@ pub enum CertIdHash {
 impl CertIdHash {
     pub const ALL: [CertIdHash; 4] = [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512];
 
-    fn from_oid_der(content: &[u8]) -> Option<Self> {
+    pub(crate) fn from_oid_der(content: &[u8]) -> Option<Self> {
         // OID contents (without tag and length).
         Some(match hex::encode(content).as_str() {
             "2b0e03021a" => Self::Sha1,

@@ -114,13 +114,27 @@ impl Service {
                 "index {index} is not below size {size}"
             )));
         }
+        self.inclusion_proof_in(index, size, (size == current).then_some(note).flatten())
+            .await
+    }
+
+    /// The inclusion proof of `index` in the tree of `size` (checked by the caller to exist),
+    /// with that tree's checkpoint note when the caller has it.
+    pub(super) async fn inclusion_proof_in(
+        &self,
+        index: u64,
+        size: u64,
+        checkpoint: Option<String>,
+    ) -> Result<Proof, ServiceError> {
+        if index >= size {
+            return Err(ServiceError::Invalid(format!(
+                "index {index} is not below size {size}"
+            )));
+        }
         let hashes = self
             .prove(|f| merkle::inclusion_proof(&mut FnSource(f), index, size).map_err(source_error))
             .await?;
-        Ok(Proof {
-            hashes,
-            checkpoint: (size == current).then_some(note).flatten(),
-        })
+        Ok(Proof { hashes, checkpoint })
     }
 
     /// RFC 9162 consistency proof between the trees of sizes `from` and `to`.

@@ -186,10 +186,12 @@ impl Report {
 }
 
 /// Revocation data given with a request or carried by the signature or the PDF, and where
-/// it came from.
+/// it came from (`supplied`, `signature`, `dss`).
 #[derive(Default, Clone)]
 pub struct RevocationData {
     pub crls: Vec<(Vec<u8>, &'static str)>,
+    /// OCSP responses (DER OCSPResponse).
+    pub ocsps: Vec<(Vec<u8>, &'static str)>,
 }
 
 /// What one verification validates against.
@@ -199,6 +201,25 @@ struct Inputs<'a> {
     extra_certs: &'a [Vec<u8>],
     revocation: RevocationData,
     now: i64,
+    /// The ledger's size and checkpoint, read once per verification when first needed.
+    tree: &'a Tree,
+}
+
+type Tree = tokio::sync::OnceCell<(u64, Option<String>)>;
+
+/// What every signature of one PDF is verified with.
+struct PdfContext<'a> {
+    pdf: &'a [u8],
+    doc: &'a crate::pki::pdf::SignedPdf,
+    algorithms: Vec<Option<crate::pki::cms::DigestAlgorithm>>,
+    digests: Vec<Option<Vec<u8>>>,
+    extra_anchors: &'a [Vec<u8>],
+    revocation: RevocationData,
+    tree: Tree,
+    /// The changes the document's certification (or an approval signature) allows.
+    allowed: crate::pki::pdf::Change,
+    certification: Option<u8>,
+    has_dss: bool,
 }
 
 /// A CMS given as DER, PEM (`-----BEGIN CMS-----`, `PKCS7`) or base64 text.
@@ -318,34 +339,6 @@ fn serial_of(der: &[u8]) -> Option<String> {
         .map(|(_, c)| crate::pki::serial_hex(c.raw_serial()))
 }
 
-/// What a CRL says of `cert` (DER), if it is a CRL of `issuer` (DER), signed by it, and
-/// usable at validation time `at`: issued by now and not stale before `at`. `Some(None)`:
-/// not revoked; `Some(Some(t))`: revoked at `t`.
-fn crl_status(crl: &[u8], cert: &[u8], issuer: &[u8], at: i64, now: i64) -> Option<Option<i64>> {
-    use x509_parser::revocation_list::CertificateRevocationList;
-    let (_, c) = X509Certificate::from_der(cert).ok()?;
-    let (_, i) = X509Certificate::from_der(issuer).ok()?;
-    let (_, list) = CertificateRevocationList::from_der(crl).ok()?;
-    if list.issuer().as_raw() != c.issuer().as_raw()
-        || list.verify_signature(i.public_key()).is_err()
-    {
-        return None;
-    }
-    let this_update = list.last_update().timestamp();
-    let fresh =
-        this_update <= now + 300 && list.next_update().is_none_or(|next| next.timestamp() >= at);
-    if !fresh {
-        return None;
-    }
-    let serial = c.raw_serial();
-    let strip = |b: &[u8]| -> Vec<u8> { b.iter().skip_while(|x| **x == 0).copied().collect() };
-    let revoked = list
-        .iter_revoked_certificates()
-        .find(|r| strip(r.raw_serial()) == strip(serial))
-        .map(|r| r.revocation_date.timestamp());
-    Some(revoked)
-}
-
 /// The best signature time: the earliest time a valid signature time-stamp proves.
 fn proven_time(stamps: &[TimeStampReport]) -> Option<i64> {
     stamps
@@ -377,6 +370,7 @@ impl Service {
         extra_anchors: &[Vec<u8>],
         extra_certs: &'a [Vec<u8>],
         revocation: RevocationData,
+        tree: &'a Tree,
     ) -> Inputs<'a> {
         let mut anchors = vec![self.cas.root.cert_der.clone()];
         anchors.extend(self.cas.trusted.iter().cloned());
@@ -386,6 +380,7 @@ impl Service {
             extra_certs,
             revocation,
             now: now().unix_timestamp(),
+            tree,
         }
     }
 
@@ -425,7 +420,8 @@ impl Service {
                 ))
             }
         };
-        let mut inputs = self.inputs(extra_anchors, &[], revocation);
+        let tree = Tree::new();
+        let mut inputs = self.inputs(extra_anchors, &[], revocation, &tree);
         add_embedded(&mut inputs.revocation, &sd);
         let mut signatures = Vec::with_capacity(sd.signers.len());
         for signer in &sd.signers {
@@ -559,7 +555,7 @@ impl Service {
         let chain = outcome.chain.clone();
         let ledger = match (chain.first(), chain.get(1)) {
             (Some(cert), Some(issuer)) if self.own_issuing_ca(issuer).is_some() => {
-                self.ledger_inclusion(signer, cert, cms_der, &mut outcome)
+                self.ledger_inclusion(signer, cert, cms_der, inputs.tree, &mut outcome)
                     .await?
             }
             _ => None,
@@ -603,6 +599,7 @@ impl Service {
         signer: &crate::pki::signed_data::SignerInfo,
         cert: &[u8],
         cms_der: &[u8],
+        tree: &Tree,
         outcome: &mut validate::Outcome,
     ) -> Result<Option<LedgerInclusion>, ServiceError> {
         let (Some(digest), Some(md)) = (signer.digest, &signer.message_digest) else {
@@ -634,8 +631,8 @@ impl Service {
             }));
         };
         let index = row.idx as u64;
-        let (size, _) = self.ledger_size().await?;
-        let proof = self.inclusion_proof(index, Some(size)).await?;
+        let (size, note) = tree.get_or_try_init(|| self.ledger_size()).await?.clone();
+        let proof = self.inclusion_proof_in(index, size, note).await?;
         Ok(Some(LedgerInclusion {
             status: "included",
             index: Some(index),
@@ -673,9 +670,19 @@ impl Service {
                 }
             },
             _ => {
-                let found = inputs.revocation.crls.iter().find_map(|(crl, source)| {
-                    crl_status(crl, cert, issuer, at, inputs.now).map(|s| (s, *source))
-                });
+                use crate::pki::revinfo::{crl_status, ocsp_status};
+                let r = &inputs.revocation;
+                let found = r
+                    .ocsps
+                    .iter()
+                    .find_map(|(o, source)| {
+                        ocsp_status(o, cert, issuer, at, inputs.now).map(|s| (s, *source))
+                    })
+                    .or_else(|| {
+                        r.crls.iter().find_map(|(crl, source)| {
+                            crl_status(crl, cert, issuer, at, inputs.now).map(|s| (s, *source))
+                        })
+                    });
                 match found {
                     Some((s, source)) => (s, source),
                     None => {
@@ -683,8 +690,7 @@ impl Service {
                             outcome,
                             "none",
                             "no revocation information for the signing certificate: no usable \
-                             CRL of its issuer was given or embedded (OCSP responses of other \
-                             CAs are not read yet)",
+                             CRL or OCSP response of its issuer was given or embedded",
                         ))
                     }
                 }
@@ -755,6 +761,9 @@ impl Service {
         for crl in &doc.dss.crls {
             revocation.crls.push((crl.clone(), "dss"));
         }
+        for o in &doc.dss.ocsps {
+            revocation.ocsps.push((o.clone(), "dss"));
+        }
         let certification = doc
             .signatures
             .iter()
@@ -788,155 +797,23 @@ impl Service {
             .iter()
             .map(|a| a.and_then(|_| digests.next()))
             .collect();
-        let mut reports = Vec::with_capacity(doc.signatures.len());
-        for (k, found) in doc.signatures.iter().enumerate() {
-            let covered_with =
-                |a: crate::pki::cms::DigestAlgorithm| match (algorithms[k], &digests[k]) {
-                    (Some(x), Some(d)) if x == a => d.clone(),
-                    _ => pdf::range_digest(pdf, &found.byte_range, a),
-                };
-            let mut inputs = self.inputs(extra_anchors, &doc.dss.certs, revocation.clone());
-            let details = PdfDetails {
-                field: found.field.clone(),
-                kind: if found.time_stamp {
-                    "document_time_stamp"
-                } else {
-                    "signature"
-                },
-                sub_filter: found.sub_filter.clone(),
-                byte_range: found.byte_range.map(|x| x as u64),
-                coverage: if found.whole_file {
-                    "whole_file"
-                } else {
-                    "revision"
-                },
-                revision: found.revision,
-                changes_after: found.changes,
-                change_details: found.change_notes.clone(),
-                certification: found.certification,
-                reason: found.reason.clone(),
-                location: found.location.clone(),
-            };
-            let mut report = if let Some(problem) = &found.problem {
-                SignatureReport::failed(
-                    Indication::TotalFailed,
-                    SubIndication::FormatFailure,
-                    problem.clone(),
-                )
-            } else if found.time_stamp {
-                let t = self.check_time_stamp(&found.contents, &covered_with, &inputs);
-                let mut r = SignatureReport::failed(
-                    t.indication,
-                    SubIndication::FormatFailure,
-                    String::new(),
-                );
-                r.sub_indication = t.sub_indication;
-                r.errors = t.errors.clone();
-                r.signer = None;
-                r.chain = t.tsa.iter().cloned().collect();
-                r.validation_time = inputs.now;
-                r.claimed_signing_time = t.time;
-                r.time_stamps = vec![t];
-                r
-            } else {
-                match SignedData::parse(&found.contents) {
-                    Err(e) => SignatureReport::failed(
-                        Indication::TotalFailed,
-                        SubIndication::FormatFailure,
-                        e.to_string(),
-                    ),
-                    Ok(sd) => {
-                        add_embedded(&mut inputs.revocation, &sd);
-                        let signer = &sd.signers[0];
-                        let digest = signer
-                            .digest
-                            .unwrap_or(crate::pki::cms::DigestAlgorithm::Sha256);
-                        let covered = covered_with(digest);
-                        // Without signed attributes the signature is over the bytes themselves.
-                        let joined;
-                        let signed = if signer.signed_attrs.is_some() {
-                            Signed::Digest {
-                                algorithm: digest,
-                                value: &covered,
-                            }
-                        } else {
-                            let [a, la, b, lb] = found.byte_range;
-                            joined = [&pdf[a..a + la], &pdf[b..b + lb]].concat();
-                            Signed::Document(&joined)
-                        };
-                        let mut r = self
-                            .check_signer(&sd, signer, signed, &found.contents, &inputs)
-                            .await?;
-                        if r.claimed_signing_time.is_none() {
-                            // PAdES puts the claimed time in the signature dictionary's /M.
-                            r.claimed_signing_time =
-                                found.claimed_time.as_deref().and_then(pdf::pdf_date_unix);
-                            r.warnings.retain(|w| w != "no claimed signing time");
-                        }
-                        if sd.signers.len() > 1 {
-                            r.warnings.push(
-                                "the PDF signature has more than one signer; the first is read"
-                                    .into(),
-                            );
-                        }
-                        if found.sub_filter != "ETSI.CAdES.detached" {
-                            r.warnings.push(format!(
-                                "/SubFilter /{}: not a PAdES signature",
-                                found.sub_filter
-                            ));
-                        }
-                        r
-                    }
-                }
-            };
-            if found.time_stamp {
-                report.format = "RFC3161";
-                report.level = "document time-stamp";
-            } else {
-                report.format = if found.sub_filter == "ETSI.CAdES.detached" {
-                    "PAdES"
-                } else {
-                    "PDF"
-                };
-                // B-LT: validation data in the DSS; B-LTA: and a document time-stamp after it.
-                let later_stamp = doc.signatures[k + 1..]
-                    .iter()
-                    .any(|s| s.time_stamp && s.problem.is_none());
-                report.level = match (report.time_stamps.is_empty(), has_dss, later_stamp) {
-                    (true, _, _) => "PAdES-B-B",
-                    (false, false, _) => "PAdES-B-T",
-                    (false, true, false) => "PAdES-B-LT",
-                    (false, true, true) => "PAdES-B-LTA",
-                };
-            }
-            if found.problem.is_none() {
-                if found.changes > allowed {
-                    report.indication = Indication::TotalFailed;
-                    report.sub_indication = Some(SubIndication::SigConstraintsFailure);
-                    report.errors.push(format!(
-                        "the document changed after this signature beyond what {} allows: {}",
-                        if certification.is_some() {
-                            "its certification"
-                        } else {
-                            "an approval signature"
-                        },
-                        found.change_notes.join("; ")
-                    ));
-                } else if found.changes == Change::Annotations {
-                    report.warnings.push(format!(
-                        "annotations were added or changed after this signature: {}",
-                        found.change_notes.join("; ")
-                    ));
-                }
-                if found.certification.is_some() && k > 0 {
-                    report
-                        .warnings
-                        .push("a certification signature that is not the first".into());
-                }
-            }
-            report.pdf = Some(details);
-            reports.push(report);
-        }
+        let ctx = PdfContext {
+            pdf,
+            doc: &doc,
+            algorithms,
+            digests,
+            extra_anchors,
+            revocation,
+            tree: Tree::new(),
+            allowed,
+            certification,
+            has_dss,
+        };
+        // The signatures are verified concurrently: their store reads overlap.
+        let mut reports = futures_util::future::try_join_all(
+            (0..doc.signatures.len()).map(|k| self.pdf_signature(&ctx, k)),
+        )
+        .await?;
         if certification.is_some() && !doc.docmdp_in_catalog {
             if let Some(r) = reports.first_mut() {
                 r.warnings
@@ -951,6 +828,166 @@ impl Service {
             }),
         ))
     }
+
+    /// Signature `k` of a PDF: its CMS (or document time-stamp) over the bytes it covers, its
+    /// level, and the changes after it against what is allowed.
+    async fn pdf_signature(
+        &self,
+        ctx: &PdfContext<'_>,
+        k: usize,
+    ) -> Result<SignatureReport, ServiceError> {
+        use crate::pki::pdf::{self, Change};
+        let (pdf, doc, algorithms, digests) = (ctx.pdf, ctx.doc, &ctx.algorithms, &ctx.digests);
+        let (allowed, certification, has_dss) = (ctx.allowed, ctx.certification, ctx.has_dss);
+        let found = &doc.signatures[k];
+        let covered_with = |a: crate::pki::cms::DigestAlgorithm| match (algorithms[k], &digests[k])
+        {
+            (Some(x), Some(d)) if x == a => d.clone(),
+            _ => pdf::range_digest(pdf, &found.byte_range, a),
+        };
+        let mut inputs = self.inputs(
+            ctx.extra_anchors,
+            &doc.dss.certs,
+            ctx.revocation.clone(),
+            &ctx.tree,
+        );
+        let details = PdfDetails {
+            field: found.field.clone(),
+            kind: if found.time_stamp {
+                "document_time_stamp"
+            } else {
+                "signature"
+            },
+            sub_filter: found.sub_filter.clone(),
+            byte_range: found.byte_range.map(|x| x as u64),
+            coverage: if found.whole_file {
+                "whole_file"
+            } else {
+                "revision"
+            },
+            revision: found.revision,
+            changes_after: found.changes,
+            change_details: found.change_notes.clone(),
+            certification: found.certification,
+            reason: found.reason.clone(),
+            location: found.location.clone(),
+        };
+        let mut report = if let Some(problem) = &found.problem {
+            SignatureReport::failed(
+                Indication::TotalFailed,
+                SubIndication::FormatFailure,
+                problem.clone(),
+            )
+        } else if found.time_stamp {
+            let t = self.check_time_stamp(&found.contents, &covered_with, &inputs);
+            let mut r =
+                SignatureReport::failed(t.indication, SubIndication::FormatFailure, String::new());
+            r.sub_indication = t.sub_indication;
+            r.errors = t.errors.clone();
+            r.signer = None;
+            r.chain = t.tsa.iter().cloned().collect();
+            r.validation_time = inputs.now;
+            r.claimed_signing_time = t.time;
+            r.time_stamps = vec![t];
+            r
+        } else {
+            match SignedData::parse(&found.contents) {
+                Err(e) => SignatureReport::failed(
+                    Indication::TotalFailed,
+                    SubIndication::FormatFailure,
+                    e.to_string(),
+                ),
+                Ok(sd) => {
+                    add_embedded(&mut inputs.revocation, &sd);
+                    let signer = &sd.signers[0];
+                    let digest = signer
+                        .digest
+                        .unwrap_or(crate::pki::cms::DigestAlgorithm::Sha256);
+                    let covered = covered_with(digest);
+                    // Without signed attributes the signature is over the bytes themselves.
+                    let joined;
+                    let signed = if signer.signed_attrs.is_some() {
+                        Signed::Digest {
+                            algorithm: digest,
+                            value: &covered,
+                        }
+                    } else {
+                        let [a, la, b, lb] = found.byte_range;
+                        joined = [&pdf[a..a + la], &pdf[b..b + lb]].concat();
+                        Signed::Document(&joined)
+                    };
+                    let mut r = self
+                        .check_signer(&sd, signer, signed, &found.contents, &inputs)
+                        .await?;
+                    if r.claimed_signing_time.is_none() {
+                        // PAdES puts the claimed time in the signature dictionary's /M.
+                        r.claimed_signing_time =
+                            found.claimed_time.as_deref().and_then(pdf::pdf_date_unix);
+                        r.warnings.retain(|w| w != "no claimed signing time");
+                    }
+                    if sd.signers.len() > 1 {
+                        r.warnings.push(
+                            "the PDF signature has more than one signer; the first is read".into(),
+                        );
+                    }
+                    if found.sub_filter != "ETSI.CAdES.detached" {
+                        r.warnings.push(format!(
+                            "/SubFilter /{}: not a PAdES signature",
+                            found.sub_filter
+                        ));
+                    }
+                    r
+                }
+            }
+        };
+        if found.time_stamp {
+            report.format = "RFC3161";
+            report.level = "document time-stamp";
+        } else {
+            report.format = if found.sub_filter == "ETSI.CAdES.detached" {
+                "PAdES"
+            } else {
+                "PDF"
+            };
+            // B-LT: validation data in the DSS; B-LTA: and a document time-stamp after it.
+            let later_stamp = doc.signatures[k + 1..]
+                .iter()
+                .any(|s| s.time_stamp && s.problem.is_none());
+            report.level = match (report.time_stamps.is_empty(), has_dss, later_stamp) {
+                (true, _, _) => "PAdES-B-B",
+                (false, false, _) => "PAdES-B-T",
+                (false, true, false) => "PAdES-B-LT",
+                (false, true, true) => "PAdES-B-LTA",
+            };
+        }
+        if found.problem.is_none() {
+            if found.changes > allowed {
+                report.indication = Indication::TotalFailed;
+                report.sub_indication = Some(SubIndication::SigConstraintsFailure);
+                report.errors.push(format!(
+                    "the document changed after this signature beyond what {} allows: {}",
+                    if certification.is_some() {
+                        "its certification"
+                    } else {
+                        "an approval signature"
+                    },
+                    found.change_notes.join("; ")
+                ));
+            } else if found.changes == Change::Annotations {
+                report.warnings.push(format!(
+                    "annotations were added or changed after this signature: {}",
+                    found.change_notes.join("; ")
+                ));
+            }
+            if found.certification.is_some() && k > 0 {
+                report
+                    .warnings
+                    .push("a certification signature that is not the first".into());
+            }
+        }
+        report.pdf = Some(details);
+        Ok(report)
+    }
 }
 
 /// The CRLs a SignedData and its signers carry.
@@ -958,6 +995,10 @@ fn add_embedded(revocation: &mut RevocationData, sd: &SignedData) {
     let signers = sd.signers.iter().flat_map(|s| s.revocation.crls.iter());
     for crl in sd.revocation.crls.iter().chain(signers) {
         revocation.crls.push((crl.clone(), "signature"));
+    }
+    let signers = sd.signers.iter().flat_map(|s| s.revocation.ocsps.iter());
+    for o in sd.revocation.ocsps.iter().chain(signers) {
+        revocation.ocsps.push((o.clone(), "signature"));
     }
 }
 

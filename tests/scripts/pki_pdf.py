@@ -5,14 +5,29 @@ end-entity signers issued by the intermediate:
 
 - `p256` (P-256, emailProtection), `rsa2048` (RSA 2048, emailProtection), `rsa3072` (RSA 3072,
   documentSigning), valid from an hour ago for 30 days;
-- `revoked` (P-256, emailProtection), revoked an hour ago in the intermediate's CRL;
+- `revoked` (P-256, emailProtection), valid from 10 days ago, revoked an hour ago in the
+  intermediate's CRL;
 - `expired` (P-256, emailProtection), valid from 10 days ago until a day ago;
-- `server` (P-256, serverAuth only).
+- `server` (P-256, serverAuth only);
+
+and two time-stamping units, P-256, valid from 30 days ago for 60 days (the root and the
+intermediate from 30 days ago too, so that the chains are valid at past time-stamps): `tsa`
+("Other TSA", keyUsage digitalSignature and extendedKeyUsage timeStamping, both critical) and
+`bad-tsa` ("Bad TSA", extendedKeyUsage emailProtection only). They time-stamp in process
+(pyHanko's DummyTimeStamper, taught ECDSA), at the current time or a fixed one.
 
 Writes root.pem, crl.der (the intermediate's CRL, revoking `revoked`), root-crl.der (the root's
-CRL over the intermediate, empty), then, signed by pyHanko as PAdES B-B (SHA-256, field Sig1):
-<signer>.pdf for each signer, p256-dss.pdf (p256, with the certificates and CRLs in the DSS) and
-two.pdf (p256, then rsa3072 a second later as a second incremental update in field Sig2).
+CRL over the intermediate, empty), then, signed by pyHanko as PAdES (SHA-256, field Sig1):
+
+- B-B: <signer>.pdf for each signer, p256-dss.pdf (p256, with the certificates and CRLs in the
+  DSS) and two.pdf (p256, then rsa3072 a second later as a second incremental update in field
+  Sig2);
+- B-T (a signature time-stamp by `tsa` at the current time unless said): p256-bt.pdf,
+  p256-blt.pdf (B-T with the chains and CRLs in the DSS: B-LT), expired-bt.pdf (`expired`,
+  time-stamped 5 days ago, while it was valid), late-bt.pdf (`expired`, time-stamped now),
+  revoked-early-bt.pdf (`revoked`, time-stamped 2 days ago, before its revocation) and
+  bad-tsa-bt.pdf (p256, time-stamped by `bad-tsa`).
+
 Prints one line per file written; exits non-zero on any failure.
 """
 import datetime
@@ -20,6 +35,7 @@ import os
 import sys
 import time
 
+from asn1crypto import algos, cms, core
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -27,9 +43,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers
+from pyhanko.sign import fields, general, signers
+from pyhanko.sign.timestamps import DummyTimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
@@ -56,7 +74,12 @@ def rsa_key(bits):
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def certificate(subject, key, issuer_name, issuer_key, not_before, not_after, ca, eku=None):
+def certificate(
+    subject, key, issuer_name, issuer_key, not_before, not_after, ca, eku=None, tsa=False
+):
+    """A CA certificate, or an end-entity one with extended key usage `eku`: a signer's
+    (keyUsage digitalSignature and nonRepudiation; the EKU not critical) or, `tsa`, a
+    time-stamping unit's (keyUsage digitalSignature only; the EKU critical, as RFC 3161 asks)."""
     b = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -91,7 +114,7 @@ def certificate(subject, key, issuer_name, issuer_key, not_before, not_after, ca
         b = b.add_extension(
             x509.KeyUsage(
                 digital_signature=True,
-                content_commitment=True,
+                content_commitment=not tsa,
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
@@ -102,7 +125,7 @@ def certificate(subject, key, issuer_name, issuer_key, not_before, not_after, ca
             ),
             True,
         )
-        b = b.add_extension(x509.ExtendedKeyUsage(eku), False)
+        b = b.add_extension(x509.ExtendedKeyUsage(eku), tsa)
     return b.sign(issuer_key, hashes.SHA256())
 
 
@@ -150,18 +173,53 @@ def write_pem(out, stem, cert, key):
     return cert_path, key_path
 
 
-def sign(source, target, signer, field, validation_context=None):
+class EcdsaTimeStamper(DummyTimeStamper):
+    """pyHanko's in-process TSA, which signs with RSA only, signing with an EC key."""
+
+    def _sign_tst_info(self, tst_info_data, md_algorithm, dt):
+        md = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
+        md.update(tst_info_data)
+        signed_attrs = cms.CMSAttributes(
+            [
+                general.simple_cms_attribute("content_type", "tst_info"),
+                general.simple_cms_attribute(
+                    "signing_time", cms.Time({"utc_time": core.UTCTime(dt)})
+                ),
+                general.simple_cms_attribute(
+                    "signing_certificate", general.as_signing_certificate(self.tsa_cert)
+                ),
+                general.simple_cms_attribute("message_digest", md.finalize()),
+            ]
+        )
+        key = serialization.load_der_private_key(self.tsa_key.dump(), password=None)
+        signature = key.sign(
+            signed_attrs.dump(), ec.ECDSA(get_pyca_cryptography_hash(md_algorithm))
+        )
+        return signature, signed_attrs
+
+    def _build_signed_data(self, tst_info_data, md_algorithm, signature, signed_attrs):
+        signed_data = super()._build_signed_data(
+            tst_info_data, md_algorithm, signature, signed_attrs
+        )
+        signed_data["signer_infos"][0]["signature_algorithm"] = algos.SignedDigestAlgorithm(
+            {"algorithm": f"{md_algorithm}_ecdsa"}
+        )
+        return signed_data
+
+
+def sign(source, target, signer, field, validation_context=None, timestamper=None):
     meta = signers.PdfSignatureMetadata(
         field_name=field,
         subfilter=fields.SigSeedSubFilter.PADES,
         md_algorithm="sha256",
         embed_validation_info=validation_context is not None,
         validation_context=validation_context,
+        use_pades_lta=False,
     )
     with open(source, "rb") as f:
         writer = IncrementalPdfFileWriter(f)
         with open(target, "wb") as out:
-            signers.sign_pdf(writer, meta, signer=signer, output=out)
+            signers.sign_pdf(writer, meta, signer=signer, timestamper=timestamper, output=out)
     print(f"wrote {target}")
 
 
@@ -170,7 +228,7 @@ def main(source, out):
     root_key = p256()
     root_name = name("Other Root")
     root = certificate(
-        root_name, root_key, root_name, root_key, NOW - DAY, NOW + 3650 * DAY, ca=True
+        root_name, root_key, root_name, root_key, NOW - 30 * DAY, NOW + 3650 * DAY, ca=True
     )
     int_key = p256()
     inter = certificate(
@@ -178,7 +236,7 @@ def main(source, out):
         int_key,
         root_name,
         root_key,
-        NOW - DAY,
+        NOW - 30 * DAY,
         NOW + 1825 * DAY,
         ca=True,
     )
@@ -187,7 +245,7 @@ def main(source, out):
         "p256": (p256(), email, NOW - HOUR, NOW + 30 * DAY),
         "rsa2048": (rsa_key(2048), email, NOW - HOUR, NOW + 30 * DAY),
         "rsa3072": (rsa_key(3072), [DOCUMENT_SIGNING], NOW - HOUR, NOW + 30 * DAY),
-        "revoked": (p256(), email, NOW - HOUR, NOW + 30 * DAY),
+        "revoked": (p256(), email, NOW - 10 * DAY, NOW + 30 * DAY),
         "expired": (p256(), email, NOW - 10 * DAY, NOW - DAY),
         "server": (p256(), [ExtendedKeyUsageOID.SERVER_AUTH], NOW - HOUR, NOW + 30 * DAY),
     }
@@ -197,6 +255,17 @@ def main(source, out):
             name(f"Signer {stem}"), key, inter.subject, int_key, nb, na, ca=False, eku=eku
         )
         leaves[stem] = (cert, key)
+    tsas = {}
+    for stem, cn, eku in [
+        ("tsa", "Other TSA", [ExtendedKeyUsageOID.TIME_STAMPING]),
+        ("bad-tsa", "Bad TSA", email),
+    ]:
+        key = p256()
+        cert = certificate(
+            name(cn), key, inter.subject, int_key, NOW - 30 * DAY, NOW + 30 * DAY,
+            ca=False, eku=eku, tsa=True,
+        )
+        tsas[stem] = (cert, key)
 
     root_path, _ = write_pem(out, "root", root, None)
     inter_path, _ = write_pem(out, "intermediate", inter, None)
@@ -229,6 +298,35 @@ def main(source, out):
         allow_fetching=False,
     )
     sign(source, os.path.join(out, "p256-dss.pdf"), pyhanko_signers["p256"], "Sig1", vc)
+
+    tsa_files = {stem: write_pem(out, stem, *pair) for stem, pair in tsas.items()}
+
+    def timestamper(stem, at=None):
+        cert_path, key_path = tsa_files[stem]
+        return EcdsaTimeStamper(
+            tsa_cert=load_cert_from_pemder(cert_path),
+            tsa_key=load_private_key_from_pemder(key_path, passphrase=None),
+            certs_to_embed=[inter_asn1],
+            fixed_dt=at,
+        )
+
+    stamped = [
+        ("p256-bt.pdf", "p256", "tsa", None, None),
+        ("p256-blt.pdf", "p256", "tsa", None, vc),
+        ("expired-bt.pdf", "expired", "tsa", NOW - 5 * DAY, None),
+        ("late-bt.pdf", "expired", "tsa", None, None),
+        ("revoked-early-bt.pdf", "revoked", "tsa", NOW - 2 * DAY, None),
+        ("bad-tsa-bt.pdf", "p256", "bad-tsa", None, None),
+    ]
+    for target, stem, tsa, at, context in stamped:
+        sign(
+            source,
+            os.path.join(out, target),
+            pyhanko_signers[stem],
+            "Sig1",
+            context,
+            timestamper(tsa, at),
+        )
 
     once = os.path.join(out, "two-once.pdf")
     sign(source, once, pyhanko_signers["p256"], "Sig1")
