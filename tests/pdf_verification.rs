@@ -146,6 +146,27 @@ async fn b_lt_and_b_lta_levels_are_recognized_and_the_document_time_stamp_valida
     assert_eq!(sigs[1]["pdf"]["kind"], "document_time_stamp");
     assert_eq!(sigs[1]["indication"], "TOTAL_PASSED", "{:#}", sigs[1]);
     assert_eq!(sigs[1]["pdf"]["coverage"], "whole_file");
+
+    // The TSA's certificate revoked after its time-stamps: they still prove time, with a
+    // warning.
+    let tsa_pem = std::fs::read_to_string(env.dir.path().join("certs/tsa.pem")).unwrap();
+    let tsa_der = cert_der(&tsa_pem);
+    let (_, tsa) = x509_parser::parse_x509_certificate(&tsa_der).unwrap();
+    let serial = kyso::pki::serial_hex(tsa.raw_serial());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = env
+        .post(
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            &env.admin,
+            json!({"reason": "superseded"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let report = verify_raw(&env, &verifier, &lt).await;
+    let s = &report["signatures"][0];
+    assert_eq!(s["indication"], "TOTAL_PASSED", "{s:#}");
+    let errors = s["time_stamps"][0]["errors"].to_string();
+    assert!(errors.contains("after the time-stamp"), "{s:#}");
 }
 
 /// The offset of the first `needle` in `hay`.

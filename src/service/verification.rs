@@ -468,23 +468,25 @@ impl Service {
         outcome
     }
 
-    /// Validates a time-stamp token over the data `imprint_of` digests, at the current time.
-    fn check_time_stamp(
+    /// Validates a time-stamp token over the data `imprint_of` digests, at the current time,
+    /// with the TSA certificate's status: revoked by its genTime, the token proves nothing; a
+    /// later revocation or no status is a warning.
+    async fn check_time_stamp(
         &self,
         token: &[u8],
-        imprint_of: &dyn Fn(crate::pki::cms::DigestAlgorithm) -> Vec<u8>,
+        imprint_of: &(dyn Fn(crate::pki::cms::DigestAlgorithm) -> Vec<u8> + Sync),
         inputs: &Inputs<'_>,
-    ) -> TimeStampReport {
+    ) -> Result<TimeStampReport, ServiceError> {
         let (sd, info) = match validate::read_time_stamp(token) {
             Ok(x) => x,
             Err(o) => {
-                return TimeStampReport {
+                return Ok(TimeStampReport {
                     indication: o.indication,
                     sub_indication: o.sub_indication,
                     time: None,
                     tsa: None,
                     errors: o.errors,
-                }
+                })
             }
         };
         let content = sd.content.clone().unwrap_or_default();
@@ -497,13 +499,34 @@ impl Service {
             validate::Purpose::TimeStamping,
         );
         validate::check_imprint(&info, imprint_of, &mut o);
-        TimeStampReport {
+        let mut warnings = Vec::new();
+        if o.indication == Indication::TotalPassed {
+            if let (Some(tsa), Some(issuer)) = (o.chain.first(), o.chain.get(1)) {
+                match self.status_from(tsa, issuer, inputs, info.gen_time).await? {
+                    Ok((Some(t), _)) if t <= info.gen_time => o.fail(
+                        Indication::TotalFailed,
+                        SubIndication::Revoked,
+                        format!("the time-stamping unit's certificate was revoked at {t}"),
+                    ),
+                    Ok((Some(t), _)) => warnings.push(format!(
+                        "the time-stamping unit's certificate was revoked at {t}, after the time-stamp"
+                    )),
+                    Ok((None, _)) => {}
+                    Err(_) => warnings.push(
+                        "no revocation information for the time-stamping unit's certificate".into(),
+                    ),
+                }
+            }
+        }
+        o.errors
+            .extend(warnings.iter().map(|w| format!("warning: {w}")));
+        Ok(TimeStampReport {
             indication: o.indication,
             sub_indication: o.sub_indication,
             time: Some(info.gen_time),
             tsa: o.chain.first().and_then(|c| subject_of(c)),
             errors: o.errors,
-        }
+        })
     }
 
     /// One signer: its signature time-stamps (a valid one proves when it existed, and the
@@ -516,11 +539,13 @@ impl Service {
         cms_der: &[u8],
         inputs: &Inputs<'_>,
     ) -> Result<SignatureReport, ServiceError> {
-        let time_stamps: Vec<TimeStampReport> = signer
-            .time_stamps
-            .iter()
-            .map(|t| self.check_time_stamp(t, &|a| a.digest(&signer.signature), inputs))
-            .collect();
+        let mut time_stamps = Vec::with_capacity(signer.time_stamps.len());
+        for t in &signer.time_stamps {
+            time_stamps.push(
+                self.check_time_stamp(t, &|a| a.digest(&signer.signature), inputs)
+                    .await?,
+            );
+        }
         let proven = proven_time(&time_stamps);
         let at = proven.unwrap_or(inputs.now);
         let mut outcome = self.validate_cached(
@@ -642,6 +667,39 @@ impl Service {
         }))
     }
 
+    /// The status of `cert` (issued by `issuer`) at `at`: kyso's own record when one of its
+    /// issuing CAs is the issuer, otherwise an OCSP response or a CRL of the issuer from
+    /// `inputs`. `Ok(Ok((revoked at, source)))`, or `Ok(Err(source))` when nothing says.
+    async fn status_from(
+        &self,
+        cert: &[u8],
+        issuer: &[u8],
+        inputs: &Inputs<'_>,
+        at: i64,
+    ) -> Result<Result<(Option<i64>, &'static str), &'static str>, ServiceError> {
+        if let (Some(ca), Some(serial)) = (self.own_issuing_ca(issuer), serial_of(cert)) {
+            return Ok(match self.status_of(ca, &serial).await? {
+                CertStatus::Good => Ok((None, "kyso")),
+                CertStatus::Revoked { time, .. } => Ok((Some(time), "kyso")),
+                CertStatus::Unknown => Err("kyso"),
+            });
+        }
+        use crate::pki::revinfo::{crl_status, ocsp_status};
+        let r = &inputs.revocation;
+        let found = r
+            .ocsps
+            .iter()
+            .find_map(|(o, source)| {
+                ocsp_status(o, cert, issuer, at, inputs.now).map(|s| (s, *source))
+            })
+            .or_else(|| {
+                r.crls.iter().find_map(|(crl, source)| {
+                    crl_status(crl, cert, issuer, at, inputs.now).map(|s| (s, *source))
+                })
+            });
+        Ok(found.ok_or("none"))
+    }
+
     /// The signing certificate's status at validation time `at`: kyso's own record when one
     /// of its issuing CAs is the issuer, otherwise a CRL of the issuer given with the request
     /// or carried by the signature or the PDF. A revocation after `at` does not count when a
@@ -657,43 +715,16 @@ impl Service {
         let (Some(cert), Some(issuer)) = (chain.first(), chain.get(1)) else {
             return Ok(unknown_status(outcome, "none", "the signer has no issuer"));
         };
-        let (revoked_at, source) = match (self.own_issuing_ca(issuer), serial_of(cert)) {
-            (Some(ca), Some(serial)) => match self.status_of(ca, &serial).await? {
-                CertStatus::Good => (None, "kyso"),
-                CertStatus::Revoked { time, .. } => (Some(time), "kyso"),
-                CertStatus::Unknown => {
-                    return Ok(unknown_status(
-                        outcome,
-                        "kyso",
-                        "kyso has no record of the signing certificate",
-                    ))
-                }
-            },
-            _ => {
-                use crate::pki::revinfo::{crl_status, ocsp_status};
-                let r = &inputs.revocation;
-                let found = r
-                    .ocsps
-                    .iter()
-                    .find_map(|(o, source)| {
-                        ocsp_status(o, cert, issuer, at, inputs.now).map(|s| (s, *source))
-                    })
-                    .or_else(|| {
-                        r.crls.iter().find_map(|(crl, source)| {
-                            crl_status(crl, cert, issuer, at, inputs.now).map(|s| (s, *source))
-                        })
-                    });
-                match found {
-                    Some((s, source)) => (s, source),
-                    None => {
-                        return Ok(unknown_status(
-                            outcome,
-                            "none",
-                            "no revocation information for the signing certificate: no usable \
-                             CRL or OCSP response of its issuer was given or embedded",
-                        ))
-                    }
-                }
+        let (revoked_at, source) = match self.status_from(cert, issuer, inputs, at).await? {
+            Ok(found) => found,
+            Err(source) => {
+                let why = if source == "kyso" {
+                    "kyso has no record of the signing certificate"
+                } else {
+                    "no revocation information for the signing certificate: no usable CRL or \
+                     OCSP response of its issuer was given or embedded"
+                };
+                return Ok(unknown_status(outcome, source, why));
             }
         };
         match revoked_at {
@@ -879,7 +910,9 @@ impl Service {
                 problem.clone(),
             )
         } else if found.time_stamp {
-            let t = self.check_time_stamp(&found.contents, &covered_with, &inputs);
+            let t = self
+                .check_time_stamp(&found.contents, &covered_with, &inputs)
+                .await?;
             let mut r =
                 SignatureReport::failed(t.indication, SubIndication::FormatFailure, String::new());
             r.sub_indication = t.sub_indication;
