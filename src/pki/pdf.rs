@@ -186,6 +186,30 @@ fn is_delim(c: u8) -> bool {
 
 const BAD: PdfError = PdfError::Malformed("bad object syntax");
 
+/// A hex string's bytes (ISO 32000-1 §7.3.4.3): white space ignored, a missing last digit is
+/// 0. One pass: a signature's placeholder is tens of kilobytes of digits.
+fn decode_hex(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len() / 2 + 1);
+    let mut high: Option<u8> = None;
+    for &c in raw {
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            c if is_ws(c) => continue,
+            _ => return None,
+        };
+        match high.take() {
+            None => high = Some(v),
+            Some(h) => out.push(h << 4 | v),
+        }
+    }
+    if let Some(h) = high {
+        out.push(h << 4);
+    }
+    Some(out)
+}
+
 /// Reads PDF objects from a position in the file.
 struct Lexer<'a> {
     b: &'a [u8],
@@ -295,17 +319,9 @@ impl<'a> Lexer<'a> {
             b'<' => {
                 self.pos += 1;
                 let start = self.pos;
-                let end = start + self.b[start..].iter().position(|c| *c == b'>').ok_or(BAD)?;
-                let mut digits: Vec<u8> = self.b[start..end]
-                    .iter()
-                    .copied()
-                    .filter(|c| !is_ws(*c))
-                    .collect();
-                if digits.len() % 2 == 1 {
-                    digits.push(b'0');
-                }
+                let end = start + memchr::memchr(b'>', &self.b[start..]).ok_or(BAD)?;
                 self.pos = end + 1;
-                Ok(Obj::Str(hex::decode(digits).map_err(|_| BAD)?))
+                Ok(Obj::Str(decode_hex(&self.b[start..end]).ok_or(BAD)?))
             }
             b'(' => self.literal_string(),
             b'[' => {
@@ -1780,6 +1796,13 @@ mod tests {
         let tail = String::from_utf8_lossy(&p.pdf).to_string();
         assert!(tail.contains("5 0 obj\n<< /Type /Sig"), "{tail}");
         assert!(tail.contains("/V 5 0 R"));
+    }
+
+    #[test]
+    fn hex_strings_skip_white_space_and_pad_an_odd_digit() {
+        assert_eq!(decode_hex(b"4 1\n42 4"), Some(vec![0x41, 0x42, 0x40]));
+        assert_eq!(decode_hex(b""), Some(vec![]));
+        assert_eq!(decode_hex(b"4g"), None);
     }
 
     #[test]

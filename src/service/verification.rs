@@ -211,6 +211,8 @@ type Tree = tokio::sync::OnceCell<(u64, Option<String>)>;
 struct PdfContext<'a> {
     pdf: &'a [u8],
     doc: &'a crate::pki::pdf::SignedPdf,
+    /// Each CAdES signature's SignedData (or why it is not one).
+    parsed: Vec<Option<Result<SignedData, String>>>,
     algorithms: Vec<Option<crate::pki::cms::DigestAlgorithm>>,
     digests: Vec<Option<Vec<u8>>>,
     extra_anchors: &'a [Vec<u8>],
@@ -804,17 +806,25 @@ impl Service {
         let has_dss =
             !doc.dss.certs.is_empty() || !doc.dss.crls.is_empty() || !doc.dss.ocsps.is_empty();
         // Each signature's digest algorithm, then every byte range hashed in one pass.
+        let parsed: Vec<Option<Result<SignedData, String>>> = doc
+            .signatures
+            .iter()
+            .map(|f| {
+                (f.problem.is_none() && !f.time_stamp)
+                    .then(|| SignedData::parse(&f.contents).map_err(|e| e.to_string()))
+            })
+            .collect();
         let algorithms: Vec<Option<crate::pki::cms::DigestAlgorithm>> = doc
             .signatures
             .iter()
-            .map(|f| match (&f.problem, f.time_stamp) {
-                (Some(_), _) => None,
-                (None, true) => validate::read_time_stamp(&f.contents)
+            .zip(&parsed)
+            .map(|(f, p)| match (&f.problem, f.time_stamp, p) {
+                (Some(_), _, _) => None,
+                (None, true, _) => validate::read_time_stamp(&f.contents)
                     .ok()
                     .and_then(|(_, info)| info.algorithm),
-                (None, false) => SignedData::parse(&f.contents)
-                    .ok()
-                    .and_then(|sd| sd.signers[0].digest),
+                (None, false, Some(Ok(sd))) => sd.signers[0].digest,
+                _ => None,
             })
             .collect();
         let ranges: Vec<_> = doc
@@ -831,6 +841,7 @@ impl Service {
         let ctx = PdfContext {
             pdf,
             doc: &doc,
+            parsed,
             algorithms,
             digests,
             extra_anchors,
@@ -924,14 +935,19 @@ impl Service {
             r.time_stamps = vec![t];
             r
         } else {
-            match SignedData::parse(&found.contents) {
-                Err(e) => SignatureReport::failed(
+            match ctx.parsed[k].as_ref() {
+                None => SignatureReport::failed(
                     Indication::TotalFailed,
                     SubIndication::FormatFailure,
-                    e.to_string(),
+                    "not read".into(),
                 ),
-                Ok(sd) => {
-                    add_embedded(&mut inputs.revocation, &sd);
+                Some(Err(e)) => SignatureReport::failed(
+                    Indication::TotalFailed,
+                    SubIndication::FormatFailure,
+                    e.clone(),
+                ),
+                Some(Ok(sd)) => {
+                    add_embedded(&mut inputs.revocation, sd);
                     let signer = &sd.signers[0];
                     let digest = signer
                         .digest
@@ -950,7 +966,7 @@ impl Service {
                         Signed::Document(&joined)
                     };
                     let mut r = self
-                        .check_signer(&sd, signer, signed, &found.contents, &inputs)
+                        .check_signer(sd, signer, signed, &found.contents, &inputs)
                         .await?;
                     if r.claimed_signing_time.is_none() {
                         // PAdES puts the claimed time in the signature dictionary's /M.
