@@ -70,6 +70,11 @@ pub struct Config {
     /// and `D/trust` (default: `certs/trust`, the directory shipped in the repository; a
     /// missing directory is skipped).
     pub trust_dirs: Vec<PathBuf>,
+    /// Whether verification may fetch revocation data for other CAs' certificates (their AIA
+    /// OCSP responders and CRL distribution points, `http://` only); off by default.
+    pub verification_fetch: bool,
+    /// Milliseconds each such fetch may take.
+    pub verification_fetch_timeout_ms: u64,
     /// Largest CRL a shard may grow to at the planned scale, in bytes.
     pub crl_max_bytes: u64,
     /// Revoked certificates to plan CRL shards for, per issuing CA (`[crl_planned_revocations]`):
@@ -115,6 +120,8 @@ struct FileConfig {
     max_document_bytes: Option<u64>,
     max_pdf_bytes: Option<usize>,
     trust_dirs: Option<Vec<PathBuf>>,
+    verification_fetch: Option<bool>,
+    verification_fetch_timeout_ms: Option<u64>,
     crl_max_bytes: Option<u64>,
     crl_planned_revocations: Option<std::collections::BTreeMap<String, u64>>,
     crl_lifetime_hours: Option<u64>,
@@ -280,6 +287,12 @@ impl Config {
             trust_dirs: file
                 .trust_dirs
                 .unwrap_or_else(|| vec![PathBuf::from("certs/trust")]),
+            verification_fetch: parse_env("KYSO_VERIFICATION_FETCH")?
+                .or(file.verification_fetch)
+                .unwrap_or(false),
+            verification_fetch_timeout_ms: parse_env("KYSO_VERIFICATION_FETCH_TIMEOUT_MS")?
+                .or(file.verification_fetch_timeout_ms)
+                .unwrap_or(5_000),
             crl_max_bytes: parse_env("KYSO_CRL_MAX_BYTES")?
                 .or(file.crl_max_bytes)
                 .unwrap_or(1_000_000),
@@ -476,6 +489,11 @@ impl Config {
             tsa_per_address_per_hour: self.tsa_per_address_per_hour,
             max_document_bytes: self.max_document_bytes,
             max_pdf_bytes: self.max_pdf_bytes,
+            verification_fetch: self.verification_fetch.then(|| {
+                std::time::Duration::from_millis(
+                    self.verification_fetch_timeout_ms.clamp(100, 60_000),
+                )
+            }),
             revocation: self.revocation(),
         }
     }

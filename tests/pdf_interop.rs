@@ -15,6 +15,8 @@ struct Fixture {
     dir: std::path::PathBuf,
     root: Vec<u8>,
     crl: Vec<u8>,
+    /// The root's CRL, over the intermediate.
+    root_crl: Vec<u8>,
 }
 
 impl Fixture {
@@ -24,7 +26,10 @@ impl Fixture {
 
     fn with_crl(&self) -> RevocationData {
         RevocationData {
-            crls: vec![(self.crl.clone(), "supplied")],
+            crls: vec![
+                (self.crl.clone(), "supplied"),
+                (self.root_crl.clone(), "supplied"),
+            ],
             ..Default::default()
         }
     }
@@ -41,6 +46,7 @@ fn fixture(env: &TestEnv) -> Fixture {
     Fixture {
         root: pem::parse(root_pem).unwrap().into_contents(),
         crl: std::fs::read(dir.join("crl.der")).unwrap(),
+        root_crl: std::fs::read(dir.join("root-crl.der")).unwrap(),
         dir,
     }
 }
@@ -177,6 +183,23 @@ async fn pyhanko_signed_pdfs_under_an_independent_pki_get_the_right_verdicts() {
     let r = verify(&env, &p256, &anchors, RevocationData::default()).await;
     check.document(case, &r, "INDETERMINATE");
     check.verdict(case, &r, 0, "INDETERMINATE", Some("TRY_LATER"));
+
+    // The signer's CRL alone: the intermediate CA's own status is unknown.
+    let case = "p256.pdf with the issuing CA's CRL only";
+    let only = RevocationData {
+        crls: vec![(fx.crl.clone(), "supplied")],
+        ..Default::default()
+    };
+    let r = verify(&env, &p256, &anchors, only).await;
+    check.verdict(case, &r, 0, "INDETERMINATE", Some("TRY_LATER"));
+    check.sig(case, &r, 0, "/revocation/status", "good");
+    check.sig(
+        case,
+        &r,
+        0,
+        "/errors/0",
+        "no revocation information for the CA certificate C=VN, O=Other PKI, CN=Other Issuing CA",
+    );
 
     // Without the other PKI's root as an anchor there is no path.
     let case = "p256.pdf without a trust anchor";

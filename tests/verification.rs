@@ -661,3 +661,79 @@ async fn ocsp_responses_from_openssl_and_from_kyso_give_the_status_of_other_cas_
     // Not the issuer of that certificate: the responder is not delegated by it.
     assert_eq!(ocsp_status(&resp.bytes, &leaf, &root, now, now), None);
 }
+
+#[tokio::test]
+async fn with_fetching_allowed_the_signers_ocsp_responder_is_asked_and_without_it_not() {
+    use kyso::service::verification::RevocationData;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = env(Backend::Sqlite).await;
+    let dir = env.dir.path().join("other");
+    std::fs::create_dir_all(&dir).unwrap();
+    // The other CA's responder, on loopback: answers every POST with one prepared response.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let eku = format!("emailProtection\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:{port}/ocsp");
+    openssl_pki(
+        &dir,
+        &[("bob", "-newkey ec -pkeyopt ec_paramgen_curve:P-256", &eku)],
+    );
+    let response = std::sync::Arc::new(openssl_ocsp_response(&dir, "bob", false));
+    let asked = std::sync::Arc::new(AtomicUsize::new(0));
+    {
+        let (response, asked) = (response.clone(), asked.clone());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                if String::from_utf8_lossy(&buf[..n]).starts_with("POST /ocsp") {
+                    asked.fetch_add(1, Ordering::SeqCst);
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    response.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&response).await;
+            }
+        });
+    }
+    std::fs::write(dir.join("doc.txt"), "Tờ trình\n").unwrap();
+    let document = std::fs::read(dir.join("doc.txt")).unwrap();
+    let root = cert_der(&std::fs::read_to_string(dir.join("root.pem")).unwrap());
+    let sig = openssl_cms_sign(&dir, "doc.txt", "bob", &["-outform", "DER"], "sig.der");
+    let signed = Some(kyso::pki::validate::Signed::Document(&document));
+
+    // Off (the default): nothing is fetched, the verdict waits.
+    let r = env
+        .service
+        .verify_cms(
+            signed,
+            &sig,
+            std::slice::from_ref(&root),
+            RevocationData::default(),
+        )
+        .await
+        .unwrap();
+    let s = serde_json::to_value(&r.signatures[0]).unwrap();
+    assert_eq!(s["sub_indication"], "TRY_LATER", "{s:#}");
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+
+    // Allowed: the AIA responder is asked, and its signed answer counts.
+    let mut cfg = env.cfg.clone();
+    cfg.verification_fetch = true;
+    let fetching = kyso::service::setup::open_service(&cfg).await.unwrap();
+    let r = fetching
+        .verify_cms(
+            signed,
+            &sig,
+            std::slice::from_ref(&root),
+            RevocationData::default(),
+        )
+        .await
+        .unwrap();
+    let s = serde_json::to_value(&r.signatures[0]).unwrap();
+    assert_eq!(s["indication"], "TOTAL_PASSED", "{s:#}");
+    assert_eq!(s["revocation"]["source"], "fetched OCSP", "{s:#}");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+}

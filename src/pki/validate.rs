@@ -51,6 +51,8 @@ pub enum SubIndication {
     SigConstraintsFailure,
     /// A time-stamp proves the signature was made after its certificate expired.
     Expired,
+    /// A CA certificate on the path is revoked and nothing proves the signature came before.
+    RevokedCaNoPoe,
 }
 
 /// What the signature is over: the document, or only its digest (for a signature with signed

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod csc;
+mod fetch;
 pub mod issuance;
 pub mod ledger;
 pub mod pades;
@@ -88,6 +89,8 @@ pub struct Policy {
     pub max_document_bytes: u64,
     /// Largest PDF signed (PAdES holds it in memory).
     pub max_pdf_bytes: usize,
+    /// Verification may fetch other CAs' revocation data, each fetch within this time.
+    pub verification_fetch: Option<std::time::Duration>,
     /// CRL shards and OCSP timing.
     pub revocation: revocation::RevocationPolicy,
 }
@@ -104,6 +107,7 @@ impl Default for Policy {
             tsa_per_address_per_hour: 1_000_000,
             max_document_bytes: 4 << 30,
             max_pdf_bytes: 256 << 20,
+            verification_fetch: None,
             revocation: revocation::RevocationPolicy::default(),
         }
     }

@@ -699,7 +699,52 @@ impl Service {
                     crl_status(crl, cert, issuer, at, inputs.now).map(|s| (s, *source))
                 })
             });
-        Ok(found.ok_or("none"))
+        if found.is_some() {
+            return Ok(found.ok_or("none"));
+        }
+        // Nothing given or embedded: ask the CA, when the configuration allows it.
+        match self.policy.verification_fetch {
+            Some(timeout) => Ok(
+                super::fetch::fetch_status(cert, issuer, at, inputs.now, timeout)
+                    .await
+                    .ok_or("none"),
+            ),
+            None => Ok(Err("none")),
+        }
+    }
+
+    /// The status of the CA certificates on the path (not the anchor, not kyso's own CAs): a
+    /// CA revoked by `at` (or at all, without proof of time) is REVOKED_CA_NO_POE, one without
+    /// status TRY_LATER.
+    async fn ca_status(
+        &self,
+        outcome: &mut validate::Outcome,
+        inputs: &Inputs<'_>,
+        at: i64,
+        proven: bool,
+    ) -> Result<(), ServiceError> {
+        let chain = outcome.chain.clone();
+        for pair in chain.windows(2).skip(1) {
+            let (ca, issuer) = (&pair[0], &pair[1]);
+            if self.own_issuing_ca(ca).is_some() {
+                continue;
+            }
+            let name = subject_of(ca).unwrap_or_default();
+            match self.status_from(ca, issuer, inputs, at).await? {
+                Ok((Some(t), _)) if t <= at || !proven => outcome.fail(
+                    Indication::Indeterminate,
+                    SubIndication::RevokedCaNoPoe,
+                    format!("the CA certificate {name} was revoked at {t}"),
+                ),
+                Ok(_) => {}
+                Err(_) => outcome.fail(
+                    Indication::Indeterminate,
+                    SubIndication::TryLater,
+                    format!("no revocation information for the CA certificate {name}"),
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// The signing certificate's status at validation time `at`: kyso's own record when one
@@ -729,6 +774,7 @@ impl Service {
                 return Ok(unknown_status(outcome, source, why));
             }
         };
+        self.ca_status(outcome, inputs, at, proven).await?;
         match revoked_at {
             Some(time) if time <= at || !proven => {
                 outcome.indication = Indication::TotalFailed;
