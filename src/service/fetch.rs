@@ -102,7 +102,9 @@ pub(super) async fn fetch_status(
         );
         let id = CertId::new(CertIdHash::Sha1, &hashes, c.raw_serial());
         // OCSPRequest { tbsRequest { requestList { Request { reqCert } } } }
-        let request = sequence(&[sequence(&[sequence(&[sequence(&[id.der.clone()])])])]);
+        let request = sequence(&[sequence(&[sequence(&[sequence(std::slice::from_ref(
+            &id.der,
+        ))])])]);
         for url in &ocsp_urls {
             let sent = client
                 .post(url)
