@@ -412,6 +412,88 @@ async fn pyhanko_signed_pdfs_under_an_independent_pki_get_the_right_verdicts() {
     check.sig(case, &r, 0, "/validation_time_source", "current time");
     check.warning(case, &r, 0, "time-stamp does not validate");
 
+    // An OpenSSL CMS by the same signer carries its own certificate only: the path needs the
+    // intermediate, from the caller's trusted certificates or the configured trust directory
+    // (where it is an intermediate under the root, not an anchor).
+    std::fs::write(fx.dir.join("letter.txt"), "Giấy mời họp\n").unwrap();
+    let letter = std::fs::read(fx.dir.join("letter.txt")).unwrap();
+    let (ok, text) = openssl_in(
+        &fx.dir,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            "letter.txt",
+            "-signer",
+            "p256.pem",
+            "-inkey",
+            "p256-key.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "letter.p7s",
+        ],
+    );
+    assert!(ok, "{text}");
+    let p7s = std::fs::read(fx.dir.join("letter.p7s")).unwrap();
+    let intermediate = pem::parse(std::fs::read(fx.dir.join("intermediate.pem")).unwrap())
+        .unwrap()
+        .into_contents();
+    let cms = |service: std::sync::Arc<kyso::service::Service>, anchors: Vec<Vec<u8>>| {
+        let (letter, p7s, revocation) = (letter.clone(), p7s.clone(), fx.with_crl());
+        async move {
+            let r = service
+                .verify_cms(
+                    Some(kyso::pki::validate::Signed::Document(&letter)),
+                    &p7s,
+                    &anchors,
+                    revocation,
+                )
+                .await
+                .unwrap();
+            serde_json::to_value(&r).unwrap()
+        }
+    };
+    let case = "OpenSSL CMS, the root alone trusted";
+    let r = cms(env.service.clone(), anchors.to_vec()).await;
+    check.verdict(
+        case,
+        &r,
+        0,
+        "INDETERMINATE",
+        Some("NO_CERTIFICATE_CHAIN_FOUND"),
+    );
+    let case = "OpenSSL CMS, the root and the intermediate given";
+    let r = cms(
+        env.service.clone(),
+        vec![fx.root.clone(), intermediate.clone()],
+    )
+    .await;
+    check.verdict(case, &r, 0, "TOTAL_PASSED", None);
+    check.sig(case, &r, 0, "/chain/2", "C=VN, O=Other PKI, CN=Other Root");
+    let trust = env.dir.path().join("other-trust");
+    std::fs::create_dir_all(&trust).unwrap();
+    std::fs::copy(fx.dir.join("root.pem"), trust.join("root.pem")).unwrap();
+    std::fs::copy(
+        fx.dir.join("intermediate.pem"),
+        trust.join("intermediate.pem"),
+    )
+    .unwrap();
+    let mut cfg = env.cfg.clone();
+    cfg.trust_dirs = vec![trust];
+    let configured = kyso::service::setup::open_service(&cfg).await.unwrap();
+    let case = "OpenSSL CMS, root and intermediate in a trust directory";
+    let r = cms(configured, Vec::new()).await;
+    check.verdict(case, &r, 0, "TOTAL_PASSED", None);
+    check.sig(
+        case,
+        &r,
+        0,
+        "/chain/1",
+        "C=VN, O=Other PKI, CN=Other Issuing CA",
+    );
+
     assert!(
         check.failures.is_empty(),
         "{} mismatches:\n\n{}",

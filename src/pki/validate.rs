@@ -449,6 +449,57 @@ pub fn validate(
     out
 }
 
+/// Splits certificates an operator trusts into trust anchors and intermediates: self-issued
+/// certificates, and any whose issuer is not among them, are anchors; a certificate issued
+/// (by name, through any depth) under one of those is an intermediate, so a path through it is
+/// validated up to its root (and its own status checked).
+pub fn split_trust(certs: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let names: Vec<Option<(Vec<u8>, Vec<u8>)>> = certs
+        .iter()
+        .map(|der| {
+            X509Certificate::from_der(der)
+                .ok()
+                .map(|(_, c)| (c.subject().as_raw().to_vec(), c.issuer().as_raw().to_vec()))
+        })
+        .collect();
+    let mut rooted: Vec<bool> = names
+        .iter()
+        .map(|n| n.as_ref().is_some_and(|(s, i)| s == i))
+        .collect();
+    loop {
+        let subjects: Vec<&Vec<u8>> = names
+            .iter()
+            .zip(&rooted)
+            .filter(|(_, r)| **r)
+            .filter_map(|(n, _)| n.as_ref().map(|(s, _)| s))
+            .collect();
+        let grown: Vec<usize> = (0..certs.len())
+            .filter(|&k| !rooted[k])
+            .filter(|&k| {
+                names[k]
+                    .as_ref()
+                    .is_some_and(|(_, i)| subjects.contains(&i))
+            })
+            .collect();
+        if grown.is_empty() {
+            break;
+        }
+        for k in grown {
+            rooted[k] = true;
+        }
+    }
+    let (mut anchors, mut intermediates) = (Vec::new(), Vec::new());
+    for ((der, n), r) in certs.into_iter().zip(&names).zip(&rooted) {
+        let self_issued = n.as_ref().is_some_and(|(s, i)| s == i);
+        if *r && !self_issued {
+            intermediates.push(der);
+        } else {
+            anchors.push(der);
+        }
+    }
+    (anchors, intermediates)
+}
+
 /// Reads a time-stamp token (RFC 3161 TimeStampToken: a SignedData over a TSTInfo) for
 /// validation: the SignedData, its TSTInfo and the TSTInfo's DER, or the FORMAT_FAILURE outcome.
 pub fn read_time_stamp(token: &[u8]) -> Result<(SignedData, super::tsa::TstInfo), Outcome> {

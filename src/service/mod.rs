@@ -121,6 +121,9 @@ pub struct Authorities {
     pub tsa: TimeStampUnit,
     /// Other roots trusted when verifying (DER), from the configured trust directories.
     pub trusted: Vec<Vec<u8>>,
+    /// CA certificates from those directories issued under one of those roots: intermediates
+    /// to build paths from, not anchors.
+    pub intermediates: Vec<Vec<u8>>,
 }
 
 /// The TSA's key and certificate (issued by the government CA).

@@ -312,17 +312,19 @@ pub fn load_authorities(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<Author
         .get("government")
         .ok_or_else(|| SetupError::Pki(PkiError::Encoding("no government CA".into())))?;
     let tsa = time_stamp_unit(cfg, dir, kek, government)?;
-    let mut trusted = Vec::new();
+    let mut certs = Vec::new();
     for d in cfg.trust_dirs.iter().chain([&dir.root.join("trust")]) {
         if d.is_dir() {
-            trusted.extend(pem_certificates_in(d)?);
+            certs.extend(pem_certificates_in(d)?);
         }
     }
+    let (trusted, intermediates) = crate::pki::validate::split_trust(certs);
     Ok(Authorities {
         root,
         issuing,
         tsa,
         trusted,
+        intermediates,
     })
 }
 

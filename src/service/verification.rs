@@ -197,8 +197,9 @@ pub struct RevocationData {
 /// What one verification validates against.
 struct Inputs<'a> {
     anchors: Vec<Vec<u8>>,
-    /// Certificates to build paths from beside the signature's own (a PDF's DSS).
-    extra_certs: &'a [Vec<u8>],
+    /// Certificates to build paths from beside the signature's own: a PDF's DSS, and the
+    /// intermediates of the trust directories and of the caller's anchors.
+    extra_certs: Vec<Vec<u8>>,
     revocation: RevocationData,
     now: i64,
     /// The ledger's size and checkpoint, read once per verification when first needed.
@@ -376,10 +377,14 @@ impl Service {
     ) -> Inputs<'a> {
         let mut anchors = vec![self.cas.root.cert_der.clone()];
         anchors.extend(self.cas.trusted.iter().cloned());
-        anchors.extend(extra_anchors.iter().cloned());
+        let (theirs, under) = validate::split_trust(extra_anchors.to_vec());
+        anchors.extend(theirs);
+        let mut extra = extra_certs.to_vec();
+        extra.extend(self.cas.intermediates.iter().cloned());
+        extra.extend(under);
         Inputs {
             anchors,
-            extra_certs,
+            extra_certs: extra,
             revocation,
             now: now().unix_timestamp(),
             tree,
@@ -452,14 +457,14 @@ impl Service {
         at: i64,
         purpose: validate::Purpose,
     ) -> validate::Outcome {
-        let key = path_key(sd, signer, inputs.extra_certs, &inputs.anchors);
+        let key = path_key(sd, signer, &inputs.extra_certs, &inputs.anchors);
         let known = self.verified_paths.get(&key, at);
         let outcome = validate::validate(
             sd,
             signer,
             signed,
             &inputs.anchors,
-            inputs.extra_certs,
+            &inputs.extra_certs,
             at,
             known.as_deref(),
             purpose,
