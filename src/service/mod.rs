@@ -199,6 +199,8 @@ pub struct Service {
     prepared_pdfs: pades::PendingSignatures,
     /// Certification paths verified before.
     verified_paths: verification::PathCache,
+    /// The newest checkpoint read for verification reports, and when (`verification`).
+    recent_tree: verification::RecentTree,
     pub metrics: Metrics,
 }
 
@@ -245,6 +247,7 @@ impl Service {
             pdf_jobs: Arc::new(tokio::sync::Semaphore::new(PDF_JOBS)),
             prepared_pdfs: pades::PendingSignatures::default(),
             verified_paths: verification::PathCache::default(),
+            recent_tree: verification::RecentTree::default(),
             metrics: Metrics::default(),
         }))
     }

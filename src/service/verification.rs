@@ -208,6 +208,13 @@ struct Inputs<'a> {
 
 type Tree = tokio::sync::OnceCell<(u64, Option<String>)>;
 
+/// The ledger's newest checkpoint as a verification last read it: any recent tree that holds
+/// an entry proves its inclusion, so verifications within [`RECENT_TREE_TTL`] share one read.
+#[derive(Default)]
+pub struct RecentTree(std::sync::Mutex<Option<(std::time::Instant, (u64, Option<String>))>>);
+
+const RECENT_TREE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What every signature of one PDF is verified with.
 struct PdfContext<'a> {
     pdf: &'a [u8],
@@ -615,6 +622,22 @@ impl Service {
         })
     }
 
+    /// A tree that holds entry `index`: the one read within the last second, or the newest.
+    async fn recent_tree(&self, index: u64) -> Result<(u64, Option<String>), ServiceError> {
+        {
+            let cached = self.recent_tree.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, tree)) = cached.as_ref() {
+                if at.elapsed() < RECENT_TREE_TTL && index < tree.0 {
+                    return Ok(tree.clone());
+                }
+            }
+        }
+        let tree = self.ledger_size().await?;
+        *self.recent_tree.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), tree.clone()));
+        Ok(tree)
+    }
+
     /// The name of the kyso issuing CA whose certificate is `issuer` (DER), if one is.
     fn own_issuing_ca(&self, issuer: &[u8]) -> Option<&'static str> {
         crate::pki::ca::ISSUING_CAS
@@ -663,7 +686,14 @@ impl Service {
             }));
         };
         let index = row.idx as u64;
-        let (size, note) = tree.get_or_try_init(|| self.ledger_size()).await?.clone();
+        let (mut size, mut note) = tree
+            .get_or_try_init(|| self.recent_tree(index))
+            .await?
+            .clone();
+        if index >= size {
+            // Appended after the tree this verification read first.
+            (size, note) = self.ledger_size().await?;
+        }
         let proof = self.inclusion_proof_in(index, size, note).await?;
         Ok(Some(LedgerInclusion {
             status: "included",
