@@ -206,12 +206,15 @@ struct Inputs<'a> {
     tree: &'a Tree,
 }
 
-type Tree = tokio::sync::OnceCell<(u64, Option<String>)>;
+type Tree = tokio::sync::OnceCell<TreeHead>;
 
 /// The ledger's newest checkpoint as a verification last read it: any recent tree that holds
 /// an entry proves its inclusion, so verifications within [`RECENT_TREE_TTL`] share one read.
 #[derive(Default)]
-pub struct RecentTree(std::sync::Mutex<Option<(std::time::Instant, (u64, Option<String>))>>);
+pub struct RecentTree(std::sync::Mutex<Option<(std::time::Instant, TreeHead)>>);
+
+/// A tree size and its checkpoint note.
+type TreeHead = (u64, Option<String>);
 
 const RECENT_TREE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -623,7 +626,7 @@ impl Service {
     }
 
     /// A tree that holds entry `index`: the one read within the last second, or the newest.
-    async fn recent_tree(&self, index: u64) -> Result<(u64, Option<String>), ServiceError> {
+    async fn recent_tree(&self, index: u64) -> Result<TreeHead, ServiceError> {
         {
             let cached = self.recent_tree.0.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((at, tree)) = cached.as_ref() {
