@@ -4,6 +4,7 @@
 //! A PKCS#11 hardware key implements the same trait later: nothing outside this module sees
 //! private key bytes.
 
+pub mod pkcs11;
 pub mod sealed;
 pub mod software;
 
