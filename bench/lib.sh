@@ -164,7 +164,7 @@ median() {
 machine_note() {
     echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit:  $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
-    echo "kyso:    $KYSO"
+    echo "kyso:    ${KYSO:-(not used)}"
     echo "cpu:     $(nproc) x $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
     echo "memory:  $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
     echo "kernel:  $(uname -r)"
