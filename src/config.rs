@@ -73,6 +73,11 @@ pub struct Config {
     /// Whether verification may fetch revocation data for other CAs' certificates (their AIA
     /// OCSP responders and CRL distribution points, `http://` only); off by default.
     pub verification_fetch: bool,
+    /// A PKCS #11 module and the label of its token: the CA and TSA keys are made (at init)
+    /// and used there. The user PIN comes from `KYSO_PKCS11_PIN` or `pkcs11_pin_file`.
+    pub pkcs11_module: Option<PathBuf>,
+    pub pkcs11_token_label: Option<String>,
+    pub pkcs11_pin_file: Option<PathBuf>,
     /// Milliseconds each such fetch may take.
     pub verification_fetch_timeout_ms: u64,
     /// Largest CRL a shard may grow to at the planned scale, in bytes.
@@ -121,6 +126,9 @@ struct FileConfig {
     max_pdf_bytes: Option<usize>,
     trust_dirs: Option<Vec<PathBuf>>,
     verification_fetch: Option<bool>,
+    pkcs11_module: Option<PathBuf>,
+    pkcs11_token_label: Option<String>,
+    pkcs11_pin_file: Option<PathBuf>,
     verification_fetch_timeout_ms: Option<u64>,
     crl_max_bytes: Option<u64>,
     crl_planned_revocations: Option<std::collections::BTreeMap<String, u64>>,
@@ -139,6 +147,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub plain_http: bool,
     pub org_name: Option<String>,
+    pub pkcs11_module: Option<PathBuf>,
+    pub pkcs11_token_label: Option<String>,
 }
 
 pub const CONFIG_FILE: &str = "kyso.toml";
@@ -287,6 +297,19 @@ impl Config {
             trust_dirs: file
                 .trust_dirs
                 .unwrap_or_else(|| vec![PathBuf::from("certs/trust")]),
+            pkcs11_module: o
+                .pkcs11_module
+                .clone()
+                .or_else(|| env("KYSO_PKCS11_MODULE").map(PathBuf::from))
+                .or(file.pkcs11_module),
+            pkcs11_token_label: o
+                .pkcs11_token_label
+                .clone()
+                .or_else(|| env("KYSO_PKCS11_TOKEN_LABEL"))
+                .or(file.pkcs11_token_label),
+            pkcs11_pin_file: env("KYSO_PKCS11_PIN_FILE")
+                .map(PathBuf::from)
+                .or(file.pkcs11_pin_file),
             verification_fetch: parse_env("KYSO_VERIFICATION_FETCH")?
                 .or(file.verification_fetch)
                 .unwrap_or(false),

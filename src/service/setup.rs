@@ -38,6 +38,10 @@ pub enum SetupError {
     Service(#[from] ServiceError),
     #[error("the data directory {0} is not initialized; run `kyso init`")]
     NotInitialized(PathBuf),
+    #[error("PKCS #11: {0}")]
+    Token(#[from] crate::keys::pkcs11::TokenError),
+    #[error("PKCS #11: {0}")]
+    TokenConfig(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
@@ -133,19 +137,90 @@ fn purpose(name: &str) -> &'static str {
     }
 }
 
+/// Keys made in the configured token (the others stay software keys: TLS, whose key rustls
+/// holds, and the Ed25519 ledger key).
+const TOKEN_KEYS: [&str; 4] = ["root", "government", "public", "tsa"];
+/// What a key file holds for a key in a token: this prefix, then the key's label.
+const TOKEN_MARK: &[u8] = b"pkcs11:";
+
+/// The token the configuration names, opened once per process and kept (closing a PKCS #11
+/// module finalizes it for every user in the process).
+pub fn token(cfg: &Config) -> Result<Option<Arc<crate::keys::pkcs11::Token>>, SetupError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Tokens = Mutex<HashMap<(PathBuf, String), Arc<crate::keys::pkcs11::Token>>>;
+    static OPEN: OnceLock<Tokens> = OnceLock::new();
+    let (module, label) = match (&cfg.pkcs11_module, &cfg.pkcs11_token_label) {
+        (None, None) => return Ok(None),
+        (Some(m), Some(l)) => (m.clone(), l.clone()),
+        _ => {
+            return Err(SetupError::TokenConfig(
+                "pkcs11_module and pkcs11_token_label go together".into(),
+            ))
+        }
+    };
+    let mut open = OPEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = open.get(&(module.clone(), label.clone())) {
+        return Ok(Some(t.clone()));
+    }
+    let pin = match (std::env::var("KYSO_PKCS11_PIN").ok(), &cfg.pkcs11_pin_file) {
+        (Some(p), _) if !p.is_empty() => p,
+        (_, Some(f)) => std::fs::read_to_string(f)
+            .map_err(io(f))?
+            .trim_end_matches(['\r', '\n'])
+            .to_string(),
+        _ => {
+            return Err(SetupError::TokenConfig(
+                "a token is configured but no user PIN: set KYSO_PKCS11_PIN or pkcs11_pin_file"
+                    .into(),
+            ))
+        }
+    };
+    let t =
+        crate::keys::pkcs11::Token::open(&module, &label, cryptoki::types::AuthPin::new(pin), 16)?;
+    open.insert((module, label), t.clone());
+    Ok(Some(t))
+}
+
+/// A new key for `name`: in the token when one is configured and the key belongs there (its
+/// key file then only names it), else a software key sealed under the KEK.
 fn seal_key(
+    cfg: &Config,
     kek: &Kek,
     name: &str,
     alg: KeyAlgorithm,
 ) -> Result<(Arc<dyn SigningKey>, Vec<u8>), SetupError> {
+    if let Some(t) = token(cfg)?.filter(|_| TOKEN_KEYS.contains(&name)) {
+        let label = format!("kyso-{name}");
+        let key = t.generate(&label, alg)?;
+        return Ok((Arc::new(key), [TOKEN_MARK, label.as_bytes()].concat()));
+    }
     let (key, pkcs8) = SoftwareKey::generate(alg)?;
     let blob = SealedKey::seal(kek, name, purpose(name), alg, &pkcs8)?;
     Ok((Arc::new(key), blob.to_bytes()))
 }
 
-fn open_key(dir: &DataDir, kek: &Kek, name: &str) -> Result<Arc<dyn SigningKey>, SetupError> {
+fn open_key(
+    cfg: &Config,
+    dir: &DataDir,
+    kek: &Kek,
+    name: &str,
+) -> Result<Arc<dyn SigningKey>, SetupError> {
     let path = dir.key(name);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
+    if let Some(label) = bytes.strip_prefix(TOKEN_MARK) {
+        let label = String::from_utf8_lossy(label).trim().to_string();
+        let t = token(cfg)?.ok_or_else(|| {
+            SetupError::TokenConfig(format!(
+                "the {name} key is in a PKCS #11 token (label {label}); configure \
+                 pkcs11_module and pkcs11_token_label"
+            ))
+        })?;
+        return Ok(Arc::new(t.find(&label)?));
+    }
     Ok(Arc::new(SealedKey::from_bytes(&bytes)?.open(
         kek,
         name,
@@ -226,7 +301,7 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
     };
     let mut files: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
 
-    let (root_key, root_blob) = seal_key(kek, "root", KeyAlgorithm::EcdsaP384)?;
+    let (root_key, root_blob) = seal_key(cfg, kek, "root", KeyAlgorithm::EcdsaP384)?;
     let root_der = ca::root_certificate(&cfg.org_name, root_key.clone(), &serial()?, now)?;
     let root = IssuingCa::new("root", root_der.clone(), root_key.clone())?;
     let mut chain = pem_cert(&root_der);
@@ -234,7 +309,7 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
 
     let mut government = None;
     for name in ca::ISSUING_CAS {
-        let (key, blob) = seal_key(kek, name, KeyAlgorithm::EcdsaP256)?;
+        let (key, blob) = seal_key(cfg, kek, name, KeyAlgorithm::EcdsaP256)?;
         let der = ca::issuing_certificate(
             name,
             &cfg.org_name,
@@ -259,14 +334,14 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
         false,
     ));
 
-    let (tls_key, tls_blob) = seal_key(kek, "tls", KeyAlgorithm::EcdsaP256)?;
+    let (tls_key, tls_blob) = seal_key(cfg, kek, "tls", KeyAlgorithm::EcdsaP256)?;
     let tls_der = ca::tls_certificate(&government, tls_key, &cfg.tls_hosts, &serial()?, now)?;
     let mut tls_chain = pem_cert(&tls_der);
     tls_chain.push_str(government.pem());
     files.push((dir.cert("tls"), tls_chain.into_bytes(), false));
     files.push((dir.key("tls"), tls_blob, true));
 
-    let (ledger_key, ledger_blob) = seal_key(kek, "ledger", KeyAlgorithm::Ed25519)?;
+    let (ledger_key, ledger_blob) = seal_key(cfg, kek, "ledger", KeyAlgorithm::Ed25519)?;
     // The C2SP note verifier key, as `GET /ledger/key` serves it.
     let ledger_pub =
         crate::ledger::checkpoint::verifier_key(&cfg.ledger_origin, ledger_key.as_ref())
@@ -282,6 +357,13 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
         "# kyso configuration (written by `kyso init`; see src/config.rs for every setting)\norg_name = {:?}\npublic_url = {:?}\n",
         cfg.org_name, cfg.public_url
     );
+    let toml = match (&cfg.pkcs11_module, &cfg.pkcs11_token_label) {
+        (Some(m), Some(l)) => format!(
+            "{toml}pkcs11_module = {:?}\npkcs11_token_label = {l:?}\n",
+            m.display().to_string()
+        ),
+        _ => toml,
+    };
     let config_path = dir.root.join(crate::config::CONFIG_FILE);
     if !config_path.exists() {
         files.push((config_path, toml.into_bytes(), false));
@@ -300,7 +382,7 @@ pub fn load_authorities(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<Author
         return Err(SetupError::NotInitialized(dir.root.clone()));
     }
     let load = |name: &str| -> Result<IssuingCa, SetupError> {
-        let key = open_key(dir, kek, name)?;
+        let key = open_key(cfg, dir, kek, name)?;
         Ok(IssuingCa::new(name, read_cert(dir, name)?, key.clone())?)
     };
     let root = load("root")?;
@@ -357,12 +439,12 @@ fn time_stamp_unit(
         write_file(&dir.cert("tsa"), chain.as_bytes(), false)
     };
     if !dir.key("tsa").exists() {
-        let (key, blob) = seal_key(kek, "tsa", KeyAlgorithm::EcdsaP256)?;
+        let (key, blob) = seal_key(cfg, kek, "tsa", KeyAlgorithm::EcdsaP256)?;
         certify(key)?;
         // The key last: its presence marks a complete TSA.
         write_file(&dir.key("tsa"), &blob, true)?;
     }
-    let key = open_key(dir, kek, "tsa")?;
+    let key = open_key(cfg, dir, kek, "tsa")?;
     let bad = || SetupError::Pki(PkiError::Encoding("tsa.pem is not a certificate".into()));
     let mut cert_der = read_cert(dir, "tsa")?;
     let (_, parsed) = x509_parser::parse_x509_certificate(&cert_der).map_err(|_| bad())?;
@@ -438,7 +520,7 @@ fn ledger_signer(
 ) -> Result<crate::ledger::writer::LedgerSigner, SetupError> {
     Ok(crate::ledger::writer::LedgerSigner {
         origin: cfg.ledger_origin.clone(),
-        key: open_key(dir, kek, "ledger")?,
+        key: open_key(cfg, dir, kek, "ledger")?,
     })
 }
 

@@ -1,0 +1,203 @@
+//! The CA and TSA keys in a PKCS #11 token (SoftHSM2): `kyso init --pkcs11-module … --token-label
+//! …` generates the root, issuing CA and TSA keys inside the token (the key files only name
+//! them), `kyso serve` uses them to issue a certificate OpenSSL verifies and a time-stamp
+//! OpenSSL verifies, and again after a restart; a wrong PIN stops the start with a clear
+//! error. The keys are sensitive and not extractable.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use kyso::keys::pkcs11::Token;
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "864213";
+
+fn softhsm(dir: &Path, label: &str) -> std::path::PathBuf {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            "0000",
+            "--pin",
+            PIN,
+        ])
+        .output()
+        .expect("softhsm2-util is installed (.ci/run installs softhsm2)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    conf
+}
+
+/// Issues a citizen certificate through `server` and checks it with `openssl verify` against
+/// the data directory's chain.
+async fn issue_and_verify(server: &Server, admin: &str, data: &Path, cccd: &str) {
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    let account: serde_json::Value = client
+        .post(format!("{base}/api/v1/accounts"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"name": "Công dân", "role": "citizen", "citizen_id": cccd}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = account["token"]
+        .as_str()
+        .expect("an account token")
+        .to_string();
+    let r = client
+        .post(format!("{base}/api/v1/certificates"))
+        .bearer_auth(&token)
+        .json(&citizen_body("Nguyễn Thị Lan", cccd, &fresh_csr()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let issued: serde_json::Value = r.json().await.unwrap();
+    let pem = issued["certificate_pem"].as_str().unwrap();
+    std::fs::write(data.join(format!("{cccd}.pem")), pem).unwrap();
+    let (ok, text) = openssl_in(
+        data,
+        &[
+            "verify",
+            "-CAfile",
+            "certs/chain.pem",
+            &format!("{cccd}.pem"),
+        ],
+    );
+    assert!(ok && text.contains("OK"), "{text}");
+}
+
+#[tokio::test]
+async fn ca_and_tsa_keys_stay_in_the_token_through_init_serve_issue_and_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = softhsm(dir.path(), "kyso");
+    // The only test in this binary: the children (and this process's module) read these.
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    std::env::set_var("KYSO_PKCS11_PIN", PIN);
+    let data = dir.path().join("data");
+    let (ok, out) = kyso_run(
+        &data,
+        None,
+        &["init", "--pkcs11-module", MODULE, "--token-label", "kyso"],
+    );
+    assert!(ok, "{out}");
+    let admin = out
+        .lines()
+        .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN="))
+        .expect("the admin token")
+        .to_string();
+    // The key files of the token's keys only name them; TLS and the ledger stay sealed.
+    for name in ["root", "government", "public"] {
+        let f = std::fs::read(data.join(format!("keys/{name}.key"))).unwrap();
+        assert_eq!(f, format!("pkcs11:kyso-{name}").into_bytes());
+    }
+    assert!(!std::fs::read(data.join("keys/tls.key"))
+        .unwrap()
+        .starts_with(b"pkcs11:"));
+    let toml = std::fs::read_to_string(data.join("kyso.toml")).unwrap();
+    assert!(toml.contains("pkcs11_token_label = \"kyso\""), "{toml}");
+
+    let mut server = spawn_plain_server(&data, None);
+    issue_and_verify(&server, &admin, &data, "001099013001").await;
+    // A time-stamp by the TSA, whose key is in the token too (made at the first start).
+    let (ok, text) = openssl_in(
+        &data,
+        &[
+            "ts",
+            "-query",
+            "-data",
+            "kyso.toml",
+            "-sha256",
+            "-cert",
+            "-out",
+            "q.tsq",
+        ],
+    );
+    assert!(ok, "{text}");
+    let tsr = reqwest::Client::new()
+        .post(format!("http://{}/pki/tsa", server.addr))
+        .header("content-type", "application/timestamp-query")
+        .body(std::fs::read(data.join("q.tsq")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(data.join("r.tsr"), &tsr).unwrap();
+    let (ok, text) = openssl_in(
+        &data,
+        &[
+            "ts",
+            "-verify",
+            "-data",
+            "kyso.toml",
+            "-in",
+            "r.tsr",
+            "-CAfile",
+            "certs/chain.pem",
+        ],
+    );
+    assert!(ok && text.contains("Verification: OK"), "{text}");
+    assert_eq!(
+        std::fs::read(data.join("keys/tsa.key")).unwrap(),
+        b"pkcs11:kyso-tsa".to_vec()
+    );
+
+    // A restart: the keys are found again in the token.
+    server.kill();
+    let server = spawn_plain_server(&data, None);
+    issue_and_verify(&server, &admin, &data, "001099013002").await;
+    drop(server);
+
+    // Seen from outside kyso: generated in the token, sensitive, never extractable.
+    let token = Token::open(
+        Path::new(MODULE),
+        "kyso",
+        cryptoki::types::AuthPin::new(PIN.into()),
+        1,
+    )
+    .unwrap();
+    for label in ["kyso-root", "kyso-government", "kyso-public", "kyso-tsa"] {
+        assert_eq!(
+            token.find(label).unwrap().protection().unwrap(),
+            (true, false),
+            "{label}"
+        );
+    }
+    drop(token);
+
+    // A wrong PIN: the console and the server stop at start-up with a clear error.
+    std::env::set_var("KYSO_PKCS11_PIN", "000000");
+    let (ok, text) = kyso_run(&data, None, &["cert", "list"]);
+    assert!(
+        !ok && text.contains("the token refused the user PIN"),
+        "{text}"
+    );
+    assert!(!text.contains("000000"), "{text}");
+    std::env::set_var("KYSO_PKCS11_PIN", PIN);
+}
