@@ -310,7 +310,11 @@ impl<'a> Lexer<'a> {
                                 return Err(BAD);
                             };
                             let v = self.object(depth + 1)?;
-                            d.push((k, v));
+                            // A repeated key: the last one counts, as viewers read it.
+                            match d.iter_mut().find(|(key, _)| *key == k) {
+                                Some((_, old)) => *old = v,
+                                None => d.push((k, v)),
+                            }
                         }
                         _ => return Err(BAD),
                     }
@@ -469,6 +473,8 @@ struct Xref {
     start: usize,
     /// Whether the newest section is a cross-reference stream (the new one is too).
     stream: bool,
+    /// Where every section of the chain starts (cross-reference streams among them).
+    sections: Vec<usize>,
     /// What reading objects may still cost.
     budget: std::cell::RefCell<Budget>,
     /// Decoded object streams, each inflated once.
@@ -701,6 +707,7 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
     let mut trailer: Option<Obj> = None;
     let mut next = Some(start);
     let mut seen = std::collections::HashSet::new();
+    let mut sections = Vec::new();
     let mut stream = false;
     let mut budget = Budget::default();
     while let Some(off) = next {
@@ -714,6 +721,7 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         if seen.len() >= MAX_SECTIONS || !seen.insert(lx.pos) {
             return Err(PdfError::Malformed("bad cross-reference chain"));
         }
+        sections.push(lx.pos);
         if first_char.is_some_and(|c| c.is_ascii_digit()) {
             let t = read_xref_stream(pdf, off, &mut offsets, &mut compressed, &mut budget)?;
             next = match t.get(b"Prev") {
@@ -779,6 +787,7 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         trailer: trailer.ok_or(PdfError::Malformed("no trailer"))?,
         start,
         stream,
+        sections,
         budget: std::cell::RefCell::new(budget),
         object_streams: Default::default(),
     })

@@ -342,7 +342,7 @@ fn found(
         revision: 0,
         changes: Change::None,
         change_notes: Vec::new(),
-        certification: certification(sig),
+        certification: certification(pdf, xref, sig),
         claimed_time: text(sig.get(b"M")),
         reason: text(sig.get(b"Reason")),
         location: text(sig.get(b"Location")),
@@ -438,18 +438,25 @@ fn hex_spells(hex: &[u8], bytes: &[u8]) -> bool {
 }
 
 /// The DocMDP permissions of a certification signature (its `/Reference`), 2 if unstated.
-fn certification(sig: &Obj) -> Option<u8> {
-    let Some(Obj::Array(refs)) = sig.get(b"Reference") else {
+fn certification(pdf: &[u8], xref: &Xref, sig: &Obj) -> Option<u8> {
+    let resolve = |o: &Obj| xref.resolve(pdf, o).ok();
+    let Some(Obj::Array(refs)) = sig.get(b"Reference").and_then(resolve) else {
         return None;
     };
     refs.iter()
+        .take(16)
+        .filter_map(resolve)
         .find(|r| is_name(r.get(b"TransformMethod"), b"DocMDP"))
-        .map(
-            |r| match r.get(b"TransformParams").and_then(|p| p.get(b"P")) {
-                Some(Obj::Int(p @ 1..=3)) => *p as u8,
+        .map(|r| {
+            match r
+                .get(b"TransformParams")
+                .and_then(resolve)
+                .and_then(|p| p.get(b"P").and_then(resolve))
+            {
+                Some(Obj::Int(p @ 1..=3)) => p as u8,
                 _ => 2,
-            },
-        )
+            }
+        })
 }
 
 fn dss_items(pdf: &[u8], xref: &Xref, dss: &Obj) -> Result<DssItems, PdfError> {
@@ -492,10 +499,11 @@ enum Location {
 }
 
 fn location(x: &Xref, n: u32) -> Option<Location> {
-    x.offsets
+    // In the order `Xref::object` reads them: an object stream entry first.
+    x.compressed
         .get(&n)
-        .map(|(o, _)| Location::At(*o))
-        .or_else(|| x.compressed.get(&n).map(|(s, i)| Location::In(*s, *i)))
+        .map(|(s, i)| Location::In(*s, *i))
+        .or_else(|| x.offsets.get(&n).map(|(o, _)| Location::At(*o)))
 }
 
 /// The keys whose values differ between two dictionaries.
@@ -540,8 +548,13 @@ struct Diff<'a> {
     new: &'a Xref,
     /// Objects the signed revision did not have, with their values now.
     added: HashMap<u32, Obj>,
-    /// The document security store's dictionary, arrays and VRI dictionaries, now.
+    /// The document security store's dictionary, arrays and VRI dictionaries, now and in
+    /// the signed revision (an existing object counts as DSS only if it was one).
     dss: HashSet<u32>,
+    old_dss: HashSet<u32>,
+    /// The form's fields now (the AcroForm's /Fields and their kids): a signature widget must
+    /// be one.
+    fields_now: HashSet<u32>,
 }
 
 impl Diff<'_> {
@@ -570,6 +583,10 @@ impl Diff<'_> {
             return Change::Other;
         };
         if self.is_sig_field(&o) {
+            if matches!(entry, Obj::Ref(n, _) if !self.fields_now.contains(n)) {
+                // A signature widget that no field lists signs nothing: only its look.
+                return Change::Other;
+            }
             let is_ts = o
                 .get(b"V")
                 .and_then(|v| self.now(v))
@@ -612,17 +629,29 @@ impl Diff<'_> {
             (a, b) if a == b => Change::None,
             _ => Change::Other,
         };
-        if self.dss.contains(&n) {
+        if self.dss.contains(&n) && self.old_dss.contains(&n) {
             return (
                 Change::ValidationData,
                 format!("the document security store (object {n}) changed"),
             );
         }
         if let (Obj::Array(a), Obj::Array(b)) = (old, new) {
-            return (
-                self.array_change(a, b),
-                format!("array {n}: entries changed"),
-            );
+            // Only an array of annotations or fields (an indirect /Annots or /Fields) may
+            // gain entries; any other array (/Contents, /Kids, …) changed is "other".
+            let of_annotations = !a.is_empty()
+                && a.iter().all(|e| {
+                    self.old.resolve(self.pdf, e).is_ok_and(|o| {
+                        is_name(o.get(b"Type"), b"Annot")
+                            || (o.get(b"Subtype").is_some() && o.get(b"Rect").is_some())
+                            || o.get(b"FT").is_some()
+                    })
+                });
+            let level = if of_annotations {
+                self.array_change(a, b)
+            } else {
+                Change::Other
+            };
+            return (level, format!("array {n}: entries changed"));
         }
         if n == root {
             if !only(&[b"DSS", b"AcroForm", b"Extensions", b"Metadata", b"Version"]) {
@@ -663,8 +692,9 @@ impl Diff<'_> {
                 format!("the form (object {n}) changed"),
             );
         }
-        let is_field =
-            new.get(b"FT").is_some() || new.get(b"T").is_some() || new.get(b"Parent").is_some();
+        // The role is the one the object had when signed, not what its new keys claim.
+        let is_field = old.get(b"FT").is_some()
+            || (is_name(old.get(b"Subtype"), b"Widget") && old.get(b"Parent").is_some());
         if is_field && self.is_sig_field(new) {
             // Signing an empty signature field: its value, appearance and flags.
             let signs_empty = old.get(b"V").is_none() && only(&[b"V", b"AP", b"AS", b"F", b"MK"]);
@@ -686,8 +716,8 @@ impl Diff<'_> {
             };
             return (level, format!("form field {n} changed: {}", names(&keys)));
         }
-        let is_annot = is_name(new.get(b"Type"), b"Annot")
-            || (new.get(b"Subtype").is_some() && new.get(b"Rect").is_some());
+        let is_annot = is_name(old.get(b"Type"), b"Annot")
+            || (old.get(b"Subtype").is_some() && old.get(b"Rect").is_some());
         if is_annot {
             return (Change::Annotations, format!("annotation {n} changed"));
         }
@@ -726,7 +756,16 @@ impl Diff<'_> {
                 return Change::Other;
             }
         }
-        fields.max(Change::ValidationData)
+        // Default appearances change how fields look: form filling at least; asking viewers
+        // to redraw every field is more.
+        let looks = if keys.iter().any(|k| k == b"NeedAppearances") {
+            Change::Other
+        } else if keys.iter().any(|k| k == b"DA" || k == b"DR") {
+            Change::FormFilling
+        } else {
+            Change::ValidationData
+        };
+        fields.max(looks)
     }
 }
 
@@ -749,9 +788,10 @@ fn changed_part(before: &Obj, now: Obj) -> Obj {
 
 /// The objects of the document security store now: its dictionary, its arrays and its VRI
 /// dictionaries.
-fn dss_objects(diff: &Diff<'_>, root: u32) -> HashSet<u32> {
+fn dss_objects(diff: &Diff<'_>, xref: &Xref, root: u32) -> HashSet<u32> {
     let mut out = HashSet::new();
-    let Ok(catalog) = diff.new.object(diff.pdf, root) else {
+    let now = |o: &Obj| xref.resolve(diff.pdf, o).ok();
+    let Ok(catalog) = xref.object(diff.pdf, root) else {
         return out;
     };
     let Some(dss_ref) = catalog.get(b"DSS") else {
@@ -760,7 +800,7 @@ fn dss_objects(diff: &Diff<'_>, root: u32) -> HashSet<u32> {
     if let Obj::Ref(n, _) = dss_ref {
         out.insert(*n);
     }
-    let Some(dss) = diff.now(dss_ref) else {
+    let Some(dss) = now(dss_ref) else {
         return out;
     };
     for key in [&b"Certs"[..], b"OCSPs", b"CRLs", b"VRI"] {
@@ -768,11 +808,39 @@ fn dss_objects(diff: &Diff<'_>, root: u32) -> HashSet<u32> {
             out.insert(*n);
         }
     }
-    if let Some(Obj::Dict(vri)) = dss.get(b"VRI").and_then(|v| diff.now(v)) {
+    if let Some(Obj::Dict(vri)) = dss.get(b"VRI").and_then(now) {
         for (_, v) in vri.iter().take(MAX_DSS_ITEMS) {
             if let Obj::Ref(n, _) = v {
                 out.insert(*n);
             }
+        }
+    }
+    out
+}
+
+/// The form's fields now: the AcroForm's /Fields and their kids, by object number (bounded).
+fn fields_of(diff: &Diff<'_>, root: u32) -> HashSet<u32> {
+    let mut out = HashSet::new();
+    let form = diff
+        .new
+        .object(diff.pdf, root)
+        .ok()
+        .and_then(|c| c.get(b"AcroForm").and_then(|f| diff.now(f)));
+    let Some(Obj::Array(top)) = form.and_then(|f| f.get(b"Fields").and_then(|l| diff.now(l)))
+    else {
+        return out;
+    };
+    let mut stack: Vec<(Obj, usize)> = top.into_iter().map(|f| (f, 0)).collect();
+    while let Some((f, depth)) = stack.pop() {
+        let Obj::Ref(n, _) = f else { continue };
+        if out.len() >= MAX_FIELDS || depth > MAX_DEPTH || !out.insert(n) {
+            continue;
+        }
+        if let Some(Obj::Array(kids)) = diff
+            .now(&f)
+            .and_then(|d| d.get(b"Kids").and_then(|k| diff.now(k)))
+        {
+            stack.extend(kids.into_iter().map(|k| (k, depth + 1)));
         }
     }
     out
@@ -810,8 +878,12 @@ fn changes_since(pdf: &[u8], new: &Xref, end: usize) -> Result<(Change, Vec<Stri
         new,
         added: HashMap::new(),
         dss: HashSet::new(),
+        old_dss: HashSet::new(),
+        fields_now: HashSet::new(),
     };
-    diff.dss = dss_objects(&diff, root);
+    diff.dss = dss_objects(&diff, new, root);
+    diff.old_dss = dss_objects(&diff, &diff.old, root);
+    diff.fields_now = fields_of(&diff, root);
     // The catalog's XMP metadata stream, the same object before and now.
     let metadata_of = |x: &Xref| match x.object(pdf, root).ok()?.get(b"Metadata") {
         Some(Obj::Ref(n, _)) => Some(*n),
@@ -839,40 +911,65 @@ fn changes_since(pdf: &[u8], new: &Xref, end: usize) -> Result<(Change, Vec<Stri
                 existing.push((n, before, now, before_stream != now_stream));
             }
             Err(_) => {
-                if is_name(now.get(b"Type"), b"XRef") || is_name(now.get(b"Type"), b"ObjStm") {
+                // Structure, not content: only the streams the cross-reference really uses as
+                // its sections and object streams (a content stream merely typed so is not).
+                let is_section = is_name(now.get(b"Type"), b"XRef")
+                    && new
+                        .offsets
+                        .get(&n)
+                        .is_some_and(|(off, _)| new.sections.contains(off));
+                let is_object_stream = is_name(now.get(b"Type"), b"ObjStm")
+                    && new.compressed.values().any(|(stm, _)| *stm == n);
+                if is_section || is_object_stream {
                     continue;
                 }
                 diff.added.insert(n, now);
             }
         }
     }
+    // The document information dictionary may be updated in place (same object, only
+    // strings): it is not rendered. Its references are not followed.
+    let old_info = match diff.old.trailer.get(b"Info") {
+        Some(Obj::Ref(n, _)) => Some(*n),
+        _ => None,
+    };
+    let plain = |o: &Obj| {
+        let mut refs = Vec::new();
+        refs_in(o, &mut refs);
+        matches!(o, Obj::Dict(_)) && refs.is_empty()
+    };
     for (n, before, now, stream_changed) in existing {
-        let (c, text) = if Some(n) == info {
-            (
+        if Some(n) == info && info == old_info && !stream_changed && plain(&now) {
+            note(
+                &mut level,
                 Change::ValidationData,
                 "the document information changed".to_string(),
-            )
-        } else if stream_changed && Some(n) == metadata && is_name(now.get(b"Type"), b"Metadata") {
-            // Writers update the XMP packet (its modify date) with every revision.
-            (
-                Change::ValidationData,
-                "the document's XMP metadata changed".to_string(),
-            )
-        } else if stream_changed {
-            (Change::Other, format!("the data of stream {n} changed"))
-        } else {
-            diff.changed_existing(n, &before, &now, root)
-        };
+            );
+            continue;
+        }
+        let (c, text) =
+            if stream_changed && Some(n) == metadata && is_name(now.get(b"Type"), b"Metadata") {
+                // Writers update the XMP packet (its modify date) with every revision.
+                (
+                    Change::ValidationData,
+                    "the document's XMP metadata changed".to_string(),
+                )
+            } else if stream_changed {
+                (Change::Other, format!("the data of stream {n} changed"))
+            } else {
+                diff.changed_existing(n, &before, &now, root)
+            };
         note(&mut level, c, text);
         queue.push_back((changed_part(&before, now), c));
     }
-    if let Some(n) = info.filter(|n| diff.added.contains_key(n)) {
-        queue.push_back((Obj::Ref(n, 0), Change::ValidationData));
-    }
+    let new_info = info.filter(|n| diff.added.get(n).is_some_and(plain));
     // New objects take the change of what brought them in; a new field or annotation is
     // judged itself (a signature widget added by a page that also gained a note is a
     // signature).
     let mut reached: HashMap<u32, Change> = HashMap::new();
+    if let Some(n) = new_info {
+        reached.insert(n, Change::ValidationData);
+    }
     while let Some((o, c)) = queue.pop_front() {
         let mut refs = Vec::new();
         refs_in(&o, &mut refs);
@@ -986,7 +1083,7 @@ mod tests {
         let prev = text.rfind("startxref\n").unwrap() + 10;
         let prev: usize = text[prev..].lines().next().unwrap().parse().unwrap();
         // A revision that rewrites the page content stream (object 4).
-        let append = |objects: &[(u32, &str)]| {
+        let append_with = |objects: &[(u32, &str)], trailer_extra: &str| {
             let mut out = once.clone();
             let mut rows = String::new();
             for (n, body) in objects {
@@ -996,12 +1093,13 @@ mod tests {
             let xref = out.len();
             out.extend_from_slice(
                 format!(
-                    "xref\n{rows}trailer\n<< /Size 40 /Root 1 0 R /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n"
+                    "xref\n{rows}trailer\n<< /Size 40 /Root 1 0 R /Prev {prev} {trailer_extra}>>\nstartxref\n{xref}\n%%EOF\n"
                 )
                 .as_bytes(),
             );
             out
         };
+        let append = |objects: &[(u32, &str)]| append_with(objects, "");
         let rewritten = append(&[(4, "<< /Length 9 >>\nstream\n(Hi) Tj\n\nendstream")]);
         let s = &read_signatures(&rewritten).unwrap().signatures[0];
         assert_eq!(s.changes, Change::Other, "{:?}", s.change_notes);
@@ -1026,6 +1124,56 @@ mod tests {
         ]);
         let s = &read_signatures(&noted).unwrap().signatures[0];
         assert_eq!(s.changes, Change::Annotations, "{:?}", s.change_notes);
+
+        // Found in review: each of these once passed as validation data or less.
+        let other = |pdf: &[u8], what: &str| {
+            let s = &read_signatures(pdf).unwrap().signatures[0];
+            assert_eq!(s.changes, Change::Other, "{what}: {:?}", s.change_notes);
+        };
+        // A repeated key: viewers take the last /Pages.
+        let catalog = text[text.rfind("1 0 obj\n").unwrap() + 8..]
+            .split("\nendobj")
+            .next()
+            .unwrap()
+            .to_string();
+        let doubled = format!(
+            "{} /Pages 32 0 R >>",
+            catalog.trim_end().trim_end_matches(">>")
+        );
+        assert_eq!(doubled.matches("/Pages").count(), 2, "{doubled}");
+        other(
+            &append(&[(1, &doubled), (32, "<< /Type /Pages /Kids [] /Count 0 >>")]),
+            "a second /Pages in the catalog",
+        );
+        // A content stream typed /ObjStm that nothing in the structure uses as one.
+        other(
+            &append(&[(33, "<< /Type /ObjStm /Length 3 >>\nstream\nq Q\nendstream")]),
+            "a stream merely typed /ObjStm",
+        );
+        // /Info pointing at the catalog, which then changes.
+        let opened = format!(
+            "{} /OpenAction 34 0 R >>",
+            catalog.trim_end().trim_end_matches(">>")
+        );
+        other(
+            &append_with(
+                &[
+                    (1, &opened),
+                    (34, "<< /S /JavaScript /JS (app.alert(1)) >>"),
+                ],
+                "/Info 1 0 R ",
+            ),
+            "/Info naming the catalog",
+        );
+        // A signature widget on the page that no form field lists.
+        let widget = page.replacen("/Annots [", "/Annots [35 0 R ", 1);
+        other(
+            &append(&[
+                (3, &widget),
+                (35, "<< /Type /Annot /Subtype /Widget /FT /Sig /Rect [0 0 500 800] /V << /Type /DocTimeStamp >> >>"),
+            ]),
+            "a signature widget outside /Fields",
+        );
 
         // A byte range that leaves out a byte before /Contents.
         let mut skipping = once.clone();
