@@ -609,6 +609,7 @@ fn read_xref_stream(
     off: usize,
     offsets: &mut std::collections::HashMap<u32, (usize, u16)>,
     compressed: &mut std::collections::HashMap<u32, (u32, usize)>,
+    freed: &mut std::collections::HashSet<u32>,
     budget: &mut Budget,
 ) -> Result<Obj, PdfError> {
     let mut lx = Lexer::at(pdf, off);
@@ -675,14 +676,19 @@ fn read_xref_stream(
             let a = field(&r[w[0]..w[0] + w[1]]);
             let b = field(&r[w[0] + w[1]..]);
             let n = n as u32;
+            // The newest section that mentions an object decides it.
+            if offsets.contains_key(&n) || compressed.contains_key(&n) || freed.contains(&n) {
+                continue;
+            }
             match kind {
                 1 => {
-                    offsets
-                        .entry(n)
-                        .or_insert((a as usize, b.min(65535) as u16));
+                    offsets.insert(n, (a as usize, b.min(65535) as u16));
                 }
-                2 if !offsets.contains_key(&n) => {
-                    compressed.entry(n).or_insert((a as u32, b as usize));
+                2 => {
+                    compressed.insert(n, (a as u32, b as usize));
+                }
+                0 if n != 0 => {
+                    freed.insert(n);
                 }
                 _ => {}
             }
@@ -708,6 +714,7 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
     let mut next = Some(start);
     let mut seen = std::collections::HashSet::new();
     let mut sections = Vec::new();
+    let mut freed = std::collections::HashSet::new();
     let mut stream = false;
     let mut budget = Budget::default();
     while let Some(off) = next {
@@ -723,7 +730,14 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         }
         sections.push(lx.pos);
         if first_char.is_some_and(|c| c.is_ascii_digit()) {
-            let t = read_xref_stream(pdf, off, &mut offsets, &mut compressed, &mut budget)?;
+            let t = read_xref_stream(
+                pdf,
+                off,
+                &mut offsets,
+                &mut compressed,
+                &mut freed,
+                &mut budget,
+            )?;
             next = match t.get(b"Prev") {
                 Some(Obj::Int(p)) if *p >= 0 => Some(*p as usize),
                 Some(_) => return Err(PdfError::Malformed("bad /Prev")),
@@ -737,6 +751,8 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         }
         lx.expect(b"xref")
             .map_err(|_| PdfError::Malformed("no cross-reference table where startxref points"))?;
+        // Free entries of this table; a hybrid file's stream may still define them.
+        let mut section_free = Vec::new();
         loop {
             lx.skip_ws();
             if pdf[lx.pos..].starts_with(b"trailer") {
@@ -753,11 +769,18 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
                 let offset = lx.uint()? as usize;
                 let generation = lx.uint()?;
                 let kind = lx.keyword();
+                let n = n as u32;
+                let decided =
+                    offsets.contains_key(&n) || compressed.contains_key(&n) || freed.contains(&n);
                 if kind == b"n" {
-                    offsets
-                        .entry(n as u32)
-                        .or_insert((offset, generation.min(65535) as u16));
-                } else if kind != b"f" {
+                    if !decided {
+                        offsets.insert(n, (offset, generation.min(65535) as u16));
+                    }
+                } else if kind == b"f" {
+                    if !decided && n != 0 {
+                        section_free.push(n);
+                    }
+                } else {
                     return Err(PdfError::Malformed("bad cross-reference entry"));
                 }
             }
@@ -769,7 +792,20 @@ fn read_xref(pdf: &[u8]) -> Result<Xref, PdfError> {
         // A hybrid file: its stream lists the objects kept in object streams.
         if let Some(Obj::Int(x)) = t.get(b"XRefStm") {
             if *x >= 0 && (*x as usize) < pdf.len() {
-                read_xref_stream(pdf, *x as usize, &mut offsets, &mut compressed, &mut budget)?;
+                let mut none = std::collections::HashSet::new();
+                read_xref_stream(
+                    pdf,
+                    *x as usize,
+                    &mut offsets,
+                    &mut compressed,
+                    &mut none,
+                    &mut budget,
+                )?;
+            }
+        }
+        for n in section_free {
+            if !offsets.contains_key(&n) && !compressed.contains_key(&n) {
+                freed.insert(n);
             }
         }
         next = match t.get(b"Prev") {
@@ -1762,6 +1798,7 @@ mod tests {
             read_xref_stream(
                 stream,
                 0,
+                &mut Default::default(),
                 &mut Default::default(),
                 &mut Default::default(),
                 &mut b

@@ -857,6 +857,15 @@ fn changes_since(pdf: &[u8], new: &Xref, end: usize) -> Result<(Change, Vec<Stri
         .copied()
         .filter(|n| location(new, *n) != location(&old, *n))
         .collect();
+    // Objects the signed revision had and a later one freed (or left out).
+    let deleted: Vec<u32> = old
+        .offsets
+        .keys()
+        .chain(old.compressed.keys())
+        .copied()
+        .filter(|n| location(new, *n).is_none())
+        .take(32)
+        .collect();
     if changed.len() > MAX_CHANGED {
         return Ok((
             Change::Other,
@@ -890,8 +899,15 @@ fn changes_since(pdf: &[u8], new: &Xref, end: usize) -> Result<(Change, Vec<Stri
         _ => None,
     };
     let metadata = metadata_of(new).filter(|n| metadata_of(&diff.old) == Some(*n));
-    let mut level = Change::None;
-    let mut notes = Vec::new();
+    let mut level = if deleted.is_empty() {
+        Change::None
+    } else {
+        Change::Other
+    };
+    let mut notes: Vec<String> = deleted
+        .iter()
+        .map(|n| format!("object {n} was deleted"))
+        .collect();
     let mut note = |level: &mut Change, c: Change, text: String| {
         *level = (*level).max(c);
         if c > Change::ValidationData && notes.len() < 32 {
@@ -1174,6 +1190,22 @@ mod tests {
             ]),
             "a signature widget outside /Fields",
         );
+
+        // An object of the signed revision freed by a later one (its content deleted).
+        let mut freed = once.clone();
+        let xref_at = freed.len();
+        freed.extend_from_slice(
+            format!(
+                "xref\n4 1\n0000000000 00001 f\r\ntrailer\n<< /Size 40 /Root 1 0 R /Prev {prev} >>\nstartxref\n{xref_at}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        let s = &read_signatures(&freed).unwrap().signatures[0];
+        assert_eq!(s.changes, Change::Other, "{:?}", s.change_notes);
+        assert!(s
+            .change_notes
+            .iter()
+            .any(|n| n.contains("object 4 was deleted")));
 
         // A byte range that leaves out a byte before /Contents.
         let mut skipping = once.clone();
