@@ -11,42 +11,8 @@ use std::path::Path;
 use common::*;
 use kyso::keys::pkcs11::Token;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+use common::SOFTHSM_MODULE as MODULE;
 const PIN: &str = "864213";
-
-fn softhsm(dir: &Path, label: &str) -> std::path::PathBuf {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            label,
-            "--so-pin",
-            "0000",
-            "--pin",
-            PIN,
-        ])
-        .output()
-        .expect("softhsm2-util is installed (.ci/run installs softhsm2)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    conf
-}
 
 /// Issues a citizen certificate through `server` and checks it with `openssl verify` against
 /// the data directory's chain.
@@ -94,7 +60,7 @@ async fn issue_and_verify(server: &Server, admin: &str, data: &Path, cccd: &str)
 async fn ca_and_tsa_keys_stay_in_the_token_through_init_serve_issue_and_restart() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let conf = softhsm(dir.path(), "kyso");
+    let conf = softhsm_token(dir.path(), "kyso", PIN);
     // The only test in this binary: the children (and this process's module) read these.
     std::env::set_var("SOFTHSM2_CONF", &conf);
     std::env::set_var("KYSO_PKCS11_PIN", PIN);

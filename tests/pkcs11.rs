@@ -3,48 +3,15 @@
 //! with the public key the token reports, the keys found again after the module is opened
 //! anew (a restart), and clear errors for a missing token, a wrong PIN and a missing key.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 
 use kyso::keys::pkcs11::{Token, TokenError};
 use kyso::keys::{KeyAlgorithm, SigningKey};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-
-/// A SoftHSM2 configuration with its own token directory and one token, `label`.
-fn softhsm(dir: &Path, label: &str, pin: &str) -> PathBuf {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            label,
-            "--so-pin",
-            "0000",
-            "--pin",
-            pin,
-        ])
-        .output()
-        .expect("softhsm2-util is installed (.ci/run installs softhsm2)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    conf
-}
+use common::{softhsm_token, SOFTHSM_MODULE as MODULE};
 
 fn verifies(key: &dyn SigningKey, msg: &[u8], sig: &[u8]) -> bool {
     let alg: &dyn ring::signature::VerificationAlgorithm = match key.algorithm() {
@@ -59,7 +26,7 @@ fn verifies(key: &dyn SigningKey, msg: &[u8], sig: &[u8]) -> bool {
 #[test]
 fn keys_made_in_softhsm_sign_stay_inside_and_are_found_again() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = softhsm(dir.path(), "kyso", "246813");
+    let conf = softhsm_token(dir.path(), "kyso", "246813");
     // SOFTHSM2_CONF is read by the module when it is initialized; this is the only test in
     // this binary, so setting it for the process is safe.
     std::env::set_var("SOFTHSM2_CONF", &conf);

@@ -470,3 +470,42 @@ pub fn spawn_plain_server(dir: &Path, database_url: Option<&str>) -> Server {
         .expect("server reports its address");
     Server { addr, child }
 }
+
+/// SoftHSM2's PKCS #11 module (Debian's softhsm2; `.ci/run` installs it).
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A SoftHSM2 configuration in `dir` with its own token directory and one fresh token,
+/// `label`, whose user PIN is `pin`; returns the configuration's path (for SOFTHSM2_CONF).
+pub fn softhsm_token(dir: &Path, label: &str, pin: &str) -> std::path::PathBuf {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            "0000",
+            "--pin",
+            pin,
+        ])
+        .output()
+        .expect("softhsm2-util is installed (.ci/run installs softhsm2)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    conf
+}

@@ -261,6 +261,11 @@ fn text(o: Option<&Obj>) -> Option<String> {
     }
 }
 
+/// Whether a dictionary is an annotation: typed so, or with a subtype and a rectangle.
+fn is_annotation(o: &Obj) -> bool {
+    is_name(o.get(b"Type"), b"Annot") || (o.get(b"Subtype").is_some() && o.get(b"Rect").is_some())
+}
+
 fn is_name(o: Option<&Obj>, name: &[u8]) -> bool {
     matches!(o, Some(Obj::Name(n)) if n == name)
 }
@@ -597,7 +602,7 @@ impl Diff<'_> {
                 Change::Signatures
             };
         }
-        let is_annot = o.get(b"Subtype").is_some() || is_name(o.get(b"Type"), b"Annot");
+        let is_annot = is_annotation(&o);
         let is_widget = is_name(o.get(b"Subtype"), b"Widget") || o.get(b"FT").is_some();
         if is_annot && !is_widget {
             Change::Annotations
@@ -640,11 +645,9 @@ impl Diff<'_> {
             // gain entries; any other array (/Contents, /Kids, …) changed is "other".
             let of_annotations = !a.is_empty()
                 && a.iter().all(|e| {
-                    self.old.resolve(self.pdf, e).is_ok_and(|o| {
-                        is_name(o.get(b"Type"), b"Annot")
-                            || (o.get(b"Subtype").is_some() && o.get(b"Rect").is_some())
-                            || o.get(b"FT").is_some()
-                    })
+                    self.old
+                        .resolve(self.pdf, e)
+                        .is_ok_and(|o| is_annotation(&o) || o.get(b"FT").is_some())
                 });
             let level = if of_annotations {
                 self.array_change(a, b)
@@ -716,9 +719,7 @@ impl Diff<'_> {
             };
             return (level, format!("form field {n} changed: {}", names(&keys)));
         }
-        let is_annot = is_name(old.get(b"Type"), b"Annot")
-            || (old.get(b"Subtype").is_some() && old.get(b"Rect").is_some());
-        if is_annot {
+        if is_annotation(old) {
             return (Change::Annotations, format!("annotation {n} changed"));
         }
         (
@@ -993,7 +994,7 @@ fn changes_since(pdf: &[u8], new: &Xref, end: usize) -> Result<(Change, Vec<Stri
             let Some(value) = diff.added.get(&r) else {
                 continue;
             };
-            let own = if value.get(b"FT").is_some() || is_name(value.get(b"Type"), b"Annot") {
+            let own = if value.get(b"FT").is_some() || is_annotation(value) {
                 diff.new_entry(&Obj::Ref(r, 0))
             } else {
                 c
