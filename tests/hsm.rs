@@ -76,7 +76,7 @@ async fn ca_and_tsa_keys_stay_in_the_token_through_init_serve_issue_and_restart(
         .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN="))
         .expect("the admin token")
         .to_string();
-    // The key files of the token's keys only name them; TLS and the ledger stay sealed.
+    // The key files of the token's keys only name them; the TLS key stays sealed.
     for name in ["root", "government", "public"] {
         let f = std::fs::read(data.join(format!("keys/{name}.key"))).unwrap();
         assert_eq!(f, format!("pkcs11:kyso-{name}").into_bytes());

@@ -81,7 +81,73 @@ fn keys_made_in_softhsm_sign_stay_inside_and_are_found_again() {
     let sig = again.sign(b"after the restart").unwrap();
     assert!(verifies(&again, b"after the restart", &sig));
     assert!(matches!(token.find("nobody"), Err(TokenError::NoKey(_))));
+
+    // Ed25519 (the ledger key) and RSA-3072 with PKCS #1 v1.5 and PSS, over a message and
+    // over a digest computed outside.
+    use ring::signature as s;
+    let ed = token.generate("ledger", KeyAlgorithm::Ed25519).unwrap();
+    assert_eq!(ed.public_key().len(), 32);
+    let sig = ed.sign(b"checkpoint").unwrap();
+    assert!(s::UnparsedPublicKey::new(&s::ED25519, ed.public_key())
+        .verify(b"checkpoint", &sig)
+        .is_ok());
+    assert!(ed.sign_digest(&[0u8; 32]).is_err());
+    assert_eq!(ed.protection().unwrap(), (true, false));
+    let msg = b"Cong van so 7";
+    let sha384 = ring::digest::digest(&ring::digest::SHA384, msg);
+    for (alg, own, other) in [
+        (
+            KeyAlgorithm::RsaPkcs1Sha256,
+            &s::RSA_PKCS1_2048_8192_SHA256,
+            &s::RSA_PKCS1_2048_8192_SHA384,
+        ),
+        (
+            KeyAlgorithm::RsaPssSha256,
+            &s::RSA_PSS_2048_8192_SHA256,
+            &s::RSA_PSS_2048_8192_SHA384,
+        ),
+    ] {
+        let label = format!("seal-{alg}");
+        let key = token.generate(&label, alg).unwrap();
+        assert_eq!(key.algorithm(), alg);
+        let public = s::UnparsedPublicKey::new(own, key.public_key());
+        assert!(public.verify(msg, &key.sign(msg).unwrap()).is_ok(), "{alg}");
+        assert!(public.verify(b"other", &key.sign(msg).unwrap()).is_err());
+        let by_digest = key.sign_digest(sha384.as_ref()).unwrap();
+        assert!(s::UnparsedPublicKey::new(other, key.public_key())
+            .verify(msg, &by_digest)
+            .is_ok());
+        assert_eq!(key.protection().unwrap(), (true, false));
+        // Found again with the scheme it is used with; not as an EC key.
+        assert_eq!(token.find_as(&label, Some(alg)).unwrap().algorithm(), alg);
+        assert!(token
+            .find_as(&label, Some(KeyAlgorithm::EcdsaP256))
+            .is_err());
+    }
+
+    // The token goes away (its store moved aside) and comes back: signatures fail with
+    // `Unavailable` meanwhile, and work again with the same key objects afterwards.
+    let store = dir.path().join("tokens");
+    let away = dir.path().join("tokens-away");
+    std::fs::rename(&store, &away).unwrap();
+    assert!(matches!(
+        again.sign(b"while away"),
+        Err(kyso::keys::KeyError::Unavailable)
+    ));
+    assert!(ed.sign(b"while away").is_err());
+    std::fs::rename(&away, &store).unwrap();
+    let mut back = None;
+    for _ in 0..20 {
+        if let Ok(sig) = again.sign(b"back") {
+            back = Some(sig);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(verifies(&again, b"back", &back.expect("signing recovers")));
+    assert!(ed.sign(b"back too").is_ok());
     drop(again);
+    drop(ed);
     drop(token);
 
     // No such token, and a wrong PIN: clear errors, no PIN in them.

@@ -81,6 +81,11 @@ fn pki_kind(e: &PkiError) -> (StatusCode, &'static str, &'static str) {
             "invalid-validity",
             "Invalid validity",
         ),
+        PkiError::KeyUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "key-unavailable",
+            "Signing key unavailable",
+        ),
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -168,6 +173,16 @@ impl IntoResponse for ApiError {
                         "unavailable",
                         "Service unavailable",
                         "storage is unavailable; retry later".into(),
+                    )
+                }
+                ServiceError::KeyUnavailable => {
+                    tracing::error!("hardware token unavailable");
+                    retry_after = Some(5);
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "key-unavailable",
+                        "Signing key unavailable",
+                        "the signing key's hardware token is unavailable; nothing was signed, retry later".into(),
                     )
                 }
                 ServiceError::Internal(detail) => {

@@ -15,7 +15,7 @@ use crate::store::CertificateFilter;
 pub enum CertCommand {
     /// Issue a certificate from a CSR, or for a key generated here under a PIN.
     #[command(
-        after_help = "Examples:\n  kyso cert request --profile citizen --csr me.csr --cn \"Nguyễn Thị Bình\" --citizen-id 001099012345\n  kyso cert request --profile personal --generate --pin-file pin.txt --cn \"Trần Văn C\" \\\n      --citizen-id 001099012346 --title \"Chuyên viên\" --org \"Sở Nội vụ\" --province \"Hà Giang\"\n  kyso cert request --profile organization --csr seal.csr --cn \"UBND tỉnh Hà Giang\" --tax-code 0100109106"
+        after_help = "Examples:\n  kyso cert request --profile citizen --csr me.csr --cn \"Nguyễn Thị Bình\" --citizen-id 001099012345\n  kyso cert request --profile personal --generate --pin-file pin.txt --cn \"Trần Văn C\" \\\n      --citizen-id 001099012346 --title \"Chuyên viên\" --org \"Sở Nội vụ\" --province \"Hà Giang\"\n  kyso cert request --profile organization --csr seal.csr --cn \"UBND tỉnh Hà Giang\" --tax-code 0100109106\n  kyso cert request --profile organization --generate --in-hsm --pin-file seal-pin.txt \\\n      --cn \"UBND tỉnh Hà Giang\" --tax-code 0100109106 --org \"UBND tỉnh Hà Giang\" --province \"Hà Giang\""
     )]
     Request(Box<RequestArgs>),
     /// Approve a pending request: the certificate is issued.
@@ -101,9 +101,14 @@ pub struct RequestArgs {
     /// File holding the PIN (first line).
     #[arg(long)]
     pin_file: Option<PathBuf>,
-    /// Key algorithm for --generate: ecdsa-p256 (default), ecdsa-p384, ed25519.
+    /// Key algorithm for --generate: ecdsa-p256 (default), ecdsa-p384, ed25519; with
+    /// --in-hsm also rsa-pkcs1-sha256, rsa-pss-sha256 (RSA-3072).
     #[arg(long)]
     algorithm: Option<String>,
+    /// With --generate: make the key inside the configured PKCS #11 token (non-extractable);
+    /// personal and organization certificates.
+    #[arg(long, requires = "generate")]
+    in_hsm: bool,
     #[arg(long)]
     cn: String,
     #[arg(long)]
@@ -164,6 +169,7 @@ pub async fn run(c: CertCommand) -> anyhow::Result<()> {
                 (true, Some(p)) => Some(KeySpec {
                     algorithm: a.algorithm.clone(),
                     pin: read_pin(p)?,
+                    hsm: a.in_hsm,
                 }),
                 _ => None,
             };

@@ -34,6 +34,9 @@ pub enum KeyError {
     Rng,
     #[error("key-encryption key: {0}")]
     Kek(String),
+    /// The key's hardware token is absent or failed; the signature may succeed later.
+    #[error("the key's hardware token is unavailable")]
+    Unavailable,
 }
 
 /// Signature algorithms kyso keys sign with.
@@ -46,6 +49,10 @@ pub enum KeyAlgorithm {
     EcdsaP384,
     /// Ed25519 (the ledger key).
     Ed25519,
+    /// RSA with PKCS #1 v1.5 padding and SHA-256 (keys in a PKCS #11 token).
+    RsaPkcs1Sha256,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (keys in a PKCS #11 token).
+    RsaPssSha256,
 }
 
 impl KeyAlgorithm {
@@ -54,6 +61,8 @@ impl KeyAlgorithm {
             Self::EcdsaP256 => "ecdsa-p256",
             Self::EcdsaP384 => "ecdsa-p384",
             Self::Ed25519 => "ed25519",
+            Self::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
+            Self::RsaPssSha256 => "rsa-pss-sha256",
         }
     }
 
@@ -62,19 +71,29 @@ impl KeyAlgorithm {
             "ecdsa-p256" | "p256" | "p-256" | "ec-p256" => Ok(Self::EcdsaP256),
             "ecdsa-p384" | "p384" | "p-384" | "ec-p384" => Ok(Self::EcdsaP384),
             "ed25519" => Ok(Self::Ed25519),
+            "rsa-pkcs1-sha256" | "rsa-sha256" | "rsa" => Ok(Self::RsaPkcs1Sha256),
+            "rsa-pss-sha256" | "rsa-pss" => Ok(Self::RsaPssSha256),
             other => Err(KeyError::UnsupportedAlgorithm(
                 other.chars().take(32).collect(),
             )),
         }
     }
 
-    /// The rcgen signature algorithm a certificate signed by this key carries.
+    /// The rcgen signature algorithm a certificate signed by this key carries (for an RSA
+    /// key also the rsaEncryption SubjectPublicKeyInfo; rcgen cannot sign RSA-PSS, so such a
+    /// key signs no certificate, see [`RcgenSigner`]).
     pub fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
         match self {
             Self::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             Self::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
             Self::Ed25519 => &rcgen::PKCS_ED25519,
+            Self::RsaPkcs1Sha256 | Self::RsaPssSha256 => &rcgen::PKCS_RSA_SHA256,
         }
+    }
+
+    /// Whether a software key (ring) can be generated for it; RSA keys are made in tokens.
+    pub fn software(self) -> bool {
+        !matches!(self, Self::RsaPkcs1Sha256 | Self::RsaPssSha256)
     }
 }
 
@@ -113,6 +132,9 @@ impl rcgen::PublicKeyData for RcgenSigner {
 
 impl rcgen::SigningKey for RcgenSigner {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        if self.0.algorithm() == KeyAlgorithm::RsaPssSha256 {
+            return Err(rcgen::Error::UnsupportedSignatureAlgorithm);
+        }
         self.0.sign(msg).map_err(|_| rcgen::Error::RingUnspecified)
     }
 }

@@ -216,7 +216,10 @@ impl Default for KdfParams {
     }
 }
 
-/// A subscriber key wrapped under its PIN (Argon2id) and then sealed under the KEK.
+/// A subscriber key wrapped under its PIN (Argon2id) and then sealed under the KEK. The
+/// payload is the key's PKCS#8, or for a key held in a token its reference
+/// ([`super::pkcs11::REFERENCE`] and the label): the PIN then opens the way to the token key
+/// (kyso checks it; the token's own user PIN is the service's).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct PinWrapped {
     pub v: u8,
@@ -274,11 +277,20 @@ impl PinWrapped {
 
     /// Unwraps with the PIN. A wrong PIN and a wrong KEK give the same error.
     pub fn open(&self, kek: &Kek, key_id: &str, pin: &[u8]) -> Result<SoftwareKey, KeyError> {
+        SoftwareKey::from_pkcs8(self.alg, &self.open_payload(kek, key_id, pin)?)
+    }
+
+    /// Unwraps the payload (PKCS#8, or a token key's reference) with the PIN.
+    pub fn open_payload(
+        &self,
+        kek: &Kek,
+        key_id: &str,
+        pin: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let a = aad(self.v, key_id, "subscriber");
         let inner = kek.open(&a, &self.kek_nonce, &self.ct)?;
         let pk = pin_key(pin, &self.salt, self.kdf)?;
-        let pkcs8 = open_with(pk.as_ref(), &a, &self.pin_nonce, &inner)?;
-        SoftwareKey::from_pkcs8(self.alg, &pkcs8)
+        open_with(pk.as_ref(), &a, &self.pin_nonce, &inner)
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

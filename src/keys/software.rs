@@ -51,6 +51,11 @@ impl std::fmt::Debug for SoftwareKey {
     }
 }
 
+/// RSA keys are made and held in a PKCS #11 token, not in software.
+fn software_only(alg: KeyAlgorithm) -> KeyError {
+    KeyError::UnsupportedAlgorithm(format!("{alg} keys are made only in a hardware token"))
+}
+
 impl SoftwareKey {
     /// Generates a fresh key; returns it with its PKCS#8 encoding for sealing.
     pub fn generate(alg: KeyAlgorithm) -> Result<(Self, Zeroizing<Vec<u8>>), KeyError> {
@@ -63,6 +68,7 @@ impl SoftwareKey {
                 EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, &rng)
             }
             KeyAlgorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng),
+            other => return Err(software_only(other)),
         }
         .map_err(|_| KeyError::Rng)?;
         let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
@@ -86,10 +92,11 @@ impl SoftwareKey {
                 Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
                     .map_err(|_| KeyError::Rejected)?,
             ),
+            other => return Err(software_only(other)),
         };
         let prehash = match alg {
             KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => Some(Prehash::from_pkcs8(pkcs8)?),
-            KeyAlgorithm::Ed25519 => None,
+            _ => None,
         };
         Ok(Self {
             alg,

@@ -29,6 +29,8 @@ pub enum NoteError {
     BadSignature,
     #[error("the ledger key must be Ed25519")]
     WrongKeyType,
+    #[error("the ledger key's hardware token is unavailable")]
+    KeyUnavailable,
 }
 
 /// A checkpoint's contents.
@@ -158,9 +160,10 @@ pub fn sign_note(body: &str, name: &str, key: &dyn SigningKey) -> Result<String,
             "note text must end in one newline and have no blank line",
         ));
     }
-    let sig = key
-        .sign(body.as_bytes())
-        .map_err(|_| NoteError::BadSignature)?;
+    let sig = key.sign(body.as_bytes()).map_err(|e| match e {
+        crate::keys::KeyError::Unavailable => NoteError::KeyUnavailable,
+        _ => NoteError::BadSignature,
+    })?;
     let mut blob = key_hash(name, key.public_key()).to_vec();
     blob.extend_from_slice(&sig);
     Ok(format!("{body}\n\u{2014} {name} {}\n", B64.encode(blob)))

@@ -173,13 +173,12 @@ impl Sealer for Sequencer {
         &mut self,
         base: Option<&CheckpointRow>,
         entries: &[&[u8]],
-    ) -> Result<SealedBatch, String> {
+    ) -> Result<SealedBatch, StoreError> {
         // The stored checkpoint is the truth: another process may have appended since our last
         // batch (a console command beside the server, another node on the same PostgreSQL).
         let state = match base {
-            Some(cp) => {
-                TreeState::from_parts(cp.size as u64, &cp.compact).map_err(|e| e.to_string())?
-            }
+            Some(cp) => TreeState::from_parts(cp.size as u64, &cp.compact)
+                .map_err(|e| StoreError::Ledger(e.to_string()))?,
             None => TreeState::default(),
         };
         let leaves: Vec<Hash> = entries
@@ -188,7 +187,12 @@ impl Sealer for Sequencer {
             .collect();
         let sealed = state
             .seal(&leaves, &self.signer.origin, self.signer.key.as_ref())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                super::sequencer::SealError::Sign(super::checkpoint::NoteError::KeyUnavailable) => {
+                    StoreError::KeyUnavailable
+                }
+                e => StoreError::Ledger(e.to_string()),
+            })?;
         let row = CheckpointRow {
             size: sealed.state.size as i64,
             root: sealed.root.to_vec(),
@@ -239,8 +243,14 @@ async fn run(repo: Arc<dyn Repository>, mut rx: mpsc::Receiver<Job>, mut seq: Se
             }
             Err(e) => {
                 tracing::error!(error = %e, batch = ops.len(), "group commit failed");
+                // Nothing of the batch was written; a token that is away is said as such.
+                let key_away = matches!(e, StoreError::KeyUnavailable);
                 for done in waiters {
-                    let _ = done.send(Err(StoreError::WriterGone));
+                    let _ = done.send(Err(if key_away {
+                        StoreError::KeyUnavailable
+                    } else {
+                        StoreError::WriterGone
+                    }));
                 }
             }
         }

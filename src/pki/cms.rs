@@ -122,6 +122,41 @@ pub fn native_digest(key: KeyAlgorithm) -> DigestAlgorithm {
         KeyAlgorithm::EcdsaP256 => DigestAlgorithm::Sha256,
         KeyAlgorithm::EcdsaP384 => DigestAlgorithm::Sha384,
         KeyAlgorithm::Ed25519 => DigestAlgorithm::Sha512,
+        KeyAlgorithm::RsaPkcs1Sha256 | KeyAlgorithm::RsaPssSha256 => DigestAlgorithm::Sha256,
+    }
+}
+
+/// The id-RSASSA-PSS OID (RFC 4055).
+pub const ID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+
+/// The AlgorithmIdentifier of a signature by `key` over a `digest` hash: ecdsa-with-SHA*,
+/// Ed25519, sha*WithRSAEncryption, or RSASSA-PSS with MGF1 on the same hash and a salt as long
+/// as the hash (RFC 4055 §3.1; what the token's PSS mechanism is given).
+pub fn signature_algorithm(key: KeyAlgorithm, digest: DigestAlgorithm) -> Vec<u8> {
+    use DigestAlgorithm as D;
+    let null = || vec![0x05, 0x00];
+    match (key, digest) {
+        (KeyAlgorithm::Ed25519, _) => sequence(&[oid("1.3.101.112")]),
+        (KeyAlgorithm::RsaPkcs1Sha256, d) => {
+            let o = match d {
+                D::Sha256 => "1.2.840.113549.1.1.11",
+                D::Sha384 => "1.2.840.113549.1.1.12",
+                D::Sha512 => "1.2.840.113549.1.1.13",
+            };
+            sequence(&[oid(o), null()])
+        }
+        (KeyAlgorithm::RsaPssSha256, d) => {
+            let hash = sequence(&[oid(d.oid()), null()]);
+            let mgf = sequence(&[oid("1.2.840.113549.1.1.8"), hash.clone()]);
+            let salt = tlv(0x02, &[d.output_len() as u8]);
+            sequence(&[
+                oid(ID_RSASSA_PSS),
+                sequence(&[tlv(0xa0, &hash), tlv(0xa1, &mgf), tlv(0xa2, &salt)]),
+            ])
+        }
+        (_, D::Sha256) => sequence(&[oid("1.2.840.10045.4.3.2")]),
+        (_, D::Sha384) => sequence(&[oid("1.2.840.10045.4.3.3")]),
+        (_, D::Sha512) => sequence(&[oid("1.2.840.10045.4.3.4")]),
     }
 }
 
@@ -270,12 +305,7 @@ pub fn signed_data(
 ) -> Result<Vec<u8>, CmsError> {
     let signer = Signer::parse(signer_der)?;
     let digest_alg = sequence(&[oid(attrs.digest.oid())]);
-    let signature_alg = match (key, attrs.digest) {
-        (KeyAlgorithm::Ed25519, _) => sequence(&[oid("1.3.101.112")]),
-        (_, DigestAlgorithm::Sha256) => sequence(&[oid("1.2.840.10045.4.3.2")]),
-        (_, DigestAlgorithm::Sha384) => sequence(&[oid("1.2.840.10045.4.3.3")]),
-        (_, DigestAlgorithm::Sha512) => sequence(&[oid("1.2.840.10045.4.3.4")]),
-    };
+    let signature_alg = signature_algorithm(key, attrs.digest);
     // [0] IMPLICIT: the SET's contents under a context tag.
     let signed_attrs = tlv(0xa0, content_of(&attrs.der));
     let mut info = vec![

@@ -163,6 +163,21 @@ mod tests {
     }
 }
 
+/// DigestInfo (RFC 8017 §9.2) around a SHA-2 digest, told apart by its length; what RSA
+/// PKCS #1 v1.5 signs.
+pub fn digest_info(digest: &[u8]) -> Option<Vec<u8>> {
+    let alg = match digest.len() {
+        32 => "2.16.840.1.101.3.4.2.1",
+        48 => "2.16.840.1.101.3.4.2.2",
+        64 => "2.16.840.1.101.3.4.2.3",
+        _ => return None,
+    };
+    Some(sequence(&[
+        sequence(&[oid(alg), vec![0x05, 0x00]]),
+        tlv(0x04, digest),
+    ]))
+}
+
 /// Splits the first tag-length-value off `input`: (the whole TLV, its content, the rest).
 /// Definite lengths only, as DER requires.
 pub fn split_tlv(input: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {

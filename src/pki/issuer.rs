@@ -314,7 +314,10 @@ fn outer_signature_algorithm(cert: &[u8]) -> Result<Vec<u8>, PkiError> {
 /// Signs the linted to-be-signed bytes with the CA key and assembles the certificate:
 /// SEQUENCE { tbsCertificate, signatureAlgorithm, BIT STRING signature }.
 pub fn issue(ca: &IssuingCa, prepared: Prepared) -> Result<IssuedCertificate, PkiError> {
-    let signature = ca.key.sign(&prepared.tbs).map_err(|_| PkiError::Signing)?;
+    let signature = ca.key.sign(&prepared.tbs).map_err(|e| match e {
+        crate::keys::KeyError::Unavailable => PkiError::KeyUnavailable,
+        _ => PkiError::Signing,
+    })?;
     let der = tlv(
         0x30,
         &[

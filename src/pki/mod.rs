@@ -48,6 +48,8 @@ pub enum PkiError {
     Encoding(String),
     #[error("signing failed")]
     Signing,
+    #[error("the CA key's hardware token is unavailable")]
+    KeyUnavailable,
 }
 
 /// What every certificate the CA makes refers to: the URLs placed in certificates (AIA, CRL

@@ -299,13 +299,10 @@ pub struct ResponderIdentity<'a> {
     pub cert_der: &'a [u8],
 }
 
-/// The AlgorithmIdentifier of a signature made by `key` (as certificates carry it).
+/// The AlgorithmIdentifier of a signature made by `key` with its own hash (as certificates
+/// carry it).
 pub fn signature_algorithm(key: KeyAlgorithm) -> Vec<u8> {
-    match key {
-        KeyAlgorithm::EcdsaP256 => sequence(&[oid("1.2.840.10045.4.3.2")]),
-        KeyAlgorithm::EcdsaP384 => sequence(&[oid("1.2.840.10045.4.3.3")]),
-        KeyAlgorithm::Ed25519 => sequence(&[oid("1.3.101.112")]),
-    }
+    super::cms::signature_algorithm(key, super::cms::native_digest(key))
 }
 
 /// A successful, signed OCSPResponse (DER) answering `singles`, produced at `produced_at`,

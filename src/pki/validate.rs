@@ -133,6 +133,7 @@ fn is_signer(cert: &X509Certificate<'_>, sid: &SignerId) -> bool {
 fn verification_algorithm(
     spki: &SubjectPublicKeyInfo<'_>,
     digest: super::cms::DigestAlgorithm,
+    pss: bool,
 ) -> Result<&'static dyn ring::signature::VerificationAlgorithm, String> {
     use super::cms::DigestAlgorithm as D;
     use ring::signature as s;
@@ -164,6 +165,11 @@ fn verification_algorithm(
                 ));
             }
             Ok(match digest {
+                // RSASSA-PSS as kyso and most signers make it: MGF1 on the same hash, a salt
+                // as long as the hash (other parameters fail the check).
+                D::Sha256 if pss => &s::RSA_PSS_2048_8192_SHA256,
+                D::Sha384 if pss => &s::RSA_PSS_2048_8192_SHA384,
+                D::Sha512 if pss => &s::RSA_PSS_2048_8192_SHA512,
                 D::Sha256 => &s::RSA_PKCS1_2048_8192_SHA256,
                 D::Sha384 => &s::RSA_PKCS1_2048_8192_SHA384,
                 D::Sha512 => &s::RSA_PKCS1_2048_8192_SHA512,
@@ -183,7 +189,18 @@ pub fn signature_valid(
     message: &[u8],
     signature: &[u8],
 ) -> Result<bool, String> {
-    let alg = verification_algorithm(spki, digest)?;
+    signature_valid_with(spki, digest, false, message, signature)
+}
+
+/// [`signature_valid`] for a signature whose algorithm names RSASSA-PSS when `pss`.
+pub fn signature_valid_with(
+    spki: &SubjectPublicKeyInfo<'_>,
+    digest: super::cms::DigestAlgorithm,
+    pss: bool,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, String> {
+    let alg = verification_algorithm(spki, digest, pss)?;
     Ok(
         ring::signature::UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
             .verify(message, signature)
@@ -289,9 +306,11 @@ pub fn validate(
             }
         },
     };
-    match signature_valid(
+    let pss = signer.signature_oid == super::signed_data::oid_content(super::cms::ID_RSASSA_PSS);
+    match signature_valid_with(
         signer_cert.public_key(),
         digest,
+        pss,
         signed_bytes,
         &signer.signature,
     ) {

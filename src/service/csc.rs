@@ -173,7 +173,7 @@ impl Service {
             }
         }
         let (key, certificate) = self.open_credential(actor, credential_id, pin).await?;
-        if key.sign_digest(&[0u8; 32]).is_err() {
+        if key.algorithm() == crate::keys::KeyAlgorithm::Ed25519 {
             return Err(ServiceError::Invalid(
                 "this credential's key signs documents, not hashes; use /api/v1/signatures".into(),
             ));
@@ -273,7 +273,7 @@ impl Service {
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))?
         }
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        .map_err(ServiceError::from)?;
         let time = super::now().unix_timestamp();
         let entries: Vec<Entry> = hashes
             .iter()

@@ -32,18 +32,24 @@ pub const MAX_PAGE: i64 = 500;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeySpec {
-    /// `ecdsa-p256` (default), `ecdsa-p384` or `ed25519`.
+    /// `ecdsa-p256` (default), `ecdsa-p384` or `ed25519`; in the hardware token also
+    /// `rsa-pkcs1-sha256` and `rsa-pss-sha256` (RSA-3072).
     #[serde(default)]
     pub algorithm: Option<String>,
     /// The PIN that will be needed for every use of the key.
     #[schema(value_type = String)]
     pub pin: Zeroizing<String>,
+    /// Make the key inside the configured PKCS #11 token (non-extractable) instead of as a
+    /// sealed software key; for personal and organization certificates.
+    #[serde(default)]
+    pub hsm: bool,
 }
 
 impl std::fmt::Debug for KeySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeySpec")
             .field("algorithm", &self.algorithm)
+            .field("hsm", &self.hsm)
             .finish_non_exhaustive()
     }
 }
@@ -288,7 +294,7 @@ impl Service {
             (Some(csr), None) => Ok(SubjectKey::Csr(ValidatedCsr::parse(&decode_csr_field(
                 csr,
             ))?)),
-            (None, Some(spec)) => self.generate_key(spec, owner).await,
+            (None, Some(spec)) => self.generate_key(spec, &req.profile, owner).await,
             _ => Err(ServiceError::Invalid(
                 "give exactly one of `csr` and `key`".into(),
             )),
@@ -296,8 +302,14 @@ impl Service {
     }
 
     /// Generates a subscriber key and wraps it under the PIN (Argon2id runs off the async
-    /// workers).
-    async fn generate_key(&self, spec: &KeySpec, owner: i64) -> Result<SubjectKey, ServiceError> {
+    /// workers): a software key, or with `hsm` a key made in the token whose reference is
+    /// what the PIN wraps.
+    async fn generate_key(
+        &self,
+        spec: &KeySpec,
+        profile: &str,
+        owner: i64,
+    ) -> Result<SubjectKey, ServiceError> {
         let alg = KeyAlgorithm::parse(spec.algorithm.as_deref().unwrap_or("ecdsa-p256"))
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let n = spec.pin.chars().count();
@@ -306,19 +318,53 @@ impl Service {
                 "PIN must be {PIN_MIN} to {PIN_MAX} characters"
             )));
         }
+        let token = match (spec.hsm, &self.cas.token) {
+            (false, _) if !alg.software() => {
+                return Err(ServiceError::Invalid(format!(
+                    "{alg} keys are made only in the hardware token (ask for `hsm`)"
+                )))
+            }
+            (false, _) => None,
+            (true, _) if profile == Profile::Citizen.as_str() => {
+                return Err(ServiceError::Invalid(
+                    "keys in the hardware token are for officials' and organizations' \
+                     certificates, not citizens'"
+                        .into(),
+                ))
+            }
+            (true, None) => {
+                return Err(ServiceError::Invalid(
+                    "no hardware token is configured (pkcs11_module, pkcs11_token_label)".into(),
+                ))
+            }
+            (true, Some(t)) => Some(t.clone()),
+        };
         let id = new_id("cred")?;
         let pin = spec.pin.clone();
         let kek = self.kek.clone();
         let kdf = self.policy.kdf;
         let key_id = id.clone();
-        let (spki, blob) = tokio::task::spawn_blocking(move || -> Result<_, keys::KeyError> {
-            let (key, pkcs8) = SoftwareKey::generate(alg)?;
-            let blob = PinWrapped::wrap(&kek, &key_id, alg, &pkcs8, pin.as_bytes(), kdf)?;
-            Ok((keys::spki_der(&key), blob))
+        let (spki, blob) = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
+            let (spki, payload) = match token {
+                Some(t) => {
+                    let label = format!("kyso-{key_id}");
+                    let key = t.generate(&label, alg).map_err(|e| {
+                        tracing::error!(error = %e, "no key could be made in the token");
+                        ServiceError::KeyUnavailable
+                    })?;
+                    let reference = [keys::pkcs11::REFERENCE, label.as_bytes()].concat();
+                    (keys::spki_der(&key), Zeroizing::new(reference))
+                }
+                None => {
+                    let (key, pkcs8) = SoftwareKey::generate(alg)?;
+                    (keys::spki_der(&key), pkcs8)
+                }
+            };
+            let blob = PinWrapped::wrap(&kek, &key_id, alg, &payload, pin.as_bytes(), kdf)?;
+            Ok((spki, blob))
         })
         .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        .map_err(|e| ServiceError::Internal(e.to_string()))??;
         Ok(SubjectKey::Generated {
             spki,
             credential: CredentialRow {
@@ -363,8 +409,10 @@ impl Service {
             crl_shard,
         };
         let prepared = issuer::prepare(ca, &request, &self.urls)?;
-        let cert =
-            issuer::issue(ca, prepared).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let cert = issuer::issue(ca, prepared).map_err(|e| match e {
+            crate::pki::PkiError::KeyUnavailable => ServiceError::KeyUnavailable,
+            e => ServiceError::Internal(e.to_string()),
+        })?;
 
         let (credential_id, new_credential) = match key {
             SubjectKey::Csr(_) => (None, None),

@@ -54,8 +54,20 @@ pub enum ServiceError {
     RateLimited { retry_after_secs: u64 },
     #[error("storage is unavailable")]
     Unavailable,
+    /// A key's hardware token is absent or failed; nothing was signed or recorded.
+    #[error("the signing key's hardware token is unavailable")]
+    KeyUnavailable,
     #[error("internal error")]
     Internal(String),
+}
+
+impl From<crate::keys::KeyError> for ServiceError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        match e {
+            crate::keys::KeyError::Unavailable => ServiceError::KeyUnavailable,
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for ServiceError {
@@ -63,6 +75,7 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::Conflict(what) => ServiceError::Conflict(what.to_string()),
             StoreError::WriterGone => ServiceError::Unavailable,
+            StoreError::KeyUnavailable => ServiceError::KeyUnavailable,
             other => ServiceError::Internal(other.to_string()),
         }
     }
@@ -124,6 +137,9 @@ pub struct Authorities {
     /// CA certificates from those directories issued under one of those roots: intermediates
     /// to build paths from, not anchors.
     pub intermediates: Vec<Vec<u8>>,
+    /// The configured PKCS #11 token, if any: where OCSP responder keys and hardware
+    /// credentials are made.
+    pub token: Option<Arc<crate::keys::pkcs11::Token>>,
 }
 
 /// The TSA's key and certificate (issued by the government CA).

@@ -255,9 +255,13 @@ impl Service {
             key: responder.key.as_ref(),
             cert_der: &responder.cert_der,
         };
-        let der = ocsp::response(&identity, t, &singles, req.nonce.as_deref()).map_err(|_| {
-            tracing::error!(ca, "OCSP response signing failed");
-            ResponseStatus::InternalError
+        // A token that is away is a passing condition (tryLater); anything else is internal.
+        let der = ocsp::response(&identity, t, &singles, req.nonce.as_deref()).map_err(|e| {
+            tracing::error!(ca, error = %e, "OCSP response signing failed");
+            match e {
+                crate::keys::KeyError::Unavailable => ResponseStatus::TryLater,
+                _ => ResponseStatus::InternalError,
+            }
         })?;
         // Record before release: one entry per certificate answered.
         let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &der));
@@ -362,9 +366,7 @@ impl Service {
                 "CA {ca} expires within two hours; no OCSP responder"
             )));
         }
-        let (key, _pkcs8) = SoftwareKey::generate(KeyAlgorithm::EcdsaP256)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let key: Arc<dyn SigningKey> = Arc::new(key);
+        let key = self.responder_key(ca).await?;
         let hours = self.policy.revocation.responder_hours;
         let issued_at = now();
         let cert_der = crate::pki::ca::ocsp_responder_certificate(
@@ -396,6 +398,31 @@ impl Service {
             .insert(ca.to_string(), responder.clone());
         tracing::info!(ca, "OCSP responder certificate issued");
         Ok(responder)
+    }
+
+    /// The key a CA's responder certificate is issued for: with a token configured, the key
+    /// labelled `kyso-ocsp-<ca>` in it (made the first time, certified anew at each renewal);
+    /// else a fresh software key that lives only in memory.
+    async fn responder_key(&self, ca: &str) -> Result<Arc<dyn SigningKey>, ServiceError> {
+        let Some(token) = self.cas.token.clone() else {
+            let (key, _pkcs8) = SoftwareKey::generate(KeyAlgorithm::EcdsaP256)?;
+            return Ok(Arc::new(key));
+        };
+        let label = format!("kyso-ocsp-{ca}");
+        let key = tokio::task::spawn_blocking(move || {
+            use crate::keys::pkcs11::TokenError;
+            match token.find(&label) {
+                Err(TokenError::NoKey(_)) => token.generate(&label, KeyAlgorithm::EcdsaP256),
+                found => found,
+            }
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(ca, error = %e, "no OCSP responder key in the token");
+            ServiceError::KeyUnavailable
+        })?;
+        Ok(Arc::new(key))
     }
 
     /// Records a certificate kyso made for itself (an OCSP responder, the TSA) in the

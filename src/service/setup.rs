@@ -137,11 +137,10 @@ fn purpose(name: &str) -> &'static str {
     }
 }
 
-/// Keys made in the configured token (the others stay software keys: TLS, whose key rustls
-/// holds, and the Ed25519 ledger key).
-const TOKEN_KEYS: [&str; 4] = ["root", "government", "public", "tsa"];
-/// What a key file holds for a key in a token: this prefix, then the key's label.
-const TOKEN_MARK: &[u8] = b"pkcs11:";
+/// Keys made in the configured token (the TLS key stays a software key: rustls holds it). The
+/// OCSP responders' keys are made there too, on first use (see `Service::responder`).
+const TOKEN_KEYS: [&str; 5] = ["root", "government", "public", "tsa", "ledger"];
+use crate::keys::pkcs11::REFERENCE as TOKEN_MARK;
 
 /// The token the configuration names, opened once per process and kept (closing a PKCS #11
 /// module finalizes it for every user in the process).
@@ -407,6 +406,7 @@ pub fn load_authorities(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<Author
         tsa,
         trusted,
         intermediates,
+        token: token(cfg)?,
     })
 }
 

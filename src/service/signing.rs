@@ -155,7 +155,7 @@ impl Service {
         } else {
             key.sign_digest(&digest_alg.digest(&attrs.der))
         }
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        .map_err(ServiceError::from)?;
         self.cades_around(certificate, alg, &attrs, &signature, timestamp)
     }
 
@@ -379,16 +379,17 @@ impl Service {
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let kek = self.kek.clone();
         let key_id = credential.id.clone();
-        let opened = tokio::task::spawn_blocking(move || blob.open(&kek, &key_id, pin.as_bytes()))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let opened =
+            tokio::task::spawn_blocking(move || blob.open_payload(&kek, &key_id, pin.as_bytes()))
+                .await
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
         match opened {
-            Ok(key) => {
+            Ok(payload) => {
                 if credential.failed_pins > 0 {
                     self.store.reset_pin_failures(&credential.id).await?;
                 }
                 Ok(Unlocked {
-                    key: Arc::new(key),
+                    key: self.credential_key(credential, &payload).await?,
                     certificate,
                 })
             }
@@ -404,6 +405,34 @@ impl Service {
                 )))
             }
         }
+    }
+
+    /// The key behind an unwrapped credential payload: a software key from its PKCS#8, or the
+    /// token key its reference names.
+    async fn credential_key(
+        &self,
+        credential: &CredentialRow,
+        payload: &[u8],
+    ) -> Result<Arc<dyn SigningKey>, ServiceError> {
+        let alg = key_algorithm(credential)?;
+        let Some(label) = payload.strip_prefix(crate::keys::pkcs11::REFERENCE) else {
+            return Ok(Arc::new(crate::keys::SoftwareKey::from_pkcs8(
+                alg, payload,
+            )?));
+        };
+        let label = String::from_utf8_lossy(label).into_owned();
+        let token = self.cas.token.clone().ok_or_else(|| {
+            tracing::error!(credential = %credential.id, "the credential's key is in a token, and none is configured");
+            ServiceError::KeyUnavailable
+        })?;
+        let key = tokio::task::spawn_blocking(move || token.find_as(&label, Some(alg)))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?
+            .map_err(|e| {
+                tracing::error!(credential = %credential.id, error = %e, "credential key not usable in the token");
+                ServiceError::KeyUnavailable
+            })?;
+        Ok(Arc::new(key))
     }
 
     /// The signing key of a credential the actor holds, opened with its PIN (counted like a

@@ -49,7 +49,7 @@ impl Service {
         let signature = unit
             .key
             .sign(&prepared.attrs.der)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            .map_err(ServiceError::from)?;
         let token = tsa::token(req, &identity, &prepared, &signature).map_err(invalid)?;
         let entry = Entry {
             ca: Some("tsa".into()),

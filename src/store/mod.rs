@@ -26,6 +26,9 @@ pub enum StoreError {
     WriterGone,
     #[error("ledger: {0}")]
     Ledger(String),
+    /// The ledger key's hardware token is unavailable: the batch was not written.
+    #[error("the ledger key's hardware token is unavailable")]
+    KeyUnavailable,
 }
 
 /// An account row.
@@ -187,7 +190,7 @@ pub trait Sealer: Send {
         &mut self,
         base: Option<&CheckpointRow>,
         entries: &[&[u8]],
-    ) -> Result<SealedBatch, String>;
+    ) -> Result<SealedBatch, StoreError>;
 }
 
 /// What a batch adds to the ledger besides its entries.

@@ -214,7 +214,7 @@ macro_rules! impl_repository {
                     let base: Option<$crate::store::CheckpointRow> = sqlx::query_as(sql::LATEST_CHECKPOINT)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    let sealed = sealer.seal(base.as_ref(), &entries).map_err(StoreError::Ledger)?;
+                    let sealed = sealer.seal(base.as_ref(), &entries)?;
                     let (leaves, cp) = (&sealed.leaves, &sealed.checkpoint);
                     let first = cp.size - ok.len() as i64;
                     let mut qb = sqlx::QueryBuilder::<$db>::new(sql::INSERT_ENTRIES_HEAD);

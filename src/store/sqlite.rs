@@ -586,9 +586,7 @@ fn apply_batch_sync(
             })
             .optional()
             .map_err(native_err)?;
-        let sealed = sealer
-            .seal(base.as_ref(), &entries)
-            .map_err(StoreError::Ledger)?;
+        let sealed = sealer.seal(base.as_ref(), &entries)?;
         let (leaves, cp) = (&sealed.leaves, &sealed.checkpoint);
         let first = cp.size - ok.len() as i64;
         let rows: Vec<EntryCells<'_>> = ok
