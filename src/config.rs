@@ -73,6 +73,11 @@ pub struct Config {
     /// Whether verification may fetch revocation data for other CAs' certificates (their AIA
     /// OCSP responders and CRL distribution points, `http://` only); off by default.
     pub verification_fetch: bool,
+    /// Pilots only: citizens who register on the portal get their certificate at once, without
+    /// the registration desk's check of their CCCD (every such issuance is logged as such).
+    pub portal_auto_approve: bool,
+    /// Documents one client address may check on the public verification page per hour.
+    pub portal_verifications_per_address_per_hour: u32,
     /// A PKCS #11 module and the label of its token: the CA and TSA keys are made (at init)
     /// and used there. The user PIN comes from `KYSO_PKCS11_PIN` or `pkcs11_pin_file`.
     pub pkcs11_module: Option<PathBuf>,
@@ -126,6 +131,8 @@ struct FileConfig {
     max_pdf_bytes: Option<usize>,
     trust_dirs: Option<Vec<PathBuf>>,
     verification_fetch: Option<bool>,
+    portal_auto_approve: Option<bool>,
+    portal_verifications_per_address_per_hour: Option<u32>,
     pkcs11_module: Option<PathBuf>,
     pkcs11_token_label: Option<String>,
     pkcs11_pin_file: Option<PathBuf>,
@@ -313,6 +320,14 @@ impl Config {
             verification_fetch: parse_env("KYSO_VERIFICATION_FETCH")?
                 .or(file.verification_fetch)
                 .unwrap_or(false),
+            portal_auto_approve: parse_env("KYSO_PORTAL_AUTO_APPROVE")?
+                .or(file.portal_auto_approve)
+                .unwrap_or(false),
+            portal_verifications_per_address_per_hour: parse_env(
+                "KYSO_PORTAL_VERIFICATIONS_PER_ADDRESS_PER_HOUR",
+            )?
+            .or(file.portal_verifications_per_address_per_hour)
+            .unwrap_or(120),
             verification_fetch_timeout_ms: parse_env("KYSO_VERIFICATION_FETCH_TIMEOUT_MS")?
                 .or(file.verification_fetch_timeout_ms)
                 .unwrap_or(5_000),
@@ -518,6 +533,9 @@ impl Config {
                 )
             }),
             revocation: self.revocation(),
+            portal_auto_approve: self.portal_auto_approve,
+            portal_verifications_per_address_per_hour: self
+                .portal_verifications_per_address_per_hour,
         }
     }
 }

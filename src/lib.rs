@@ -17,3 +17,5 @@ pub mod pki;
 pub mod service;
 /// Storage: the repository trait, SQLite and PostgreSQL.
 pub mod store;
+/// The web pages: citizen portal, registration desk, verification and ledger pages.
+pub mod web;

@@ -50,6 +50,7 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .merge(verifications::routes())
         .merge(csc::routes())
         .merge(openapi::routes())
+        .merge(crate::web::routes(state.service.policy.max_pdf_bytes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -99,7 +99,7 @@ impl Actor {
         }
     }
 
-    fn from_row(row: &AccountRow) -> Result<Self, ServiceError> {
+    pub(super) fn from_row(row: &AccountRow) -> Result<Self, ServiceError> {
         Ok(Self {
             id: row.id,
             name: row.name.clone(),
@@ -122,7 +122,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
         .to_vec()
 }
 
-fn new_token() -> Result<Zeroizing<String>, ServiceError> {
+pub(super) fn new_token() -> Result<Zeroizing<String>, ServiceError> {
     let bytes = Zeroizing::new(random_bytes::<32>()?);
     Ok(Zeroizing::new(format!(
         "kyso_{}",
@@ -251,6 +251,7 @@ impl Service {
                 citizen_id,
                 token_hash: token_hash(&token),
                 created_at: now().unix_timestamp(),
+                contact: None,
             })
             .await?;
         tracing::info!(

@@ -130,6 +130,17 @@ const HOLDER_REASONS: [&str; 5] = [
     "cessationOfOperation",
 ];
 
+/// Whether a request is issued at once or waits for a registration officer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Filing {
+    /// As the actor's role decides (registrars and citizens at once, staff via an RA).
+    ByRole,
+    /// Always through the registration desk.
+    Desk,
+    /// At once.
+    Direct,
+}
+
 /// The key a certificate will certify.
 enum SubjectKey {
     Csr(ValidatedCsr),
@@ -169,6 +180,18 @@ impl Service {
         req: IssueRequest,
         client: Option<&str>,
     ) -> Result<IssueOutcome, ServiceError> {
+        self.file_request(actor, req, client, Filing::ByRole).await
+    }
+
+    /// [`Self::request_certificate`], with the choice between issuing and filing for an RA
+    /// made by `filing` (the portal files citizens' requests for the registration desk).
+    pub(super) async fn file_request(
+        &self,
+        actor: &Actor,
+        req: IssueRequest,
+        client: Option<&str>,
+        filing: Filing,
+    ) -> Result<IssueOutcome, ServiceError> {
         let profile = Profile::parse(&req.profile)?;
         let direct = match (actor.role, profile) {
             (Role::Admin | Role::Ra, _) => true,
@@ -181,6 +204,11 @@ impl Service {
                     p.as_str()
                 )))
             }
+        };
+        let direct = match filing {
+            Filing::ByRole => direct,
+            Filing::Desk => false,
+            Filing::Direct => true,
         };
         if req.owner_account.is_some() && !actor.role.is_registrar() {
             return Err(ServiceError::Forbidden(

@@ -2,6 +2,7 @@
 //! limits and the approval workflow. The only caller of `pki` issuance.
 
 pub mod accounts;
+pub mod citizens;
 pub mod csc;
 mod fetch;
 pub mod issuance;
@@ -106,6 +107,10 @@ pub struct Policy {
     pub verification_fetch: Option<std::time::Duration>,
     /// CRL shards and OCSP timing.
     pub revocation: revocation::RevocationPolicy,
+    /// Portal registrations are issued at once, without the registration desk (pilots).
+    pub portal_auto_approve: bool,
+    /// Documents one address may check on the public verification page per hour.
+    pub portal_verifications_per_address_per_hour: u32,
 }
 
 impl Default for Policy {
@@ -122,6 +127,8 @@ impl Default for Policy {
             max_pdf_bytes: 256 << 20,
             verification_fetch: None,
             revocation: revocation::RevocationPolicy::default(),
+            portal_auto_approve: false,
+            portal_verifications_per_address_per_hour: 120,
         }
     }
 }

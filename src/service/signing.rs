@@ -375,6 +375,23 @@ impl Service {
         pin: Zeroizing<String>,
         certificate: CertificateRow,
     ) -> Result<Unlocked, ServiceError> {
+        let payload = self.check_pin(credential, pin).await?;
+        Ok(Unlocked {
+            key: self.credential_key(credential, &payload).await?,
+            certificate,
+        })
+    }
+
+    /// Unwraps the credential's payload with the PIN, counting a wrong one (the credential locks
+    /// at the limit) and clearing the count on a right one.
+    pub(super) async fn check_pin(
+        &self,
+        credential: &CredentialRow,
+        pin: Zeroizing<String>,
+    ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        if credential.failed_pins >= i64::from(self.policy.pin_attempts) {
+            return Err(ServiceError::Locked(self.policy.pin_attempts));
+        }
         let blob = PinWrapped::from_bytes(&credential.sealed_key)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let kek = self.kek.clone();
@@ -388,10 +405,7 @@ impl Service {
                 if credential.failed_pins > 0 {
                     self.store.reset_pin_failures(&credential.id).await?;
                 }
-                Ok(Unlocked {
-                    key: self.credential_key(credential, &payload).await?,
-                    certificate,
-                })
+                Ok(payload)
             }
             Err(_) => {
                 let failures = self.store.record_pin_failure(&credential.id).await?;

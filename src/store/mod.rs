@@ -41,6 +41,8 @@ pub struct AccountRow {
     pub citizen_id: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
+    /// An e-mail address or phone number given at registration on the portal.
+    pub contact: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +53,7 @@ pub struct NewAccount {
     pub citizen_id: Option<String>,
     pub token_hash: Vec<u8>,
     pub created_at: i64,
+    pub contact: Option<String>,
 }
 
 /// A certificate row.
@@ -361,6 +364,8 @@ pub trait Repository: Send + Sync {
     async fn create_account(&self, a: &NewAccount) -> Result<AccountRow, StoreError>;
     async fn account_by_token_hash(&self, hash: &[u8]) -> Result<Option<AccountRow>, StoreError>;
     async fn account(&self, id: i64) -> Result<Option<AccountRow>, StoreError>;
+    /// The (first) citizen account bound to a CCCD.
+    async fn citizen_account(&self, citizen_id: &str) -> Result<Option<AccountRow>, StoreError>;
     async fn list_accounts(&self) -> Result<Vec<AccountRow>, StoreError>;
     async fn set_account_disabled(&self, id: i64, disabled: bool) -> Result<bool, StoreError>;
     async fn count_accounts_with_role(&self, role: &str) -> Result<i64, StoreError>;

@@ -78,7 +78,8 @@ pub fn found(
         .collect()
 }
 
-pub const ACCOUNT_COLUMNS: &str = "id, name, role, organization, citizen_id, disabled, created_at";
+pub const ACCOUNT_COLUMNS: &str =
+    "id, name, role, organization, citizen_id, disabled, created_at, contact";
 
 pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_id, \
     validity_days, requested_by, status, decided_by, decided_at, reason, serial, created_at";
@@ -380,13 +381,13 @@ macro_rules! impl_repository {
                 a: &$crate::store::NewAccount,
             ) -> Result<$crate::store::AccountRow, $crate::store::StoreError> {
                 let q = format!(
-                    "INSERT INTO accounts (name, role, organization, citizen_id, token_hash, disabled, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, FALSE, $6) RETURNING {}",
+                    "INSERT INTO accounts (name, role, organization, citizen_id, token_hash, disabled, created_at, contact) \
+                     VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7) RETURNING {}",
                     $crate::store::sql::ACCOUNT_COLUMNS
                 );
                 Ok(sqlx::query_as(&q)
                     .bind(&a.name).bind(&a.role).bind(&a.organization).bind(&a.citizen_id).bind(&a.token_hash)
-                    .bind(a.created_at)
+                    .bind(a.created_at).bind(&a.contact)
                     .fetch_one(&self.pool).await?)
             }
 
@@ -407,6 +408,17 @@ macro_rules! impl_repository {
             ) -> Result<Option<$crate::store::AccountRow>, $crate::store::StoreError> {
                 let q = format!("SELECT {} FROM accounts WHERE id = $1", $crate::store::sql::ACCOUNT_COLUMNS);
                 Ok(sqlx::query_as(&q).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn citizen_account(
+                &self,
+                citizen_id: &str,
+            ) -> Result<Option<$crate::store::AccountRow>, $crate::store::StoreError> {
+                let q = format!(
+                    "SELECT {} FROM accounts WHERE citizen_id = $1 AND role = 'citizen' ORDER BY id LIMIT 1",
+                    $crate::store::sql::ACCOUNT_COLUMNS
+                );
+                Ok(sqlx::query_as(&q).bind(citizen_id).fetch_optional(&self.pool).await?)
             }
 
             async fn list_accounts(&self) -> Result<Vec<$crate::store::AccountRow>, $crate::store::StoreError> {
