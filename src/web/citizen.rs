@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Multipart, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -137,9 +139,12 @@ pub async fn register(
     headers: HeaderMap,
     uri: Uri,
     ext: axum::http::Extensions,
-    Form(f): Form<Fields>,
+    form: Result<Form<Fields>, FormRejection>,
 ) -> Response {
     let mut ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(Form(f)) = form else {
+        return ctx.error(super::page::unreadable_form(ctx.lang));
+    };
     if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
         return ctx.error(e);
     }
@@ -273,9 +278,12 @@ pub async fn login(
     headers: HeaderMap,
     uri: Uri,
     ext: axum::http::Extensions,
-    Form(f): Form<Fields>,
+    form: Result<Form<Fields>, FormRejection>,
 ) -> Response {
     let mut ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(Form(f)) = form else {
+        return ctx.error(super::page::unreadable_form(ctx.lang));
+    };
     if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
         return ctx.error(e);
     }
@@ -330,9 +338,12 @@ pub async fn logout(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Form(f): Form<Fields>,
+    form: Result<Form<Fields>, FormRejection>,
 ) -> Response {
     let mut ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(Form(f)) = form else {
+        return ctx.error(super::page::unreadable_form(ctx.lang));
+    };
     if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
         return ctx.error(e);
     }
@@ -655,10 +666,7 @@ pub(super) fn upload_error(l: Lang, e: UploadError, limit: usize) -> PageError {
                 Lang::En => format!("The file is too large: at most {} MB.", limit >> 20),
             },
         ),
-        UploadError::Malformed => PageError::bad(l.t(
-            "Không đọc được biểu mẫu đã gửi.",
-            "The form that was sent could not be read.",
-        )),
+        UploadError::Malformed => super::page::unreadable_form(l),
     }
 }
 
@@ -681,11 +689,14 @@ pub async fn sign(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Response {
     let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let l = ctx.lang;
     let limit = st.service.policy.max_pdf_bytes;
+    let Ok(form) = form else {
+        return ctx.error(super::page::unreadable_form(l));
+    };
     let up = match read_upload(form, limit).await {
         Ok(u) => u,
         Err(e) => return ctx.error(upload_error(l, e, limit)),
@@ -865,9 +876,12 @@ pub async fn revoke(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Form(f): Form<Fields>,
+    form: Result<Form<Fields>, FormRejection>,
 ) -> Response {
     let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(Form(f)) = form else {
+        return ctx.error(super::page::unreadable_form(ctx.lang));
+    };
     if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
         return ctx.error(e);
     }

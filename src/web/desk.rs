@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
@@ -120,9 +121,12 @@ pub async fn approve(
     headers: HeaderMap,
     uri: Uri,
     UrlPath(id): UrlPath<String>,
-    Form(f): Form<Decision>,
+    form: Result<Form<Decision>, FormRejection>,
 ) -> Response {
     let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(Form(f)) = form else {
+        return ctx.error(super::page::unreadable_form(ctx.lang));
+    };
     if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
         return ctx.error(e);
     }
@@ -152,9 +156,12 @@ pub async fn reject(
     headers: HeaderMap,
     uri: Uri,
     UrlPath(id): UrlPath<String>,
-    Form(f): Form<Decision>,
+    form: Result<Form<Decision>, FormRejection>,
 ) -> Response {
     let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(Form(f)) = form else {
+        return ctx.error(super::page::unreadable_form(ctx.lang));
+    };
     if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
         return ctx.error(e);
     }

@@ -482,6 +482,14 @@ impl Ctx {
     }
 }
 
+/// A form whose body could not be read (a field twice, the wrong encoding).
+pub fn unreadable_form(l: Lang) -> PageError {
+    PageError::bad(l.t(
+        "Không đọc được biểu mẫu đã gửi.",
+        "The form that was sent could not be read.",
+    ))
+}
+
 /// The page a form on `path` came from.
 fn back_to(path: &str) -> &'static str {
     match path {

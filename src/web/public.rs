@@ -112,11 +112,14 @@ pub async fn verify(
     headers: HeaderMap,
     uri: Uri,
     ext: axum::http::Extensions,
-    form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let l = ctx.lang;
     let limit = st.service.policy.max_pdf_bytes;
+    let Ok(form) = form else {
+        return ctx.error(super::page::unreadable_form(l));
+    };
     let up = match read_upload(form, limit).await {
         Ok(u) => u,
         Err(e) => return ctx.error(upload_error(l, e, limit)),
@@ -360,20 +363,27 @@ fn signature_html(l: Lang, n: usize, s: &SignatureReport) -> String {
 }
 
 fn report_html(l: Lang, r: &Report) -> String {
+    // A PDF with no signature comes back as one "signed data not found" with nothing signed.
+    let unsigned = r.signatures.is_empty()
+        || (r.signatures.len() == 1
+            && r.signatures[0].sub_indication == Some(SubIndication::SignedDataNotFound)
+            && r.signatures[0].signer.is_none()
+            && r.signatures[0].pdf.is_none());
+    if unsigned {
+        return format!(
+            r#"<section class="report" aria-live="polite"><h2 class="verdict-title unsure">{}</h2><p>{}</p></section>"#,
+            l.t("Kết quả", "Result"),
+            l.t(
+                "Văn bản không có chữ ký số nào.",
+                "The document carries no digital signature."
+            )
+        );
+    }
     let (class, word) = verdict(l, r.indication);
     let mut out = format!(
         r#"<section class="report" aria-live="polite" aria-labelledby="result"><h2 id="result" class="verdict-title {class}">{head}: {word}</h2>"#,
         head = l.t("Kết quả", "Result"),
     );
-    if r.signatures.is_empty() {
-        out.push_str(&format!(
-            "<p>{}</p>",
-            l.t(
-                "Văn bản không có chữ ký số nào.",
-                "The document carries no digital signature."
-            )
-        ));
-    }
     for (i, s) in r.signatures.iter().enumerate() {
         out.push_str(&signature_html(l, i + 1, s));
     }
