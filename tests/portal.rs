@@ -94,6 +94,11 @@ fn urlencode(s: &str) -> String {
 
 /// A multipart body with text fields and one file.
 fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec<u8>) {
+    multipart_files(fields, &[file])
+}
+
+/// A multipart body with text fields and files (field, file name, bytes).
+fn multipart_files(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "kyso-test-boundary-7d1f";
     let mut body = Vec::new();
     for (k, v) in fields {
@@ -102,15 +107,18 @@ fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec
                 .as_bytes(),
         );
     }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-            file.0, file.1
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file.2);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    for file in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                file.0, file.1
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file.2);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
@@ -587,6 +595,77 @@ async fn uploads_that_are_not_pdfs_or_too_large_are_refused_and_the_pilot_switch
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(
         page.text.contains("Văn bản không có chữ ký số nào."),
+        "{}",
+        page.text
+    );
+}
+
+#[tokio::test]
+async fn the_verification_page_checks_a_file_and_its_detached_signature_in_plain_words() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let env = env(Backend::Sqlite).await;
+    let issued = env
+        .post(
+            "/api/v1/certificates",
+            &env.admin,
+            serde_json::json!({"profile": "personal",
+                "subject": {"common_name": "Phạm Văn Đồng", "citizen_id": "001099008888",
+                            "organization": "Sở Tư pháp tỉnh Hà Giang", "province": "Hà Giang"},
+                "key": {"pin": "sở-tư-pháp-2468"}}),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{:?}", issued.json);
+    let document = "Công văn số 15/STP".as_bytes();
+    let signed = env
+        .post(
+            "/api/v1/signatures",
+            &env.admin,
+            serde_json::json!({"credential_id": issued.json["credential_id"], "pin": "sở-tư-pháp-2468",
+                               "format": "cades", "document": b64.encode(document), "options": {"timestamp": true}}),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{:?}", signed.json);
+    let p7s = b64
+        .decode(signed.json["signature"].as_str().unwrap())
+        .unwrap();
+    let (cookie, csrf) = session(&env, "/verify").await;
+    let check = |document: &'static [u8]| {
+        let (ct, body) = multipart_files(
+            &[("csrf", &csrf)],
+            &[
+                ("file", "cong-van.txt", document),
+                ("signature", "cong-van.p7s", &p7s),
+            ],
+        );
+        Request::post("/verify")
+            .header(header::CONTENT_TYPE, ct)
+            .header(header::COOKIE, &cookie)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let page = send(&env, check("Công văn số 15/STP".as_bytes())).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    for said in [
+        r#"data-indication="TOTAL_PASSED""#,
+        "Chữ ký hợp lệ",
+        "Người ký: Phạm Văn Đồng",
+        "Tổ chức: Sở Tư pháp tỉnh Hà Giang",
+        "Thời điểm ký (có dấu thời gian chứng minh)",
+        "Có trong sổ cái của kyso",
+        "<details><summary>Chi tiết kỹ thuật</summary>",
+    ] {
+        assert!(page.text.contains(said), "{said}: {}", page.text);
+    }
+    // Another document under the same signature: changed after signing.
+    let page = send(&env, check("Công văn số 16/STP".as_bytes())).await;
+    assert!(
+        page.text.contains(r#"data-indication="TOTAL_FAILED""#),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("Văn bản đã bị thay đổi sau khi ký."),
         "{}",
         page.text
     );

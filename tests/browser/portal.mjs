@@ -127,9 +127,13 @@ try {
   // ---- The registration officer, at a desktop.
   const desk = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const ra = await desk.newPage();
+  // With the keyboard only: Tab to the token field, type it, Enter.
   await ra.goto(`${BASE}/login`);
-  await ra.fill("#login-token", raToken);
-  await Promise.all([ra.waitForURL(/\/desk/), ra.click("form:has(#login-token) button[type=submit]")]);
+  const focused = () => ra.evaluate(() => document.activeElement && document.activeElement.id);
+  for (let i = 0; i < 30 && (await focused()) !== "login-token"; i++) await ra.keyboard.press("Tab");
+  check((await focused()) === "login-token", "the token field is reached with the keyboard");
+  await ra.keyboard.type(raToken);
+  await Promise.all([ra.waitForURL(/\/desk/), ra.keyboard.press("Enter")]);
   const card = ra.locator("article.card", { hasText: "079199001234" });
   check((await card.count()) === 1, "the desk shows the citizen's request with the CCCD");
   check((await card.innerText()).includes("binh@example.vn"), "the desk shows the citizen's contact");
