@@ -186,6 +186,19 @@ async fn organization_keys_in_the_token_sign_cades_and_pades_and_survive_a_token
         .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN="))
         .expect("the admin token")
         .to_string();
+    // The OCSP responders' keys are made in the token at init (certified when first used).
+    {
+        let token = Token::open(
+            Path::new(MODULE),
+            "kyso",
+            cryptoki::types::AuthPin::new(PIN.into()),
+            1,
+        )
+        .unwrap();
+        for ca in ["government", "public"] {
+            assert!(token.find(&format!("kyso-ocsp-{ca}")).is_ok(), "{ca}");
+        }
+    }
     // The ledger key is in the token as well; its public half is what the ledger serves.
     assert_eq!(
         std::fs::read(data.join("keys/ledger.key")).unwrap(),
@@ -500,4 +513,27 @@ async fn organization_keys_in_the_token_sign_cades_and_pades_and_survive_a_token
     openssl_accepts(&data, &signed, "after-outage");
     assert_eq!(api.ledger_size(&verifier).await, size + 1);
     server.kill();
+
+    // A token that is absent at start-up: the server does not start, and says why.
+    std::fs::rename(&tokens, &away).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("PKCS #11") && text.contains("token store"),
+        "{text}"
+    );
+    assert!(!text.contains(PIN), "{text}");
+    std::fs::rename(&away, &tokens).unwrap();
 }

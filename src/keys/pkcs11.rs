@@ -50,6 +50,8 @@ pub enum TokenError {
     Exists(String),
     #[error("the token failed: {0}")]
     Token(String),
+    #[error("the PKCS #11 module {module} did not start ({reason}); is its token store present?")]
+    Start { module: String, reason: String },
 }
 
 fn token_error(e: CkError) -> TokenError {
@@ -143,7 +145,12 @@ fn load(module: &Path, label: &str) -> Result<(Pkcs11, Slot), TokenError> {
     match ctx.initialize(CInitializeArgs::OsThreads) {
         Ok(()) | Err(CkError::AlreadyInitialized) => {}
         Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(token_error(e)),
+        Err(e) => {
+            return Err(TokenError::Start {
+                module: module.display().to_string(),
+                reason: e.to_string(),
+            })
+        }
     }
     let slot = ctx
         .get_slots_with_token()

@@ -408,7 +408,7 @@ impl Service {
             let (key, _pkcs8) = SoftwareKey::generate(KeyAlgorithm::EcdsaP256)?;
             return Ok(Arc::new(key));
         };
-        let label = format!("kyso-ocsp-{ca}");
+        let label = responder_key_label(ca);
         let key = tokio::task::spawn_blocking(move || {
             use crate::keys::pkcs11::TokenError;
             match token.find(&label) {
@@ -769,6 +769,11 @@ impl Service {
 
 /// The profile name of responder certificates in the certificates table.
 pub const RESPONDER_PROFILE: &str = "ocsp-responder";
+
+/// The label of a CA's OCSP responder key in the token.
+pub fn responder_key_label(ca: &str) -> String {
+    format!("kyso-ocsp-{ca}")
+}
 
 /// The profile name of the TSA's certificate in the certificates table.
 pub const TSA_PROFILE: &str = "tsa";

@@ -327,6 +327,16 @@ fn create_hierarchy(cfg: &Config, dir: &DataDir, kek: &Kek) -> Result<(), SetupE
     }
     let government =
         government.ok_or_else(|| SetupError::Pki(PkiError::Encoding("no government CA".into())))?;
+    // The issuing CAs' OCSP responder keys, in the token too (re-certified at every renewal;
+    // without a token they are short-lived software keys made by `serve`).
+    if let Some(t) = token(cfg)? {
+        for name in ca::ISSUING_CAS {
+            let label = crate::service::revocation::responder_key_label(name);
+            if t.find(&label).is_err() {
+                t.generate(&label, KeyAlgorithm::EcdsaP256)?;
+            }
+        }
+    }
     files.push((
         dir.root.join("certs").join("chain.pem"),
         chain.into_bytes(),
