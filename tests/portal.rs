@@ -144,8 +144,9 @@ async fn session(env: &TestEnv, path: &str) -> (String, String) {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     (
         format!(
-            "kyso_session={}",
-            page.cookie("kyso_session").expect("a session cookie")
+            "__Host-kyso_session={}",
+            page.cookie("__Host-kyso_session")
+                .expect("a session cookie")
         ),
         page.csrf(),
     )
@@ -177,7 +178,7 @@ async fn pages_set_protected_cookies_and_a_strict_content_security_policy() {
         .get_all(header::SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|v| v.starts_with("kyso_session="))
+        .find(|v| v.starts_with("__Host-kyso_session="))
         .expect("a session cookie");
     for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attr), "{cookie}");
@@ -314,7 +315,7 @@ async fn bad_registrations_are_refused_on_the_page_in_its_language_and_write_not
         let page = post_form(
             &env,
             "/register",
-            Some(&format!("kyso_session={}", "ab".repeat(32))),
+            Some(&format!("__Host-kyso_session={}", "ab".repeat(32))),
             &fields,
         )
         .await;
@@ -353,8 +354,8 @@ async fn bad_registrations_are_refused_on_the_page_in_its_language_and_write_not
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
         assert_eq!(page.headers[header::LOCATION], "/me?registered=1");
         let logged_in = format!(
-            "kyso_session={}",
-            page.cookie("kyso_session").expect("a new session")
+            "__Host-kyso_session={}",
+            page.cookie("__Host-kyso_session").expect("a new session")
         );
         assert_ne!(logged_in, cookie);
         let account = env
@@ -423,8 +424,21 @@ async fn bad_registrations_are_refused_on_the_page_in_its_language_and_write_not
 
         // The desk is for registration officers only.
         let page = get(&env, "/desk", Some(&logged_in)).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(
+            page.text.contains("không dùng được trang này"),
+            "{}",
+            page.text
+        );
+        let page = get(&env, "/desk", None).await;
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
         assert!(page.text.contains("Trang này cần đăng nhập."));
+        // A query that does not parse is no query, not a bare rejection.
+        let page = get(&env, "/register?lang=en&lang=vi", None).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let page = get(&env, "/me/signed/%FF", Some(&logged_in)).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND);
+        assert!(page.text.contains("<html"), "{}", page.text);
         // An RA logs in with the account token and sees the request.
         let (_, ra_token) = env.account("ra").await;
         let (c4, t4) = session(&env, "/login").await;
@@ -437,7 +451,10 @@ async fn bad_registrations_are_refused_on_the_page_in_its_language_and_write_not
         .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER);
         assert_eq!(page.headers[header::LOCATION], "/desk");
-        let ra_cookie = format!("kyso_session={}", page.cookie("kyso_session").unwrap());
+        let ra_cookie = format!(
+            "__Host-kyso_session={}",
+            page.cookie("__Host-kyso_session").unwrap()
+        );
         let desk = get(&env, "/desk", Some(&ra_cookie)).await;
         assert!(
             desk.text.contains("079199005678") && desk.text.contains("0912 345 678"),
@@ -509,7 +526,10 @@ async fn uploads_that_are_not_pdfs_or_too_large_are_refused_and_the_pilot_switch
     )
     .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
-    let me_cookie = format!("kyso_session={}", page.cookie("kyso_session").unwrap());
+    let me_cookie = format!(
+        "__Host-kyso_session={}",
+        page.cookie("__Host-kyso_session").unwrap()
+    );
     let me = get(&env, "/me", Some(&me_cookie)).await;
     assert!(me.text.contains("còn hiệu lực"), "{}", me.text);
     let csrf = me.csrf();
@@ -666,6 +686,169 @@ async fn the_verification_page_checks_a_file_and_its_detached_signature_in_plain
     );
     assert!(
         page.text.contains("Văn bản đã bị thay đổi sau khi ký."),
+        "{}",
+        page.text
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_registration_can_be_made_again_and_a_failed_one_leaves_no_account() {
+    let env = env_with(Backend::Sqlite, "max_pdf_bytes = 1048576").await;
+    // Someone registers a CCCD; the desk rejects it (the card shown did not match).
+    let (cookie, csrf) = session(&env, "/register").await;
+    let page = post_form(
+        &env,
+        "/register",
+        Some(&cookie),
+        &registration(&csrf, "001199006666", "Hà-Giang-2468", "Hà-Giang-2468"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+    let pending = env
+        .service
+        .store
+        .pending_requests("citizen", 10)
+        .await
+        .unwrap();
+    let (_, ra) = env.account("ra").await;
+    let ra_actor = env.service.authenticate(&ra).await.unwrap();
+    env.service
+        .reject_request(
+            &ra_actor,
+            &pending[0].id,
+            "the card shown belongs to someone else",
+        )
+        .await
+        .unwrap();
+    // The holder of the CCCD registers: not a dead end, a new request on the same account.
+    let (cookie2, csrf2) = session(&env, "/register").await;
+    let mut fields = registration(&csrf2, "001199006666", "Sơn-La-13579", "Sơn-La-13579");
+    fields[1] = ("full_name", "Lò Văn Pấng");
+    let page = post_form(&env, "/register", Some(&cookie2), &fields).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+    let account = env
+        .service
+        .store
+        .citizen_account("001199006666")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.name, "Lò Văn Pấng");
+    let requests = env.service.store.requests_of(account.id, 10).await.unwrap();
+    let mut statuses: Vec<&str> = requests.iter().map(|r| r.status.as_str()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["pending", "rejected"]);
+    // The new PIN logs in; the first registrant's does not.
+    let (c3, t3) = session(&env, "/login").await;
+    let login = |pin: &'static str| {
+        vec![
+            ("csrf", t3.clone()),
+            ("method", "citizen".into()),
+            ("citizen_id", "001199006666".into()),
+            ("pin", pin.into()),
+        ]
+    };
+    let first: Vec<(&str, String)> = login("Hà-Giang-2468");
+    let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        post_form(&env, "/login", Some(&c3), &first).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let second: Vec<(&str, String)> = login("Sơn-La-13579");
+    let second: Vec<(&str, &str)> = second.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        post_form(&env, "/login", Some(&c3), &second).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // While that request is pending, the CCCD cannot be registered a third time.
+    let (cookie4, csrf4) = session(&env, "/register").await;
+    let page = post_form(
+        &env,
+        "/register",
+        Some(&cookie4),
+        &registration(&csrf4, "001199006666", "Hà-Giang-2468", "Hà-Giang-2468"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+
+    // A registration that fails after its account was made (here the per-account request
+    // limit, checked when the request is filed) leaves no account behind.
+    let env = env_with(Backend::Sqlite, "citizen_per_account_per_hour = 0").await;
+    let (cookie, csrf) = session(&env, "/register").await;
+    let page = post_form(
+        &env,
+        "/register",
+        Some(&cookie),
+        &registration(&csrf, "001199006668", "Hà-Giang-2468", "Hà-Giang-2468"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.text);
+    assert!(page.text.contains("Quá nhiều yêu cầu"), "{}", page.text);
+    assert!(env
+        .service
+        .store
+        .citizen_account("001199006668")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(env
+        .service
+        .store
+        .list_accounts()
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.role != "citizen"));
+}
+
+#[tokio::test]
+async fn an_upload_larger_than_the_api_body_limit_is_taken_up_to_max_pdf_bytes() {
+    let env = env_with(Backend::Sqlite, "max_pdf_bytes = 1048576").await;
+    let (cookie, csrf) = session(&env, "/verify").await;
+    // 600 KB: beyond the JSON API's 256 KiB, within the pages' 1 MiB.
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.resize(600 << 10, b' ');
+    let page = post_multipart(
+        &env,
+        "/verify",
+        &cookie,
+        &[("csrf", &csrf)],
+        ("file", "big.pdf", &pdf),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("class=\"report\""), "{}", page.text);
+    // The token must come first: a form that puts the file before it is refused unread.
+    let (ct, body) = {
+        let boundary = "b0undary";
+        let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.7\r\n").into_bytes();
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    };
+    let req = Request::post("/verify")
+        .header(header::CONTENT_TYPE, ct)
+        .header(header::COOKIE, &cookie)
+        .body(Body::from(body))
+        .unwrap();
+    let page = send(&env, req).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text);
+    // A form body that is not an upload is small: a 20 KB log-in is refused with a page.
+    let big = "x".repeat(20 << 10);
+    let page = post_form(
+        &env,
+        "/login",
+        Some(&cookie),
+        &[("csrf", &csrf), ("token", &big)],
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("Không đọc được biểu mẫu đã gửi."),
         "{}",
         page.text
     );

@@ -58,13 +58,31 @@ function setupDrop(form) {
   });
 }
 
+// What a signed PDF's ledger entry names is the digest of its last signature's byte ranges
+// (the file minus the signature's /Contents); any other file is hashed whole.
+function signedRanges(bytes) {
+  if (bytes.length < 5 || String.fromCharCode(...bytes.subarray(0, 5)) !== "%PDF-") return null;
+  const text = new TextDecoder("latin1").decode(bytes);
+  const re = /\/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]/g;
+  let m, last = null;
+  while ((m = re.exec(text)) !== null) last = m;
+  if (!last) return null;
+  const [a, b, c, d] = last.slice(1, 5).map(Number);
+  if (a !== 0 || b > c || c + d > bytes.length) return null;
+  const joined = new Uint8Array(b + d);
+  joined.set(bytes.subarray(a, a + b), 0);
+  joined.set(bytes.subarray(c, c + d), b);
+  return joined;
+}
+
 function setupDigest(form) {
   const source = form.querySelector("[data-digest-source]");
   const field = form.querySelector("#digest");
   source.addEventListener("change", async () => {
     const file = source.files && source.files[0];
     if (!file || !window.crypto || !crypto.subtle) return;
-    const hash = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const hash = await crypto.subtle.digest("SHA-256", signedRanges(bytes) || bytes);
     field.value = "sha256:" + Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
     field.dispatchEvent(new Event("input"));
   });

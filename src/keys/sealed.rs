@@ -246,6 +246,12 @@ fn pin_key(pin: &[u8], salt: &[u8], kdf: KdfParams) -> Result<Zeroizing<[u8; 32]
     Ok(out)
 }
 
+/// The Argon2id work of one PIN check with `kdf`, its result thrown away: what an answer
+/// about an unknown account spends, so that it takes as long as a wrong PIN.
+pub fn pin_work(pin: &[u8], kdf: KdfParams) {
+    let _ = pin_key(pin, &[0u8; 16], kdf);
+}
+
 impl PinWrapped {
     pub fn wrap(
         kek: &Kek,

@@ -91,7 +91,9 @@ pub fn check_pin_strength(pin: &str) -> Result<(), ServiceError> {
 impl Service {
     /// Registers a citizen: an account bound to the CCCD, a key generated under the PIN, and
     /// a free certificate request for the registration desk (or issued at once when the pilot
-    /// setting `portal_auto_approve` is on).
+    /// setting `portal_auto_approve` is on). A CCCD whose account has no pending request and no
+    /// active certificate (rejected, revoked, or a registration that was never approved) may
+    /// register again: the desk checks the identity card either way.
     pub async fn register_citizen(
         &self,
         reg: Registration,
@@ -113,26 +115,52 @@ impl Service {
             citizen_id: Some(citizen_id.clone()),
             ..SubjectRequest::default()
         };
-        // Everything about the request is checked before the account exists.
+        // What can be checked before anything is written is checked here.
         crate::pki::profile::ValidatedSubject::check(Profile::Citizen, &subject)?;
-        if self.store.citizen_account(&citizen_id).await?.is_some() {
-            return Err(ServiceError::Conflict(
-                "this CCCD is registered already; log in with it and your PIN".into(),
-            ));
-        }
-        let account = self
-            .store
-            .create_account(&NewAccount {
-                name: subject.common_name.clone(),
-                role: super::Role::Citizen.as_str().into(),
-                organization: None,
-                citizen_id: Some(citizen_id),
-                // Nobody is shown this token: the citizen logs in with the CCCD and PIN.
-                token_hash: token_hash(&new_token()?),
-                created_at: t,
-                contact: Some(contact),
-            })
-            .await?;
+        self.refuse_second_citizen_id(&citizen_id).await?;
+        let existing = self.store.citizen_account(&citizen_id).await?;
+        let (account, created) = match existing {
+            Some(a) => {
+                let open = self
+                    .store
+                    .requests_of(a.id, super::issuance::MAX_PAGE)
+                    .await?
+                    .into_iter()
+                    .any(|r| r.status == "pending");
+                if open || a.disabled {
+                    return Err(ServiceError::Conflict(
+                        "this CCCD is registered already; log in with it and your PIN, or go to \
+                         the registration desk"
+                            .into(),
+                    ));
+                }
+                self.store
+                    .update_citizen_account(a.id, &subject.common_name, &contact)
+                    .await?;
+                let again = self
+                    .store
+                    .account(a.id)
+                    .await?
+                    .ok_or(ServiceError::NotFound("account"))?;
+                (again, false)
+            }
+            None => {
+                let a = self
+                    .store
+                    .create_account(&NewAccount {
+                        name: subject.common_name.clone(),
+                        role: super::Role::Citizen.as_str().into(),
+                        organization: None,
+                        citizen_id: Some(citizen_id),
+                        // Nobody is shown this token: the citizen logs in with CCCD and PIN.
+                        token_hash: token_hash(&new_token()?),
+                        created_at: t,
+                        contact: Some(contact),
+                    })
+                    .await?;
+                (a, true)
+            }
+        };
         let actor = Actor::from_row(&account)?;
         let filing = if self.policy.portal_auto_approve {
             tracing::warn!(
@@ -155,17 +183,47 @@ impl Service {
             validity_days: None,
             owner_account: None,
         };
-        let outcome = self.file_request(&actor, req, client, filing).await?;
-        tracing::info!(account = account.id, "citizen registered on the portal");
-        Ok(Registered {
-            account,
-            actor,
-            outcome,
-        })
+        match self.file_request(&actor, req, client, filing).await {
+            Ok(outcome) => {
+                tracing::info!(account = account.id, "citizen registered on the portal");
+                Ok(Registered {
+                    account,
+                    actor,
+                    outcome,
+                })
+            }
+            Err(e) => {
+                // Nothing half-made stays behind: an account made for this registration goes.
+                if created && !self.store.delete_unused_account(account.id).await? {
+                    tracing::error!(
+                        account = account.id,
+                        "registration failed after its account was made"
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A CCCD with an active citizen certificate cannot register (the same rule as issuance).
+    async fn refuse_second_citizen_id(&self, citizen_id: &str) -> Result<(), ServiceError> {
+        if self
+            .store
+            .active_citizen_certificate(citizen_id)
+            .await?
+            .is_some()
+        {
+            return Err(ServiceError::Conflict(
+                "an active citizen certificate exists for this CCCD; revoke it first".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Logs a citizen in with the CCCD and the PIN of their newest credential. A wrong PIN
-    /// counts towards the credential's lock, as a wrong PIN when signing does.
+    /// counts towards the credential's lock, as a wrong PIN when signing does. An unknown CCCD,
+    /// a wrong PIN and a disabled account look the same from outside (the same message, and
+    /// the same Argon2id work).
     pub async fn citizen_login(
         &self,
         citizen_id: &str,
@@ -181,23 +239,91 @@ impl Service {
             )?;
         }
         let wrong = || ServiceError::Forbidden("the CCCD or the PIN is wrong".into());
-        let citizen_id = check_citizen_id(citizen_id).map_err(|_| wrong())?;
-        let Some(account) = self.store.citizen_account(&citizen_id).await? else {
+        let Ok(citizen_id) = check_citizen_id(citizen_id) else {
             return Err(wrong());
         };
+        // A CCCD is public knowledge: its guesses are limited on their own, wherever they come
+        // from (beside the credential's lock).
+        self.limiter.check(
+            &format!("login-cccd:{citizen_id}"),
+            self.policy.pin_attempts.saturating_mul(4),
+            t,
+        )?;
+        let account = self.store.citizen_account(&citizen_id).await?;
+        let credential = match &account {
+            Some(a) => self.current_credential(a.id).await?,
+            None => None,
+        };
+        let (Some(account), Some(credential)) = (account, credential) else {
+            self.dummy_pin_work(pin).await;
+            return Err(wrong());
+        };
+        self.check_pin(&credential, pin)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Forbidden(_) => wrong(),
+                other => other,
+            })?;
         if account.disabled {
-            return Err(ServiceError::AccountDisabled);
+            return Err(wrong());
         }
-        let credentials = self.store.credentials_of(account.id).await?;
-        let credential = credentials
-            .iter()
-            .max_by_key(|c| c.created_at)
-            .ok_or_else(wrong)?;
-        self.check_pin(credential, pin).await.map_err(|e| match e {
-            ServiceError::Forbidden(_) => wrong(),
-            other => other,
-        })?;
         Actor::from_row(&account)
+    }
+
+    /// A citizen's current credential: the one whose certificate is active, else the one of
+    /// the pending request, else the newest (a revoked certificate's, to log in and see it).
+    /// A credential of a rejected request is never current.
+    async fn current_credential(
+        &self,
+        account: i64,
+    ) -> Result<Option<crate::store::CredentialRow>, ServiceError> {
+        let credentials = self.store.credentials_of(account).await?;
+        let active = self
+            .store
+            .list_certificates(&CertificateFilter {
+                owner: Some(account),
+                status: Some("active".into()),
+                limit: 10,
+                ..CertificateFilter::default()
+            })
+            .await?;
+        let requests = self
+            .store
+            .requests_of(account, super::issuance::MAX_PAGE)
+            .await?;
+        let by_id = |id: Option<&String>| {
+            id.and_then(|id| credentials.iter().find(|c| &c.id == id))
+                .cloned()
+        };
+        if let Some(c) = active.iter().find_map(|c| by_id(c.credential_id.as_ref())) {
+            return Ok(Some(c));
+        }
+        if let Some(c) = requests
+            .iter()
+            .filter(|r| r.status == "pending")
+            .find_map(|r| by_id(r.credential_id.as_ref()))
+        {
+            return Ok(Some(c));
+        }
+        let rejected: Vec<&String> = requests
+            .iter()
+            .filter(|r| r.status == "rejected")
+            .filter_map(|r| r.credential_id.as_ref())
+            .collect();
+        Ok(credentials
+            .iter()
+            .filter(|c| !rejected.contains(&&c.id))
+            .max_by_key(|c| c.created_at)
+            .cloned())
+    }
+
+    /// The Argon2id work a PIN check costs, for an answer that must not be quicker.
+    async fn dummy_pin_work(&self, pin: Zeroizing<String>) {
+        let kdf = self.policy.kdf;
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::keys::sealed::pin_work(pin.as_bytes(), kdf);
+        })
+        .await;
     }
 
     /// The account behind a portal session, if it still exists and is enabled.
@@ -217,11 +343,8 @@ impl Service {
     pub async fn citizen_overview(&self, actor: &Actor) -> Result<CitizenOverview, ServiceError> {
         let requests = self
             .store
-            .list_requests(None, super::issuance::MAX_PAGE)
-            .await?
-            .into_iter()
-            .filter(|r| r.requested_by == actor.id)
-            .collect();
+            .requests_of(actor.id, super::issuance::MAX_PAGE)
+            .await?;
         let certificates = self
             .list_certificates(
                 actor,
@@ -232,11 +355,8 @@ impl Service {
             )
             .await?;
         let credential = self
-            .store
-            .credentials_of(actor.id)
+            .current_credential(actor.id)
             .await?
-            .into_iter()
-            .max_by_key(|c| c.created_at)
             .map(|c| (c.id, c.certificate_serial));
         Ok(CitizenOverview {
             requests,
@@ -273,9 +393,15 @@ pub struct DeskItem {
 impl Service {
     /// The registration desk's queue: pending citizen requests, oldest first (RA, admin).
     pub async fn desk_queue(&self, actor: &Actor) -> Result<Vec<DeskItem>, ServiceError> {
-        let mut pending = self.list_requests(actor, Some("pending")).await?;
-        pending.retain(|r| r.profile == Profile::Citizen.as_str());
-        pending.sort_by_key(|r| r.created_at);
+        if !actor.role.is_registrar() {
+            return Err(ServiceError::Forbidden(
+                "only a registration officer works at the desk".into(),
+            ));
+        }
+        let pending = self
+            .store
+            .pending_requests(Profile::Citizen.as_str(), super::issuance::MAX_PAGE)
+            .await?;
         let mut out = Vec::with_capacity(pending.len());
         for request in pending {
             let subject = serde_json::from_str(&request.subject_json)
@@ -307,7 +433,15 @@ impl Service {
     pub async fn public_ledger_lookup(
         &self,
         digest: &str,
+        client: Option<&str>,
     ) -> Result<Vec<crate::store::LedgerEntryRow>, ServiceError> {
+        if let Some(addr) = client {
+            self.limiter.check(
+                &format!("ledger-page:{addr}"),
+                self.policy.portal_verifications_per_address_per_hour,
+                now().unix_timestamp(),
+            )?;
+        }
         self.search_ledger(
             &Actor {
                 role: super::Role::Verifier,

@@ -394,6 +394,13 @@ impl Service {
         }
         let blob = PinWrapped::from_bytes(&credential.sealed_key)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let limit = i64::from(self.policy.pin_attempts);
+        // The attempt is counted before the PIN is tried, so guesses sent in parallel cannot
+        // get past the limit; a right PIN gives it back.
+        let attempt = self.store.record_pin_failure(&credential.id).await?;
+        if attempt > limit {
+            return Err(ServiceError::Locked(self.policy.pin_attempts));
+        }
         let kek = self.kek.clone();
         let key_id = credential.id.clone();
         let opened =
@@ -402,20 +409,17 @@ impl Service {
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
         match opened {
             Ok(payload) => {
-                if credential.failed_pins > 0 {
-                    self.store.reset_pin_failures(&credential.id).await?;
-                }
+                self.store.reset_pin_failures(&credential.id).await?;
                 Ok(payload)
             }
             Err(_) => {
-                let failures = self.store.record_pin_failure(&credential.id).await?;
-                tracing::warn!(credential = %credential.id, failures, "wrong PIN");
-                if failures >= i64::from(self.policy.pin_attempts) {
+                tracing::warn!(credential = %credential.id, failures = attempt, "wrong PIN");
+                if attempt >= limit {
                     return Err(ServiceError::Locked(self.policy.pin_attempts));
                 }
                 Err(ServiceError::Forbidden(format!(
                     "wrong PIN ({} attempts left)",
-                    i64::from(self.policy.pin_attempts) - failures
+                    limit - attempt
                 )))
             }
         }

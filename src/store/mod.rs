@@ -366,6 +366,15 @@ pub trait Repository: Send + Sync {
     async fn account(&self, id: i64) -> Result<Option<AccountRow>, StoreError>;
     /// The (first) citizen account bound to a CCCD.
     async fn citizen_account(&self, citizen_id: &str) -> Result<Option<AccountRow>, StoreError>;
+    /// A citizen registering again on the portal: the name and contact of their account.
+    async fn update_citizen_account(
+        &self,
+        id: i64,
+        name: &str,
+        contact: &str,
+    ) -> Result<(), StoreError>;
+    /// Removes an account nothing refers to (a registration that did not complete).
+    async fn delete_unused_account(&self, id: i64) -> Result<bool, StoreError>;
     async fn list_accounts(&self) -> Result<Vec<AccountRow>, StoreError>;
     async fn set_account_disabled(&self, id: i64, disabled: bool) -> Result<bool, StoreError>;
     async fn count_accounts_with_role(&self, role: &str) -> Result<i64, StoreError>;
@@ -390,6 +399,14 @@ pub trait Repository: Send + Sync {
     async fn list_requests(
         &self,
         status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RequestRow>, StoreError>;
+    /// The requests one account filed, newest first.
+    async fn requests_of(&self, account: i64, limit: i64) -> Result<Vec<RequestRow>, StoreError>;
+    /// Pending requests of one profile, oldest first.
+    async fn pending_requests(
+        &self,
+        profile: &str,
         limit: i64,
     ) -> Result<Vec<RequestRow>, StoreError>;
     /// pending → rejected; false if the request was not pending.

@@ -421,6 +421,30 @@ macro_rules! impl_repository {
                 Ok(sqlx::query_as(&q).bind(citizen_id).fetch_optional(&self.pool).await?)
             }
 
+            async fn update_citizen_account(
+                &self,
+                id: i64,
+                name: &str,
+                contact: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("UPDATE accounts SET name = $2, contact = $3 WHERE id = $1 AND role = 'citizen'")
+                    .bind(id).bind(name).bind(contact)
+                    .execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn delete_unused_account(&self, id: i64) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query(
+                    "DELETE FROM accounts WHERE id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM certificate_requests WHERE requested_by = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM certificates WHERE owner_account = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM credentials WHERE owner_account = $1)",
+                )
+                .bind(id)
+                .execute(&self.pool).await?.rows_affected();
+                Ok(n == 1)
+            }
+
             async fn list_accounts(&self) -> Result<Vec<$crate::store::AccountRow>, $crate::store::StoreError> {
                 let q = format!("SELECT {} FROM accounts ORDER BY id", $crate::store::sql::ACCOUNT_COLUMNS);
                 Ok(sqlx::query_as(&q).fetch_all(&self.pool).await?)
@@ -530,6 +554,30 @@ macro_rules! impl_repository {
                     $crate::store::sql::REQUEST_COLUMNS
                 );
                 Ok(sqlx::query_as(&q).bind(status).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            async fn requests_of(
+                &self,
+                account: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::RequestRow>, $crate::store::StoreError> {
+                let q = format!(
+                    "SELECT {} FROM certificate_requests WHERE requested_by = $1 ORDER BY created_at DESC, id LIMIT $2",
+                    $crate::store::sql::REQUEST_COLUMNS
+                );
+                Ok(sqlx::query_as(&q).bind(account).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            async fn pending_requests(
+                &self,
+                profile: &str,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::RequestRow>, $crate::store::StoreError> {
+                let q = format!(
+                    "SELECT {} FROM certificate_requests WHERE status = 'pending' AND profile = $1 ORDER BY created_at, id LIMIT $2",
+                    $crate::store::sql::REQUEST_COLUMNS
+                );
+                Ok(sqlx::query_as(&q).bind(profile).bind(limit).fetch_all(&self.pool).await?)
             }
 
             async fn reject_request(

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Multipart, Path as UrlPath, Query, State};
+use axum::extract::{Multipart, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use zeroize::Zeroizing;
 
-use super::page::{esc, local_time, Ctx, Lang, PageError};
+use super::page::{esc, local_time, Ctx, Lang, Lenient, PageError};
 use super::session::{see_other, Sessions, SignedFile};
 use crate::api::AppState;
 use crate::service::citizens::Registration;
@@ -56,7 +56,7 @@ pub async fn register_form(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Query(q): Query<LangQuery>,
+    Lenient(q): Lenient<LangQuery>,
 ) -> Response {
     let ctx = Ctx::load(
         &st,
@@ -208,7 +208,7 @@ pub async fn login_form(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Query(q): Query<LangQuery>,
+    Lenient(q): Lenient<LangQuery>,
 ) -> Response {
     let ctx = Ctx::load(
         &st,
@@ -376,7 +376,7 @@ pub async fn me(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Query(q): Query<MeQuery>,
+    Lenient(q): Lenient<MeQuery>,
 ) -> Response {
     let ctx = Ctx::load(
         &st,
@@ -384,7 +384,7 @@ pub async fn me(
         &headers,
         uri.path(),
         q.lang.as_deref(),
-        true,
+        false,
     )
     .await;
     let actor = match ctx.require(&[Role::Citizen]) {
@@ -608,13 +608,28 @@ pub(super) struct Upload {
 pub(super) enum UploadError {
     TooLarge,
     Malformed,
+    /// The form's token (its first field) was missing or wrong, or the session ended.
+    Csrf(PageError),
 }
 
-pub(super) async fn read_upload(mut form: Multipart, limit: usize) -> Result<Upload, UploadError> {
+/// Text fields and files an upload form may have (more is refused unread).
+const MAX_UPLOAD_PARTS: usize = 12;
+/// The largest text field of an upload form.
+const MAX_UPLOAD_FIELD: usize = 4096;
+
+/// Reads an upload form whose first field must be the session's CSRF token (`ctx` checks it
+/// before anything else is read): text fields up to [`MAX_UPLOAD_FIELD`], files up to `limit`
+/// each, [`MAX_UPLOAD_PARTS`] parts at most.
+pub(super) async fn read_upload(
+    ctx: &Ctx,
+    mut form: Multipart,
+    limit: usize,
+) -> Result<Upload, UploadError> {
     let mut up = Upload {
         fields: Default::default(),
         files: Default::default(),
     };
+    let mut parts = 0;
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -624,14 +639,26 @@ pub(super) async fn read_upload(mut form: Multipart, limit: usize) -> Result<Upl
             }
             Err(_) => return Err(UploadError::Malformed),
         };
+        parts += 1;
+        if parts > MAX_UPLOAD_PARTS {
+            return Err(UploadError::Malformed);
+        }
         let name = field.name().unwrap_or("").to_string();
         let file_name = field.file_name().map(str::to_string);
+        if parts == 1 && (file_name.is_some() || name != "csrf") {
+            return Err(UploadError::Csrf(PageError::Forged));
+        }
+        let cap = if file_name.is_some() {
+            limit
+        } else {
+            MAX_UPLOAD_FIELD
+        };
         let mut field = field;
         let mut bytes = Vec::new();
         loop {
             match field.chunk().await {
                 Ok(Some(c)) => {
-                    if bytes.len() + c.len() > limit {
+                    if bytes.len() + c.len() > cap {
                         return Err(UploadError::TooLarge);
                     }
                     bytes.extend_from_slice(&c);
@@ -649,9 +676,17 @@ pub(super) async fn read_upload(mut form: Multipart, limit: usize) -> Result<Upl
             }
             None => {
                 let text = String::from_utf8(bytes).map_err(|_| UploadError::Malformed)?;
+                // The token comes first: a forged or stale form is refused before its file is
+                // read.
+                if parts == 1 {
+                    ctx.check_csrf(Some(&text)).map_err(UploadError::Csrf)?;
+                }
                 up.fields.insert(name, Zeroizing::new(text));
             }
         }
+    }
+    if parts == 0 {
+        return Err(UploadError::Csrf(PageError::Forged));
     }
     Ok(up)
 }
@@ -667,6 +702,7 @@ pub(super) fn upload_error(l: Lang, e: UploadError, limit: usize) -> PageError {
             },
         ),
         UploadError::Malformed => super::page::unreadable_form(l),
+        UploadError::Csrf(e) => e,
     }
 }
 
@@ -697,18 +733,20 @@ pub async fn sign(
     let Ok(form) = form else {
         return ctx.error(super::page::unreadable_form(l));
     };
-    let up = match read_upload(form, limit).await {
-        Ok(u) => u,
-        Err(e) => return ctx.error(upload_error(l, e, limit)),
-    };
-    if let Err(e) = ctx.check_csrf(up.fields.get("csrf").map(|s| s.as_str())) {
-        return ctx.error(e);
-    }
+    // Who may upload is known before the upload is read, and only a few PDFs are read at once.
     let actor = match ctx.require(&[Role::Citizen]) {
         Ok(a) => a.clone(),
         Err(e) => return ctx.error(e),
     };
-    let Some((file_name, pdf)) = up.files.get("pdf").cloned() else {
+    let _turn = match st.service.pdf_turn().await {
+        Ok(t) => t,
+        Err(e) => return ctx.error(PageError::service(l, &e)),
+    };
+    let mut up = match read_upload(&ctx, form, limit).await {
+        Ok(u) => u,
+        Err(e) => return ctx.error(upload_error(l, e, limit)),
+    };
+    let Some((file_name, pdf)) = up.files.remove("pdf") else {
         return ctx.error(not_pdf(l));
     };
     if !looks_like_pdf(&pdf) {
@@ -824,10 +862,13 @@ pub async fn signed_file(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    UrlPath(id): UrlPath<String>,
-    Query(q): Query<PartQuery>,
+    id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
+    Lenient(q): Lenient<PartQuery>,
 ) -> Response {
     let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(UrlPath(id)) = id else {
+        return ctx.error(super::page::not_found(ctx.lang));
+    };
     if let Err(e) = ctx.require(&[Role::Citizen]) {
         return ctx.error(e);
     }
@@ -850,17 +891,32 @@ pub async fn signed_file(
         Some("receipt") => (
             "application/json",
             format!("{}.receipt.json", f.name),
-            f.receipt.into_bytes(),
+            f.receipt.clone().into_bytes(),
         ),
-        _ => ("application/pdf", f.name.clone(), f.pdf),
+        _ => ("application/pdf", f.name.clone(), f.pdf.clone()),
     };
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        name.replace(
-            |c: char| !c.is_ascii_alphanumeric() && !matches!(c, '-' | '_' | '.'),
-            "_"
-        )
-    );
+    // RFC 6266: an ASCII fallback, and the real name (Vietnamese and all) in UTF-8.
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
     (
         [
             (header::CONTENT_TYPE, ct.to_string()),

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::{Extension, Form};
 
 use super::citizen::LangQuery;
-use super::page::{esc, local_time, Ctx, PageError};
+use super::page::{esc, local_time, Ctx, Lenient, PageError};
 use super::session::{see_other, Sessions};
 use crate::api::AppState;
 use crate::service::Role;
@@ -30,7 +30,7 @@ pub async fn queue(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Query(q): Query<LangQuery>,
+    Lenient(q): Lenient<LangQuery>,
 ) -> Response {
     let ctx = Ctx::load(
         &st,
@@ -38,7 +38,7 @@ pub async fn queue(
         &headers,
         uri.path(),
         q.lang.as_deref(),
-        true,
+        false,
     )
     .await;
     let actor = match ctx.require(&DESK_ROLES) {
@@ -120,10 +120,13 @@ pub async fn approve(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
     form: Result<Form<Decision>, FormRejection>,
 ) -> Response {
     let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(UrlPath(id)) = id else {
+        return ctx.error(super::page::not_found(ctx.lang));
+    };
     let Ok(Form(f)) = form else {
         return ctx.error(super::page::unreadable_form(ctx.lang));
     };
@@ -155,10 +158,13 @@ pub async fn reject(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
     form: Result<Form<Decision>, FormRejection>,
 ) -> Response {
     let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+    let Ok(UrlPath(id)) = id else {
+        return ctx.error(super::page::not_found(ctx.lang));
+    };
     let Ok(Form(f)) = form else {
         return ctx.error(super::page::unreadable_form(ctx.lang));
     };

@@ -35,9 +35,19 @@ const JS: &str = include_str!("../../assets/web/portal.js");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The pages' routes. Uploads (a PDF to sign or check) may be as large as `max_pdf_bytes`.
+/// The largest form body that is not an upload (a registration, a log-in, a decision).
+const MAX_FORM_BYTES: usize = 16 << 10;
+
+/// The pages' routes. Uploads (a PDF to sign or check) may be as large as `max_pdf_bytes`
+/// (and a little more for the form around them); other forms are small.
 pub fn routes(max_pdf_bytes: usize) -> Router<AppState> {
     let sessions = Arc::new(Sessions::default());
+    let uploads = Router::new()
+        .route("/me/sign", post(citizen::sign))
+        .route("/verify", get(public::verify_form).post(public::verify))
+        .layer(DefaultBodyLimit::max(
+            max_pdf_bytes.saturating_add(64 << 10),
+        ));
     Router::new()
         .route("/", get(public::home))
         .route(
@@ -48,19 +58,16 @@ pub fn routes(max_pdf_bytes: usize) -> Router<AppState> {
         .route("/logout", post(citizen::logout))
         .route("/me", get(citizen::me))
         .route("/me/certificate.pem", get(citizen::certificate_pem))
-        .route("/me/sign", post(citizen::sign))
         .route("/me/signed/{id}", get(citizen::signed_file))
         .route("/me/revoke", post(citizen::revoke))
         .route("/desk", get(desk::queue))
         .route("/desk/{id}/approve", post(desk::approve))
         .route("/desk/{id}/reject", post(desk::reject))
-        .route("/verify", get(public::verify_form).post(public::verify))
         .route("/ledger", get(public::ledger))
         .route("/assets/portal.css", get(stylesheet))
         .route("/assets/portal.js", get(script))
-        .layer(DefaultBodyLimit::max(
-            max_pdf_bytes.saturating_mul(2).saturating_add(64 << 10),
-        ))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .merge(uploads)
         .layer(Extension(sessions))
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -41,6 +41,38 @@ impl Lang {
     }
 }
 
+/// A query string read leniently: one that does not parse (a key twice, bad encoding) counts
+/// as no query, so a page answers instead of a bare rejection.
+pub struct Lenient<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Lenient<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Default,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Lenient(
+            axum::extract::Query::<T>::from_request_parts(parts, state)
+                .await
+                .map(|axum::extract::Query(q)| q)
+                .unwrap_or_default(),
+        ))
+    }
+}
+
+/// The page for an address that names nothing (a bad identifier in the path).
+pub fn not_found(l: Lang) -> PageError {
+    PageError::Message(
+        StatusCode::NOT_FOUND,
+        l.t("Không tìm thấy.", "Not found.").into(),
+    )
+}
+
 /// Escapes text for HTML content and quoted attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -81,8 +113,10 @@ pub enum PageError {
     Expired,
     /// The CSRF token is missing or wrong.
     Forged,
-    /// The page needs a logged-in account (of a role).
+    /// The page needs a logged-in account.
     LoginNeeded,
+    /// The account logged in does not have the role the page needs.
+    WrongRole,
     /// A message for the user and the status to answer with.
     Message(StatusCode, String),
 }
@@ -253,6 +287,15 @@ impl Ctx {
                 if let Some(account) = s.account {
                     match st.service.account_actor(account).await {
                         Ok(a) => ctx.actor = Some(a),
+                        // A store that is briefly away does not end anyone's session.
+                        Err(e)
+                            if !matches!(
+                                e,
+                                ServiceError::Unauthenticated | ServiceError::AccountDisabled
+                            ) =>
+                        {
+                            tracing::warn!(error = %e, "session's account not read");
+                        }
                         Err(_) => {
                             // A disabled or removed account's session ends here.
                             sessions.remove(&id);
@@ -308,14 +351,20 @@ impl Ctx {
         self.clear_session = true;
     }
 
+    /// Whether the request came with a live session (a form needs one).
+    pub fn check_session(&self) -> Result<(), PageError> {
+        if self.session.is_none() || self.new_session {
+            return Err(PageError::Expired);
+        }
+        Ok(())
+    }
+
     /// Checks a form's CSRF token against the session's.
     pub fn check_csrf(&self, token: Option<&str>) -> Result<(), PageError> {
+        self.check_session()?;
         let Some(s) = &self.session else {
             return Err(PageError::Expired);
         };
-        if self.new_session {
-            return Err(PageError::Expired);
-        }
         match token {
             Some(t) if session::same_token(t, &s.csrf) => Ok(()),
             _ => Err(PageError::Forged),
@@ -326,7 +375,8 @@ impl Ctx {
     pub fn require(&self, roles: &[Role]) -> Result<&Actor, PageError> {
         match &self.actor {
             Some(a) if roles.contains(&a.role) => Ok(a),
-            _ => Err(PageError::LoginNeeded),
+            Some(_) => Err(PageError::WrongRole),
+            None => Err(PageError::LoginNeeded),
         }
     }
 
@@ -466,6 +516,15 @@ impl Ctx {
                 )
                 .to_string(),
                 ("/login", l.t("Đăng nhập", "Log in")),
+            ),
+            PageError::WrongRole => (
+                StatusCode::FORBIDDEN,
+                l.t(
+                    "Tài khoản đang đăng nhập không dùng được trang này.",
+                    "The account logged in cannot use this page.",
+                )
+                .to_string(),
+                ("/", l.t("Về trang chủ", "Back to the home page")),
             ),
             PageError::Message(status, msg) => (status, msg, (back_to(&self.path), l.t("Quay lại", "Back"))),
         };

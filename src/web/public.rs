@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::Extension;
 
 use super::citizen::{looks_like_pdf, not_pdf, read_upload, upload_error, LangQuery};
-use super::page::{esc, local_time, Ctx, Lang, PageError};
+use super::page::{esc, local_time, Ctx, Lang, Lenient, PageError};
 use super::session::Sessions;
 use crate::api::AppState;
 use crate::pki::validate::{Indication, SubIndication};
@@ -22,7 +22,7 @@ pub async fn home(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Query(q): Query<LangQuery>,
+    Lenient(q): Lenient<LangQuery>,
 ) -> Response {
     let ctx = Ctx::load(
         &st,
@@ -30,7 +30,7 @@ pub async fn home(
         &headers,
         uri.path(),
         q.lang.as_deref(),
-        true,
+        false,
     )
     .await;
     let l = ctx.lang;
@@ -63,7 +63,7 @@ pub async fn verify_form(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Query(q): Query<LangQuery>,
+    Lenient(q): Lenient<LangQuery>,
 ) -> Response {
     let ctx = Ctx::load(
         &st,
@@ -120,11 +120,8 @@ pub async fn verify(
     let Ok(form) = form else {
         return ctx.error(super::page::unreadable_form(l));
     };
-    let up = match read_upload(form, limit).await {
-        Ok(u) => u,
-        Err(e) => return ctx.error(upload_error(l, e, limit)),
-    };
-    if let Err(e) = ctx.check_csrf(up.fields.get("csrf").map(|s| s.as_str())) {
+    // The session, the address's allowance and a turn come before the upload is read.
+    if let Err(e) = ctx.check_session() {
         return ctx.error(e);
     }
     if let Err(e) = st
@@ -133,6 +130,14 @@ pub async fn verify(
     {
         return ctx.error(PageError::service(l, &e));
     }
+    let _turn = match st.service.pdf_turn().await {
+        Ok(t) => t,
+        Err(e) => return ctx.error(PageError::service(l, &e)),
+    };
+    let up = match read_upload(&ctx, form, limit).await {
+        Ok(u) => u,
+        Err(e) => return ctx.error(upload_error(l, e, limit)),
+    };
     let Some((_, document)) = up.files.get("file").filter(|(_, b)| !b.is_empty()) else {
         return ctx.error(PageError::bad(l.t("Hãy chọn một tệp.", "Choose a file.")));
     };
@@ -402,7 +407,8 @@ pub async fn ledger(
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
     uri: Uri,
-    Query(q): Query<LedgerQuery>,
+    ext: axum::http::Extensions,
+    Lenient(q): Lenient<LedgerQuery>,
 ) -> Response {
     let ctx = Ctx::load(
         &st,
@@ -451,13 +457,15 @@ pub async fn ledger(
         digest_l = l.t("Mã băm SHA-256 của văn bản", "The document's SHA-256 digest"),
         digest_v = esc(q.digest.as_deref().unwrap_or("")),
         hint = l.t(
-            "Với PDF đã ký, sổ cái ghi mã băm của phần được ký; với chữ ký rời, mã băm của chính tệp.",
-            "For a signed PDF the ledger holds the digest of the signed byte ranges; for a detached signature, of the file itself."
+            "Với PDF đã ký, sổ cái ghi mã băm của phần được ký (trang này tự tính phần đó theo chữ ký cuối cùng trong tệp); với chữ ký rời, mã băm của chính tệp.",
+            "For a signed PDF the ledger holds the digest of the signed byte ranges (this page computes that for the file's last signature); for a detached signature, of the file itself."
         ),
         submit = l.t("Tìm", "Search"),
     );
+    let mut status = StatusCode::OK;
     if let Some(d) = q.digest.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        match st.service.public_ledger_lookup(d).await {
+        let client = crate::api::auth::client_addr(&ext);
+        match st.service.public_ledger_lookup(d, client.as_deref()).await {
             Ok(rows) if rows.is_empty() => body.push_str(&format!(
                 r#"<p class="empty" role="status">{}</p>"#,
                 l.t(
@@ -484,7 +492,8 @@ pub async fn ledger(
                 body.push_str("</ul>");
             }
             Err(e) => {
-                let (_, m) = super::page::service_message(l, &e);
+                let (s, m) = super::page::service_message(l, &e);
+                status = s;
                 body.push_str(&format!(
                     r#"<div class="alert error" role="alert"><p>{}</p></div>"#,
                     esc(&m)
@@ -492,5 +501,5 @@ pub async fn ledger(
             }
         }
     }
-    ctx.page(StatusCode::OK, l.t("Sổ cái", "Ledger"), &body)
+    ctx.page(status, l.t("Sổ cái", "Ledger"), &body)
 }

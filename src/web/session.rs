@@ -16,15 +16,22 @@ use super::page::Lang;
 pub const IDLE: Duration = Duration::from_secs(20 * 60);
 /// Every session ends after this long, used or not.
 pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
-/// Sessions kept at once; beyond, the longest idle goes first (each costs well under 1 KB,
-/// plus at most [`MAX_SIGNED`] signed files).
+/// Sessions kept at once; beyond, the longest idle anonymous one goes first, then the longest
+/// idle of all (each costs well under 1 KB, plus its signed files).
 const MAX_SESSIONS: usize = 100_000;
+/// Anonymous sessions (a visitor who opened a form) kept at once, so that a flood of them
+/// cannot push out the sessions of people logged in.
+const MAX_ANONYMOUS: usize = 50_000;
+/// Bytes of signed files all sessions keep together; beyond, the oldest files go first.
+const SIGNED_BUDGET: usize = 1 << 30;
 /// Signed files a session keeps for download; the oldest goes first.
 pub const MAX_SIGNED: usize = 3;
 /// How long a signed file waits for its download.
 pub const SIGNED_TTL: Duration = Duration::from_secs(15 * 60);
 
-const COOKIE: &str = "kyso_session";
+/// `__Host-`: the browser keeps it only if it is Secure, for this host and path `/`, so a
+/// sibling domain cannot plant one.
+pub const COOKIE: &str = "__Host-kyso_session";
 const LANG_COOKIE: &str = "kyso_lang";
 
 /// A signed PDF and its ledger receipt, kept for the signer to download.
@@ -41,15 +48,16 @@ pub struct SignedFile {
 pub struct Session {
     pub csrf: String,
     pub account: Option<i64>,
-    pub signed: Vec<SignedFile>,
+    /// Shared, so that reading a session does not copy the files.
+    pub signed: Vec<std::sync::Arc<SignedFile>>,
     created: Instant,
     seen: Instant,
 }
 
-/// The sessions of this process.
+/// The sessions of this process, and the bytes of signed files they keep.
 #[derive(Default)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    map: Mutex<(HashMap<String, Session>, usize)>,
 }
 
 fn random_hex() -> String {
@@ -74,7 +82,7 @@ pub enum Found {
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<String, Session>, usize)> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -84,15 +92,24 @@ impl Sessions {
             return Found::None;
         };
         let now = Instant::now();
-        let mut map = self.lock();
+        let mut guard = self.lock();
+        let (map, bytes) = &mut *guard;
         match map.get_mut(&id) {
             Some(s) if now - s.seen < IDLE && now - s.created < LIFETIME => {
                 s.seen = now;
-                s.signed.retain(|f| now - f.at < SIGNED_TTL);
+                s.signed.retain(|f| {
+                    let keep = now - f.at < SIGNED_TTL;
+                    if !keep {
+                        *bytes -= f.pdf.len();
+                    }
+                    keep
+                });
                 Found::Live(id, s.clone())
             }
             Some(_) => {
-                map.remove(&id);
+                if let Some(s) = map.remove(&id) {
+                    *bytes -= s.signed.iter().map(|f| f.pdf.len()).sum::<usize>();
+                }
                 Found::Ended
             }
             None => Found::Ended,
@@ -114,16 +131,34 @@ impl Sessions {
             created: now,
             seen: now,
         };
-        let mut map = self.lock();
-        if map.len() >= MAX_SESSIONS {
-            map.retain(|_, s| now - s.seen < IDLE && now - s.created < LIFETIME);
-            if map.len() >= MAX_SESSIONS {
-                if let Some(oldest) = map
+        let mut guard = self.lock();
+        let (map, bytes) = &mut *guard;
+        let full = map.len() >= MAX_SESSIONS
+            || (account.is_none()
+                && map.len() >= MAX_ANONYMOUS
+                && map.values().filter(|s| s.account.is_none()).count() >= MAX_ANONYMOUS);
+        if full {
+            map.retain(|_, s| {
+                let keep = now - s.seen < IDLE && now - s.created < LIFETIME;
+                if !keep {
+                    *bytes -= s.signed.iter().map(|f| f.pdf.len()).sum::<usize>();
+                }
+                keep
+            });
+            let anonymous = map.values().filter(|s| s.account.is_none()).count();
+            if map.len() >= MAX_SESSIONS || (account.is_none() && anonymous >= MAX_ANONYMOUS) {
+                // The longest idle anonymous session goes first; one of a logged-in user only
+                // when none is anonymous.
+                let victim = map
                     .iter()
+                    .filter(|(_, s)| s.account.is_none())
                     .min_by_key(|(_, s)| s.seen)
-                    .map(|(k, _)| k.clone())
-                {
-                    map.remove(&oldest);
+                    .or_else(|| map.iter().min_by_key(|(_, s)| s.seen))
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = victim {
+                    if let Some(s) = map.remove(&k) {
+                        *bytes -= s.signed.iter().map(|f| f.pdf.len()).sum::<usize>();
+                    }
                 }
             }
         }
@@ -133,15 +168,46 @@ impl Sessions {
 
     /// Ends a session.
     pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
+        let mut guard = self.lock();
+        let (map, bytes) = &mut *guard;
+        if let Some(s) = map.remove(id) {
+            *bytes -= s.signed.iter().map(|f| f.pdf.len()).sum::<usize>();
+        }
     }
 
-    /// Keeps a signed file in the session for download.
+    /// Keeps a signed file in the session for download: at most [`MAX_SIGNED`] per session and
+    /// [`SIGNED_BUDGET`] bytes in all, the oldest files going first.
     pub fn keep_signed(&self, id: &str, file: SignedFile) {
-        if let Some(s) = self.lock().get_mut(id) {
-            s.signed.push(file);
-            let excess = s.signed.len().saturating_sub(MAX_SIGNED);
-            s.signed.drain(..excess);
+        let mut guard = self.lock();
+        let (map, bytes) = &mut *guard;
+        let size = file.pdf.len();
+        let Some(s) = map.get_mut(id) else {
+            return;
+        };
+        s.signed.push(std::sync::Arc::new(file));
+        *bytes += size;
+        let excess = s.signed.len().saturating_sub(MAX_SIGNED);
+        for f in s.signed.drain(..excess) {
+            *bytes -= f.pdf.len();
+        }
+        while *bytes > SIGNED_BUDGET {
+            let oldest = map
+                .iter()
+                .flat_map(|(k, s)| {
+                    s.signed
+                        .iter()
+                        .map(move |f| (f.at, k.clone(), f.id.clone()))
+                })
+                .min_by_key(|(at, _, _)| *at);
+            let Some((_, k, fid)) = oldest else {
+                break;
+            };
+            if let Some(s) = map.get_mut(&k) {
+                if let Some(i) = s.signed.iter().position(|f| f.id == fid) {
+                    let f = s.signed.remove(i);
+                    *bytes -= f.pdf.len();
+                }
+            }
         }
     }
 }

@@ -202,7 +202,7 @@ try {
 
   // An ended session: the form says so, and nothing happens.
   const cookies = await phone.cookies();
-  await phone.addCookies(cookies.map((c) => (c.name === "kyso_session" ? { ...c, value: "f".repeat(64) } : c)));
+  await phone.addCookies(cookies.map((c) => (c.name === "__Host-kyso_session" ? { ...c, value: "f".repeat(64) } : c)));
   await citizen.goto(`${BASE}/login`);
   check((await text(citizen)).includes("Phiên làm việc trước đã hết hạn."), "the log-in page says the session ended");
   await phone.addCookies(cookies);
@@ -225,10 +225,14 @@ try {
   await visitor.setInputFiles("[data-digest-source]", PDF);
   const expected = "sha256:" + createHash("sha256").update(readFileSync(PDF)).digest("hex");
   await visitor.waitForFunction((d) => document.querySelector("#digest").value === d, expected);
-  check(true, "the ledger page computes the file's SHA-256 in the browser (WebCrypto)");
-  await visitor.fill("#digest", entry.document_digest);
+  check(true, "the ledger page computes an unsigned file's SHA-256 in the browser (WebCrypto)");
+  // The signed PDF: the page hashes its signed byte ranges, which is what the ledger names.
+  await visitor.setInputFiles("[data-digest-source]", signedPath);
+  await visitor.waitForFunction((d) => document.querySelector("#digest").value === d, entry.document_digest);
+  check(true, "for the signed PDF the browser computes the digest the ledger entry names");
   await Promise.all([visitor.waitForNavigation(), visitor.click("form[data-digest-form] button[type=submit]")]);
   check((await visitor.locator("[data-ledger-results]").innerText()).includes(`${receipt.index}`), "the ledger search finds the signature's entry");
+  check(!visitor.url().includes("signed") && visitor.url().includes("digest=sha256"), "only the digest was sent");
   await shot(visitor, "ledger");
 
   // ---- The citizen revokes, with the PIN.
