@@ -60,22 +60,7 @@ async fn issue_and_verify(server: &Server, admin: &str, data: &Path, cccd: &str)
 async fn ca_and_tsa_keys_stay_in_the_token_through_init_serve_issue_and_restart() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let conf = softhsm_token(dir.path(), "kyso", PIN);
-    // The only test in this binary: the children (and this process's module) read these.
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    std::env::set_var("KYSO_PKCS11_PIN", PIN);
-    let data = dir.path().join("data");
-    let (ok, out) = kyso_run(
-        &data,
-        None,
-        &["init", "--pkcs11-module", MODULE, "--token-label", "kyso"],
-    );
-    assert!(ok, "{out}");
-    let admin = out
-        .lines()
-        .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN="))
-        .expect("the admin token")
-        .to_string();
+    let (data, admin) = init_in_softhsm(dir.path(), PIN);
     // The key files of the token's keys only name them; the TLS key stays sealed.
     for name in ["root", "government", "public"] {
         let f = std::fs::read(data.join(format!("keys/{name}.key"))).unwrap();

@@ -127,65 +127,11 @@ fn pdf_fixture() -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-fn run(program: &str, args: &[&str], dir: &Path) -> (bool, String) {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-/// pdfsig, trusting kyso's root through an NSS database, finds the signature valid.
-fn pdfsig_accepts(data: &Path, file: &str) {
-    let db = data.join("nss");
-    std::fs::create_dir_all(&db).unwrap();
-    let spec = format!("sql:{}", db.display());
-    let (ok, text) = run("certutil", &["-N", "-d", &spec, "--empty-password"], data);
-    assert!(ok, "{text}");
-    let (ok, text) = run(
-        "certutil",
-        &[
-            "-A",
-            "-d",
-            &spec,
-            "-n",
-            "kyso root",
-            "-t",
-            "CT,C,C",
-            "-i",
-            "certs/root.pem",
-        ],
-        data,
-    );
-    assert!(ok, "{text}");
-    let (ok, text) = run("pdfsig", &["-nssdir", &spec, "-no-ocsp", file], data);
-    assert!(ok && text.contains("Signature is Valid"), "{text}");
-}
-
 #[tokio::test]
 async fn organization_keys_in_the_token_sign_cades_and_pades_and_survive_a_token_outage() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let conf = softhsm_token(dir.path(), "kyso", PIN);
-    // The only test in this binary: the children (and this process's module) read these.
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    std::env::set_var("KYSO_PKCS11_PIN", PIN);
-    let data = dir.path().join("data");
-    let (ok, out) = kyso_run(
-        &data,
-        None,
-        &["init", "--pkcs11-module", MODULE, "--token-label", "kyso"],
-    );
-    assert!(ok, "{out}");
-    let admin = out
-        .lines()
-        .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN="))
-        .expect("the admin token")
-        .to_string();
+    let (data, admin) = init_in_softhsm(dir.path(), PIN);
     // The OCSP responders' keys are made in the token at init (certified when first used).
     {
         let token = Token::open(
@@ -359,7 +305,7 @@ async fn organization_keys_in_the_token_sign_cades_and_pades_and_survive_a_token
     assert_eq!(status, 201, "{signed}");
     let pdf = B64.decode(signed["document"].as_str().unwrap()).unwrap();
     std::fs::write(data.join("signed.pdf"), &pdf).unwrap();
-    pdfsig_accepts(&data, "signed.pdf");
+    assert_well_formed_and_valid(&data, "signed.pdf");
     let r = reqwest::Client::new()
         .post(format!("{}/api/v1/verifications", api.base))
         .bearer_auth(&admin)

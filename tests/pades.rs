@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use axum::http::StatusCode;
 use base64::Engine;
@@ -29,22 +28,6 @@ fn folder_file(name: &str) -> PathBuf {
 fn robustness(name: &str) -> Vec<u8> {
     let p = folder_file(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn run(program: &str, args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is installed (.ci/run installs it): {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// Signs `pdf` with the credential; returns the answer.
@@ -71,51 +54,6 @@ fn signed_pdf(r: &Resp) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(r.json["document"].as_str().unwrap())
         .unwrap()
-}
-
-/// An NSS database trusting kyso's root, for pdfsig.
-fn nss_db(dir: &Path) -> PathBuf {
-    let db = dir.join("nss");
-    std::fs::create_dir_all(&db).unwrap();
-    let spec = format!("sql:{}", db.display());
-    let (ok, text) = run("certutil", &["-N", "-d", &spec, "--empty-password"], dir);
-    assert!(ok, "{text}");
-    let (ok, text) = run(
-        "certutil",
-        &[
-            "-A",
-            "-d",
-            &spec,
-            "-n",
-            "kyso root",
-            "-t",
-            "CT,C,C",
-            "-i",
-            "certs/root.pem",
-        ],
-        dir,
-    );
-    assert!(ok, "{text}");
-    db
-}
-
-/// `qpdf --check` finds `file` (in `dir`) well formed and pdfsig, trusting kyso's root through
-/// an NSS database, reports its signatures valid.
-fn assert_well_formed_and_valid(dir: &Path, file: &str) {
-    let (ok, text) = run("qpdf", &["--check", file], dir);
-    assert!(ok, "{text}");
-    let db = nss_db(dir);
-    let (ok, text) = run(
-        "pdfsig",
-        &[
-            "-nssdir",
-            &format!("sql:{}", db.display()),
-            "-no-ocsp",
-            file,
-        ],
-        dir,
-    );
-    assert!(ok && text.contains("Signature is Valid"), "{text}");
 }
 
 #[tokio::test]

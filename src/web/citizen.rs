@@ -1,28 +1,20 @@
 //! The citizen's pages: register, log in (CCCD and PIN, or an account token), the own page
 //! (request status, certificate download, signing a PDF, revocation) and log out.
 
-use std::sync::Arc;
-
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Multipart, Path as UrlPath, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::extract::{Multipart, Path as UrlPath};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Form};
+use axum::Form;
 use zeroize::Zeroizing;
 
-use super::page::{esc, local_time, Ctx, Lang, Lenient, PageError};
-use super::session::{see_other, Sessions, SignedFile};
-use crate::api::AppState;
+use super::page::{esc, local_time, Ctx, Lang, Lenient, Page, PageError};
+use super::session::{see_other, SignedFile};
 use crate::service::citizens::Registration;
 use crate::service::pades::{PadesLevel, PdfOptions, PdfSignRequest, VisibleSignature};
 use crate::service::signing::Activation;
-use crate::service::{Actor, Role};
-
-#[derive(serde::Deserialize, Default)]
-pub struct LangQuery {
-    pub lang: Option<String>,
-}
+use crate::service::Role;
 
 /// What forms send; every field optional so that a missing one is a message, not a rejection.
 #[derive(serde::Deserialize, Default)]
@@ -51,22 +43,7 @@ fn cccd_message(l: Lang) -> &'static str {
     )
 }
 
-pub async fn register_form(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Lenient(q): Lenient<LangQuery>,
-) -> Response {
-    let ctx = Ctx::load(
-        &st,
-        &sessions,
-        &headers,
-        uri.path(),
-        q.lang.as_deref(),
-        true,
-    )
-    .await;
+pub async fn register_form(Page(ctx): Page<true>) -> Response {
     register_page(&ctx, StatusCode::OK, &Fields::default(), None)
 }
 
@@ -129,19 +106,10 @@ fn register_page(ctx: &Ctx, status: StatusCode, f: &Fields, error: Option<&str>)
     )
 }
 
-fn client(ext: &axum::http::Extensions) -> Option<String> {
-    crate::api::auth::client_addr(ext)
-}
-
 pub async fn register(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    ext: axum::http::Extensions,
+    Page(mut ctx): Page<false>,
     form: Result<Form<Fields>, FormRejection>,
 ) -> Response {
-    let mut ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let Ok(Form(f)) = form else {
         return ctx.error(super::page::unreadable_form(ctx.lang));
     };
@@ -187,13 +155,14 @@ pub async fn register(
         contact: f.contact.trim().to_string(),
         pin: f.pin.clone(),
     };
-    match st
+    match ctx
+        .st
         .service
-        .register_citizen(reg, client(&ext).as_deref())
+        .register_citizen(reg, ctx.client.as_deref())
         .await
     {
         Ok(done) => {
-            ctx.log_in(&sessions, done.actor);
+            ctx.log_in(done.actor);
             ctx.finish(see_other("/me?registered=1"))
         }
         Err(e) => {
@@ -203,22 +172,7 @@ pub async fn register(
     }
 }
 
-pub async fn login_form(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Lenient(q): Lenient<LangQuery>,
-) -> Response {
-    let ctx = Ctx::load(
-        &st,
-        &sessions,
-        &headers,
-        uri.path(),
-        q.lang.as_deref(),
-        true,
-    )
-    .await;
+pub async fn login_form(Page(ctx): Page<true>) -> Response {
     login_page(&ctx, StatusCode::OK, None)
 }
 
@@ -273,14 +227,9 @@ fn login_page(ctx: &Ctx, status: StatusCode, error: Option<&str>) -> Response {
 }
 
 pub async fn login(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    ext: axum::http::Extensions,
+    Page(mut ctx): Page<false>,
     form: Result<Form<Fields>, FormRejection>,
 ) -> Response {
-    let mut ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let Ok(Form(f)) = form else {
         return ctx.error(super::page::unreadable_form(ctx.lang));
     };
@@ -289,7 +238,7 @@ pub async fn login(
     }
     let l = ctx.lang;
     let result = if f.method == "token" {
-        st.service.authenticate(f.token.trim()).await
+        ctx.st.service.authenticate(f.token.trim()).await
     } else {
         if !cccd_ok(f.citizen_id.trim()) {
             return login_page(
@@ -298,8 +247,9 @@ pub async fn login(
                 Some(cccd_message(l)),
             );
         }
-        st.service
-            .citizen_login(f.citizen_id.trim(), f.pin.clone(), client(&ext).as_deref())
+        ctx.st
+            .service
+            .citizen_login(f.citizen_id.trim(), f.pin.clone(), ctx.client.as_deref())
             .await
     };
     match result {
@@ -309,7 +259,7 @@ pub async fn login(
                 r if r.is_registrar() => "/desk",
                 _ => "/",
             };
-            ctx.log_in(&sessions, actor);
+            ctx.log_in(actor);
             ctx.finish(see_other(to))
         }
         Err(crate::service::ServiceError::Unauthenticated) => login_page(
@@ -334,20 +284,16 @@ pub async fn login(
 }
 
 pub async fn logout(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
+    Page(mut ctx): Page<false>,
     form: Result<Form<Fields>, FormRejection>,
 ) -> Response {
-    let mut ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let Ok(Form(f)) = form else {
         return ctx.error(super::page::unreadable_form(ctx.lang));
     };
     if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
         return ctx.error(e);
     }
-    ctx.log_out(&sessions);
+    ctx.log_out();
     ctx.finish(see_other("/"))
 }
 
@@ -367,32 +313,16 @@ fn status_name(l: Lang, status: &str) -> &'static str {
 
 #[derive(serde::Deserialize, Default)]
 pub struct MeQuery {
-    lang: Option<String>,
     registered: Option<String>,
 }
 
-pub async fn me(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Lenient(q): Lenient<MeQuery>,
-) -> Response {
-    let ctx = Ctx::load(
-        &st,
-        &sessions,
-        &headers,
-        uri.path(),
-        q.lang.as_deref(),
-        false,
-    )
-    .await;
+pub async fn me(Page(ctx): Page<false>, Lenient(q): Lenient<MeQuery>) -> Response {
     let actor = match ctx.require(&[Role::Citizen]) {
         Ok(a) => a.clone(),
         Err(e) => return ctx.error(e),
     };
     let l = ctx.lang;
-    let view = match st.service.citizen_overview(&actor).await {
+    let view = match ctx.st.service.citizen_overview(&actor).await {
         Ok(v) => v,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
@@ -556,18 +486,12 @@ fn signed_links(l: Lang, f: &SignedFile) -> String {
     )
 }
 
-pub async fn certificate_pem(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+pub async fn certificate_pem(Page(ctx): Page<false>) -> Response {
     let actor = match ctx.require(&[Role::Citizen]) {
         Ok(a) => a.clone(),
         Err(e) => return ctx.error(e),
     };
-    let view = match st.service.citizen_overview(&actor).await {
+    let view = match ctx.st.service.citizen_overview(&actor).await {
         Ok(v) => v,
         Err(e) => return ctx.error(PageError::service(ctx.lang, &e)),
     };
@@ -582,7 +506,7 @@ pub async fn certificate_pem(
                 .into(),
         ));
     };
-    let pem = crate::pki::certificate_pem(&c.der) + &st.service.cas.chain_pem(&c.ca);
+    let pem = crate::pki::certificate_pem(&c.der) + &ctx.st.service.cas.chain_pem(&c.ca);
     ctx.finish(
         (
             [
@@ -720,16 +644,9 @@ pub(super) fn not_pdf(l: Lang) -> PageError {
     ))
 }
 
-pub async fn sign(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: Result<Multipart, MultipartRejection>,
-) -> Response {
-    let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+pub async fn sign(Page(ctx): Page<false>, form: Result<Multipart, MultipartRejection>) -> Response {
     let l = ctx.lang;
-    let limit = st.service.policy.max_pdf_bytes;
+    let limit = ctx.st.service.policy.max_pdf_bytes;
     let Ok(form) = form else {
         return ctx.error(super::page::unreadable_form(l));
     };
@@ -738,7 +655,7 @@ pub async fn sign(
         Ok(a) => a.clone(),
         Err(e) => return ctx.error(e),
     };
-    let _turn = match st.service.pdf_turn().await {
+    let _turn = match ctx.st.service.pdf_turn().await {
         Ok(t) => t,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
@@ -772,7 +689,7 @@ pub async fn sign(
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     let pin = up.fields.get("pin").cloned().unwrap_or_default();
-    let credential = match st.service.citizen_overview(&actor).await {
+    let credential = match ctx.st.service.citizen_overview(&actor).await {
         Ok(v) => v.credential,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
@@ -803,7 +720,7 @@ pub async fn sign(
             certify: false,
         },
     };
-    let signed = match st.service.sign_pdf(&actor, req).await {
+    let signed = match ctx.st.service.sign_pdf(&actor, req).await {
         Ok(s) => s,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
@@ -832,7 +749,7 @@ pub async fn sign(
     };
     let links = signed_links(l, &file);
     if let Some(id) = &ctx.session_id {
-        sessions.keep_signed(id, file);
+        ctx.sessions.keep_signed(id, file);
     }
     let body = format!(
         r#"<div class="alert ok" role="status"><p>{done}</p></div><ul class="list">{links}</ul>
@@ -858,14 +775,10 @@ pub struct PartQuery {
 }
 
 pub async fn signed_file(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
+    Page(ctx): Page<false>,
     id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
     Lenient(q): Lenient<PartQuery>,
 ) -> Response {
-    let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let Ok(UrlPath(id)) = id else {
         return ctx.error(super::page::not_found(ctx.lang));
     };
@@ -927,32 +840,22 @@ pub async fn signed_file(
         .into_response()
 }
 
-pub async fn revoke(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
+pub async fn revoke(Page(ctx): Page<false>, form: Result<Form<Fields>, FormRejection>) -> Response {
     let Ok(Form(f)) = form else {
         return ctx.error(super::page::unreadable_form(ctx.lang));
     };
-    if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
-        return ctx.error(e);
-    }
-    let l = ctx.lang;
-    let actor: Actor = match ctx.require(&[Role::Citizen]) {
-        Ok(a) => a.clone(),
+    let actor = match ctx.form_by(f.csrf.as_deref(), &[Role::Citizen]) {
+        Ok(a) => a,
         Err(e) => return ctx.error(e),
     };
+    let l = ctx.lang;
     if f.confirm.as_deref() != Some("yes") {
         return ctx.error(PageError::bad(l.t(
             "Hãy đánh dấu ô xác nhận để thu hồi.",
             "Tick the confirmation box to revoke.",
         )));
     }
-    let credential = match st.service.citizen_overview(&actor).await {
+    let credential = match ctx.st.service.citizen_overview(&actor).await {
         Ok(v) => v.credential,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
@@ -966,7 +869,8 @@ pub async fn revoke(
             .into(),
         ));
     };
-    match st
+    match ctx
+        .st
         .service
         .revoke_own(&actor, &credential_id, f.pin.clone())
         .await

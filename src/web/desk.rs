@@ -1,18 +1,14 @@
 //! The registration desk (role `ra`, or `admin`): the queue of citizens' pending requests,
 //! checked against the identity card shown in person, approved or rejected with a reason.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::Path as UrlPath;
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::{Extension, Form};
+use axum::Form;
 
-use super::citizen::LangQuery;
-use super::page::{esc, local_time, Ctx, Lenient, PageError};
-use super::session::{see_other, Sessions};
-use crate::api::AppState;
+use super::page::{esc, local_time, Page, PageError};
+use super::session::see_other;
 use crate::service::Role;
 
 const DESK_ROLES: [Role; 2] = [Role::Ra, Role::Admin];
@@ -25,33 +21,18 @@ pub struct Decision {
     reason: String,
 }
 
-pub async fn queue(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Lenient(q): Lenient<LangQuery>,
-) -> Response {
-    let ctx = Ctx::load(
-        &st,
-        &sessions,
-        &headers,
-        uri.path(),
-        q.lang.as_deref(),
-        false,
-    )
-    .await;
+pub async fn queue(Page(ctx): Page<false>) -> Response {
     let actor = match ctx.require(&DESK_ROLES) {
         Ok(a) => a.clone(),
         Err(e) => return ctx.error(e),
     };
     let l = ctx.lang;
-    let items = match st.service.desk_queue(&actor).await {
+    let items = match ctx.st.service.desk_queue(&actor).await {
         Ok(i) => i,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
     let mut body = String::new();
-    if st.service.policy.portal_auto_approve {
+    if ctx.st.service.policy.portal_auto_approve {
         body.push_str(&format!(
             r#"<div class="alert" role="status"><p>{}</p></div>"#,
             l.t(
@@ -116,25 +97,18 @@ pub async fn queue(
 }
 
 pub async fn approve(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
+    Page(ctx): Page<false>,
     id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
     form: Result<Form<Decision>, FormRejection>,
 ) -> Response {
-    let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let Ok(UrlPath(id)) = id else {
         return ctx.error(super::page::not_found(ctx.lang));
     };
     let Ok(Form(f)) = form else {
         return ctx.error(super::page::unreadable_form(ctx.lang));
     };
-    if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
-        return ctx.error(e);
-    }
-    let actor = match ctx.require(&DESK_ROLES) {
-        Ok(a) => a.clone(),
+    let actor = match ctx.form_by(f.csrf.as_deref(), &DESK_ROLES) {
+        Ok(a) => a,
         Err(e) => return ctx.error(e),
     };
     let l = ctx.lang;
@@ -144,7 +118,7 @@ pub async fn approve(
             "Confirm that you checked the identity card before approving.",
         )));
     }
-    match st.service.approve_request(&actor, &id).await {
+    match ctx.st.service.approve_request(&actor, &id).await {
         Ok(issued) => {
             tracing::info!(request = %id, serial = %issued.serial, by = actor.id, "approved at the registration desk");
             ctx.finish(see_other("/desk"))
@@ -154,25 +128,18 @@ pub async fn approve(
 }
 
 pub async fn reject(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
+    Page(ctx): Page<false>,
     id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
     form: Result<Form<Decision>, FormRejection>,
 ) -> Response {
-    let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let Ok(UrlPath(id)) = id else {
         return ctx.error(super::page::not_found(ctx.lang));
     };
     let Ok(Form(f)) = form else {
         return ctx.error(super::page::unreadable_form(ctx.lang));
     };
-    if let Err(e) = ctx.check_csrf(f.csrf.as_deref()) {
-        return ctx.error(e);
-    }
-    let actor = match ctx.require(&DESK_ROLES) {
-        Ok(a) => a.clone(),
+    let actor = match ctx.form_by(f.csrf.as_deref(), &DESK_ROLES) {
+        Ok(a) => a,
         Err(e) => return ctx.error(e),
     };
     let l = ctx.lang;
@@ -182,7 +149,7 @@ pub async fn reject(
             l.t("Hãy ghi lý do từ chối.", "Give the reason for rejecting."),
         ));
     }
-    match st.service.reject_request(&actor, &id, reason).await {
+    match ctx.st.service.reject_request(&actor, &id, reason).await {
         Ok(()) => ctx.finish(see_other("/desk")),
         Err(e) => ctx.error(PageError::service(l, &e)),
     }

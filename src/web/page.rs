@@ -2,7 +2,7 @@
 //! context (session, account, CSRF) and the messages for what went wrong, in the page's
 //! language.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::session::{self, Found, Session, Sessions};
@@ -62,6 +62,26 @@ where
                 .map(|axum::extract::Query(q)| q)
                 .unwrap_or_default(),
         ))
+    }
+}
+
+/// A page request's [`Ctx`], read before the handler runs; `FORMS`: the page has a form, so
+/// an anonymous session is started when there is none.
+pub struct Page<const FORMS: bool>(pub Ctx);
+
+impl<const FORMS: bool> axum::extract::FromRequestParts<AppState> for Page<FORMS> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let sessions = parts
+            .extensions
+            .get::<std::sync::Arc<Sessions>>()
+            .cloned()
+            .unwrap_or_default();
+        Ok(Page(Ctx::load(st.clone(), sessions, parts, FORMS).await))
     }
 }
 
@@ -245,8 +265,14 @@ pub fn service_message(lang: Lang, e: &ServiceError) -> (StatusCode, String) {
     }
 }
 
-/// One request's page context: its language, its session and the account logged in.
+/// One request's page context: the application, its language, its session and the account
+/// logged in. Handlers take it as [`Page`]: `Page<true>` for a page with a form (it starts an
+/// anonymous session when there is none), `Page<false>` otherwise.
 pub struct Ctx {
+    pub st: AppState,
+    pub sessions: std::sync::Arc<Sessions>,
+    /// The client's address (for rate limits).
+    pub client: Option<String>,
     pub lang: Lang,
     lang_chosen: bool,
     pub path: String,
@@ -262,16 +288,28 @@ pub struct Ctx {
 impl Ctx {
     /// Reads the request's session (creating an anonymous one when `create`, for pages with
     /// forms) and its account.
-    pub async fn load(
-        st: &AppState,
-        sessions: &Sessions,
-        headers: &HeaderMap,
-        path: &str,
-        lang_query: Option<&str>,
+    async fn load(
+        st: AppState,
+        sessions: std::sync::Arc<Sessions>,
+        parts: &axum::http::request::Parts,
         create: bool,
     ) -> Self {
+        #[derive(serde::Deserialize, Default)]
+        struct LangQuery {
+            lang: Option<String>,
+        }
+        let headers = &parts.headers;
+        let path = parts.uri.path();
+        let query: LangQuery = axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(q)| q)
+            .unwrap_or_default();
+        let lang_query = query.lang.as_deref();
         let lang = session::language(headers, lang_query);
+        let client = crate::api::auth::client_addr(&parts.extensions);
         let mut ctx = Self {
+            st: st.clone(),
+            sessions: sessions.clone(),
+            client,
             lang,
             lang_chosen: lang_query.and_then(Lang::parse).is_some(),
             path: path.to_string(),
@@ -282,7 +320,7 @@ impl Ctx {
             ended: false,
             actor: None,
         };
-        match sessions.find(headers) {
+        match ctx.sessions.clone().find(headers) {
             Found::Live(id, s) => {
                 if let Some(account) = s.account {
                     match st.service.account_actor(account).await {
@@ -301,7 +339,7 @@ impl Ctx {
                             sessions.remove(&id);
                             ctx.clear_session = true;
                             ctx.ended = true;
-                            return ctx.with_new_session(sessions, create);
+                            return ctx.with_new_session(&sessions, create);
                         }
                     }
                 }
@@ -310,9 +348,9 @@ impl Ctx {
             }
             Found::Ended => {
                 ctx.ended = true;
-                return ctx.with_new_session(sessions, create);
+                return ctx.with_new_session(&sessions, create);
             }
-            Found::None => return ctx.with_new_session(sessions, create),
+            Found::None => return ctx.with_new_session(&sessions, create),
         }
         ctx
     }
@@ -329,7 +367,8 @@ impl Ctx {
     }
 
     /// Starts a session for `actor` (after a log-in), ending the anonymous one.
-    pub fn log_in(&mut self, sessions: &Sessions, actor: Actor) {
+    pub fn log_in(&mut self, actor: Actor) {
+        let sessions = self.sessions.clone();
         if let Some(old) = &self.session_id {
             sessions.remove(old);
         }
@@ -342,7 +381,8 @@ impl Ctx {
     }
 
     /// Ends the session.
-    pub fn log_out(&mut self, sessions: &Sessions) {
+    pub fn log_out(&mut self) {
+        let sessions = self.sessions.clone();
         if let Some(id) = self.session_id.take() {
             sessions.remove(&id);
         }
@@ -378,6 +418,12 @@ impl Ctx {
             Some(_) => Err(PageError::WrongRole),
             None => Err(PageError::LoginNeeded),
         }
+    }
+
+    /// A form by an account with one of `roles`: its CSRF token checked, then the role.
+    pub fn form_by(&self, token: Option<&str>, roles: &[Role]) -> Result<Actor, PageError> {
+        self.check_csrf(token)?;
+        self.require(roles).cloned()
     }
 
     /// The hidden CSRF field of a form.

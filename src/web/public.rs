@@ -3,36 +3,16 @@
 //! ledger page (the latest checkpoint, and a search by a document digest the browser computes,
 //! so the document is not uploaded).
 
-use std::sync::Arc;
-
-use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::Multipart;
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Extension;
 
-use super::citizen::{looks_like_pdf, not_pdf, read_upload, upload_error, LangQuery};
-use super::page::{esc, local_time, Ctx, Lang, Lenient, PageError};
-use super::session::Sessions;
-use crate::api::AppState;
+use super::citizen::{looks_like_pdf, not_pdf, read_upload, upload_error};
+use super::page::{esc, local_time, Ctx, Lang, Lenient, Page, PageError};
 use crate::pki::validate::{Indication, SubIndication};
 use crate::service::verification::{Report, RevocationData, SignatureReport};
 
-pub async fn home(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Lenient(q): Lenient<LangQuery>,
-) -> Response {
-    let ctx = Ctx::load(
-        &st,
-        &sessions,
-        &headers,
-        uri.path(),
-        q.lang.as_deref(),
-        false,
-    )
-    .await;
+pub async fn home(Page(ctx): Page<false>) -> Response {
     let l = ctx.lang;
     let body = format!(
         r#"<p>{intro}</p>
@@ -58,22 +38,7 @@ pub async fn home(
     ctx.page(StatusCode::OK, "kyso", &body)
 }
 
-pub async fn verify_form(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Lenient(q): Lenient<LangQuery>,
-) -> Response {
-    let ctx = Ctx::load(
-        &st,
-        &sessions,
-        &headers,
-        uri.path(),
-        q.lang.as_deref(),
-        true,
-    )
-    .await;
+pub async fn verify_form(Page(ctx): Page<true>) -> Response {
     verify_page(&ctx, StatusCode::OK, "")
 }
 
@@ -107,16 +72,11 @@ fn verify_page(ctx: &Ctx, status: StatusCode, result: &str) -> Response {
 }
 
 pub async fn verify(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    ext: axum::http::Extensions,
+    Page(ctx): Page<false>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let ctx = Ctx::load(&st, &sessions, &headers, uri.path(), None, false).await;
     let l = ctx.lang;
-    let limit = st.service.policy.max_pdf_bytes;
+    let limit = ctx.st.service.policy.max_pdf_bytes;
     let Ok(form) = form else {
         return ctx.error(super::page::unreadable_form(l));
     };
@@ -124,13 +84,14 @@ pub async fn verify(
     if let Err(e) = ctx.check_session() {
         return ctx.error(e);
     }
-    if let Err(e) = st
+    if let Err(e) = ctx
+        .st
         .service
-        .public_verification_turn(crate::api::auth::client_addr(&ext).as_deref())
+        .public_verification_turn(ctx.client.as_deref())
     {
         return ctx.error(PageError::service(l, &e));
     }
-    let _turn = match st.service.pdf_turn().await {
+    let _turn = match ctx.st.service.pdf_turn().await {
         Ok(t) => t,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
@@ -148,7 +109,8 @@ pub async fn verify(
         .filter(|b| !b.is_empty());
     let report = match signature {
         Some(sig) => {
-            st.service
+            ctx.st
+                .service
                 .verify_cms(
                     Some(crate::pki::validate::Signed::Document(document)),
                     sig,
@@ -158,7 +120,8 @@ pub async fn verify(
                 .await
         }
         None if looks_like_pdf(document) => {
-            st.service
+            ctx.st
+                .service
                 .verify_pdf(document, &[], RevocationData::default())
                 .await
         }
@@ -398,29 +361,12 @@ fn report_html(l: Lang, r: &Report) -> String {
 
 #[derive(serde::Deserialize, Default)]
 pub struct LedgerQuery {
-    lang: Option<String>,
     digest: Option<String>,
 }
 
-pub async fn ledger(
-    State(st): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    uri: Uri,
-    ext: axum::http::Extensions,
-    Lenient(q): Lenient<LedgerQuery>,
-) -> Response {
-    let ctx = Ctx::load(
-        &st,
-        &sessions,
-        &headers,
-        uri.path(),
-        q.lang.as_deref(),
-        false,
-    )
-    .await;
+pub async fn ledger(Page(ctx): Page<false>, Lenient(q): Lenient<LedgerQuery>) -> Response {
     let l = ctx.lang;
-    let checkpoint = match st.service.latest_checkpoint().await {
+    let checkpoint = match ctx.st.service.latest_checkpoint().await {
         Ok(c) => c,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
@@ -451,7 +397,7 @@ pub async fn ledger(
         cp_l = l.t("Điểm kiểm tra mới nhất (đã ký)", "Latest signed checkpoint"),
         cp = esc(checkpoint.as_deref().unwrap_or("—")),
         key_l = l.t("Khoá kiểm tra:", "Verifier key:"),
-        key = esc(st.service.ledger_key()),
+        key = esc(ctx.st.service.ledger_key()),
         search = l.t("Tìm theo văn bản", "Search by document"),
         file = l.t("Chọn văn bản (được băm ngay trên máy bạn, không tải lên)", "Choose the document (hashed on your device, not uploaded)"),
         digest_l = l.t("Mã băm SHA-256 của văn bản", "The document's SHA-256 digest"),
@@ -464,8 +410,13 @@ pub async fn ledger(
     );
     let mut status = StatusCode::OK;
     if let Some(d) = q.digest.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        let client = crate::api::auth::client_addr(&ext);
-        match st.service.public_ledger_lookup(d, client.as_deref()).await {
+        let client = ctx.client.clone();
+        match ctx
+            .st
+            .service
+            .public_ledger_lookup(d, client.as_deref())
+            .await
+        {
             Ok(rows) if rows.is_empty() => body.push_str(&format!(
                 r#"<p class="empty" role="status">{}</p>"#,
                 l.t(

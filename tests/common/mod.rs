@@ -474,6 +474,34 @@ pub fn spawn_plain_server(dir: &Path, database_url: Option<&str>) -> Server {
 /// SoftHSM2's PKCS #11 module (Debian's softhsm2; `.ci/run` installs it).
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
+/// A fresh SoftHSM2 token labelled `kyso` in `dir` (its configuration and user PIN set for this
+/// process and its children: call it from the only test of a binary), then `kyso init` of
+/// `dir/data` into it; the data directory and the admin token.
+pub fn init_in_softhsm(dir: &Path, pin: &str) -> (std::path::PathBuf, String) {
+    let conf = softhsm_token(dir, "kyso", pin);
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    std::env::set_var("KYSO_PKCS11_PIN", pin);
+    let data = dir.join("data");
+    let (ok, out) = kyso_run(
+        &data,
+        None,
+        &[
+            "init",
+            "--pkcs11-module",
+            SOFTHSM_MODULE,
+            "--token-label",
+            "kyso",
+        ],
+    );
+    assert!(ok, "{out}");
+    let admin = out
+        .lines()
+        .find_map(|l| l.strip_prefix("KYSO_ADMIN_TOKEN="))
+        .expect("the admin token")
+        .to_string();
+    (data, admin)
+}
+
 /// A SoftHSM2 configuration in `dir` with its own token directory and one fresh token,
 /// `label`, whose user PIN is `pin`; returns the configuration's path (for SOFTHSM2_CONF).
 pub fn softhsm_token(dir: &Path, label: &str, pin: &str) -> std::path::PathBuf {
@@ -508,4 +536,66 @@ pub fn softhsm_token(dir: &Path, label: &str, pin: &str) -> std::path::PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     conf
+}
+
+/// Runs `program` in `dir`; success and its output (stdout, then stderr).
+pub fn run(program: &str, args: &[&str], dir: &Path) -> (bool, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is installed (.ci/run installs it): {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// An NSS database trusting kyso's root, for pdfsig.
+pub fn nss_db(dir: &Path) -> std::path::PathBuf {
+    let db = dir.join("nss");
+    std::fs::create_dir_all(&db).unwrap();
+    let spec = format!("sql:{}", db.display());
+    let (ok, text) = run("certutil", &["-N", "-d", &spec, "--empty-password"], dir);
+    assert!(ok, "{text}");
+    let (ok, text) = run(
+        "certutil",
+        &[
+            "-A",
+            "-d",
+            &spec,
+            "-n",
+            "kyso root",
+            "-t",
+            "CT,C,C",
+            "-i",
+            "certs/root.pem",
+        ],
+        dir,
+    );
+    assert!(ok, "{text}");
+    db
+}
+
+/// `qpdf --check` finds `file` (in `dir`) well formed and pdfsig, trusting kyso's root through
+/// an NSS database, reports its signatures valid.
+pub fn assert_well_formed_and_valid(dir: &Path, file: &str) {
+    let (ok, text) = run("qpdf", &["--check", file], dir);
+    assert!(ok, "{text}");
+    let db = nss_db(dir);
+    let (ok, text) = run(
+        "pdfsig",
+        &[
+            "-nssdir",
+            &format!("sql:{}", db.display()),
+            "-no-ocsp",
+            file,
+        ],
+        dir,
+    );
+    assert!(ok && text.contains("Signature is Valid"), "{text}");
 }
