@@ -70,6 +70,11 @@ pub struct Config {
     /// and `D/trust` (default: `certs/trust`, the directory shipped in the repository; a
     /// missing directory is skipped).
     pub trust_dirs: Vec<PathBuf>,
+    /// Addresses of the reverse proxies in front of kyso (the TLS proxy `--plain-http` is for):
+    /// for a request from one of them, the client is the right-most address in
+    /// `X-Forwarded-For` that is not itself such a proxy (the rate limits count that address).
+    /// Empty (the default): the socket's peer is the client and the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Whether verification may fetch revocation data for other CAs' certificates (their AIA
     /// OCSP responders and CRL distribution points, `http://` only); off by default.
     pub verification_fetch: bool,
@@ -130,6 +135,7 @@ struct FileConfig {
     max_document_bytes: Option<u64>,
     max_pdf_bytes: Option<usize>,
     trust_dirs: Option<Vec<PathBuf>>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
     verification_fetch: Option<bool>,
     portal_auto_approve: Option<bool>,
     portal_verifications_per_address_per_hour: Option<u32>,
@@ -304,6 +310,7 @@ impl Config {
             trust_dirs: file
                 .trust_dirs
                 .unwrap_or_else(|| vec![PathBuf::from("certs/trust")]),
+            trusted_proxies: file.trusted_proxies.unwrap_or_default(),
             pkcs11_module: o
                 .pkcs11_module
                 .clone()
@@ -534,6 +541,7 @@ impl Config {
             }),
             revocation: self.revocation(),
             portal_auto_approve: self.portal_auto_approve,
+            trusted_proxies: self.trusted_proxies.clone(),
             portal_verifications_per_address_per_hour: self
                 .portal_verifications_per_address_per_hour,
         }

@@ -890,3 +890,57 @@ async fn the_public_verification_page_is_rate_limited() {
         ]
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limits_count_the_forwarded_client_and_nobody_else_can_say_so() {
+    let env = env_with(
+        Backend::Sqlite,
+        "portal_verifications_per_address_per_hour = 1\ntrusted_proxies = [\"127.0.0.1\"]",
+    )
+    .await;
+    let (cookie, csrf) = session(&env, "/verify").await;
+    let attempt = |peer: [u8; 4], forwarded: &str| {
+        let (ct, body) = multipart(&[("csrf", &csrf)], ("file", "x.txt", b"text"));
+        let mut req = Request::post("/verify")
+            .header(header::CONTENT_TYPE, ct)
+            .header(header::COOKIE, &cookie)
+            .header("x-forwarded-for", forwarded)
+            .body(Body::from(body))
+            .unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                peer, 4000,
+            ))));
+        req
+    };
+    let proxy = [127, 0, 0, 1];
+    let status = |p: Page| p.status;
+    // Through the proxy: each forwarded client has its own allowance.
+    assert_eq!(
+        status(send(&env, attempt(proxy, "203.0.113.5")).await),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        status(send(&env, attempt(proxy, "203.0.113.6")).await),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        status(send(&env, attempt(proxy, "203.0.113.5")).await),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // A chain: the right-most address that is not a trusted proxy is the client.
+    assert_eq!(
+        status(send(&env, attempt(proxy, "198.51.100.1, 203.0.113.6, 127.0.0.1")).await),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // From any other peer the header means nothing: a new value every time gets no new allowance.
+    let other = [192, 0, 2, 44];
+    assert_eq!(
+        status(send(&env, attempt(other, "198.51.100.7")).await),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        status(send(&env, attempt(other, "198.51.100.8")).await),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

@@ -32,6 +32,46 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// For a request that came through a trusted reverse proxy, puts the client that proxy names
+/// (the right-most `X-Forwarded-For` address that is not itself a trusted proxy) in place of
+/// the peer, so that [`client_addr`] and the rate limits see the client, not the proxy. From
+/// any other peer the header is ignored (anyone can send one).
+pub async fn forwarded_client(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::extract::connect_info::ConnectInfo;
+    use std::net::{IpAddr, SocketAddr};
+    let proxies = &state.service.policy.trusted_proxies;
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if let Some(peer) = peer.filter(|p| proxies.contains(&p.ip())) {
+        let named = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .map(|s| s.parse::<IpAddr>().ok())
+            // An unparsable entry ends the walk: what is left of it cannot be trusted.
+            .take_while(Option::is_some)
+            .flatten()
+            .find(|ip| !proxies.contains(ip));
+        if let Some(ip) = named {
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::new(ip, peer.port())));
+        }
+    }
+    next.run(req).await
+}
+
 /// The client's address, when the server knows it, as per-address rate limits count it: an
 /// IPv4 address, or the /64 an IPv6 address is in (one subscriber usually holds a whole /64,
 /// so counting single IPv6 addresses would be no limit at all).

@@ -58,6 +58,10 @@ pub fn app(service: Arc<Service>, max_body_bytes: usize) -> Router {
             state.clone(),
             ops::count_requests,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::forwarded_client,
+        ))
         .with_state(state)
 }
 

@@ -109,6 +109,8 @@ pub struct Policy {
     pub revocation: revocation::RevocationPolicy,
     /// Portal registrations are issued at once, without the registration desk (pilots).
     pub portal_auto_approve: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see the configuration).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Documents one address may check on the public verification page per hour.
     pub portal_verifications_per_address_per_hour: u32,
 }
@@ -128,6 +130,7 @@ impl Default for Policy {
             verification_fetch: None,
             revocation: revocation::RevocationPolicy::default(),
             portal_auto_approve: false,
+            trusted_proxies: Vec::new(),
             portal_verifications_per_address_per_hour: 120,
         }
     }
