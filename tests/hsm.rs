@@ -151,4 +151,20 @@ async fn ca_and_tsa_keys_stay_in_the_token_through_init_serve_issue_and_restart(
     );
     assert!(!text.contains("000000"), "{text}");
     std::env::set_var("KYSO_PKCS11_PIN", PIN);
+
+    // An init that stopped before writing its key files is run again: the keys it had made in
+    // the token are used, not refused as duplicates (here: a data directory without them).
+    let again = dir.path().join("again");
+    let (ok, out) = kyso_run(
+        &again,
+        None,
+        &["init", "--pkcs11-module", MODULE, "--token-label", "kyso"],
+    );
+    assert!(ok, "{out}");
+    let key_of = |d: &Path| {
+        let der = cert_der(&std::fs::read_to_string(d.join("certs/root.pem")).unwrap());
+        let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+        c.public_key().raw.to_vec()
+    };
+    assert_eq!(key_of(&data), key_of(&again));
 }

@@ -48,14 +48,59 @@ pub enum TokenError {
     NoKey(String),
     #[error("a key labelled {0:?} is in the token already")]
     Exists(String),
+    /// The token or its session failed (away, removed, broken): the call may succeed later.
     #[error("the token failed: {0}")]
     Token(String),
+    /// The token refused the call itself (a mechanism, a length, a key usage): it will refuse it
+    /// again.
+    #[error("the token refused the operation: {0}")]
+    Refused(String),
     #[error("the PKCS #11 module {module} did not start ({reason}); is its token store present?")]
     Start { module: String, reason: String },
 }
 
+/// Sorts a token's answer: a device or session failure (the token may come back) or a refusal
+/// of the call itself. SoftHSM2 answers a token store that went away with CKR_GENERAL_ERROR,
+/// and a module that lost its state with stale handles, so those count as failures.
 fn token_error(e: CkError) -> TokenError {
-    TokenError::Token(e.to_string())
+    use RvError as R;
+    match &e {
+        CkError::Pkcs11(
+            R::DeviceError
+            | R::DeviceMemory
+            | R::DeviceRemoved
+            | R::GeneralError
+            | R::FunctionFailed
+            | R::HostMemory
+            | R::SessionClosed
+            | R::SessionHandleInvalid
+            | R::SessionCount
+            | R::TokenNotPresent
+            | R::TokenNotRecognized
+            | R::CryptokiNotInitialized
+            | R::UserNotLoggedIn
+            | R::ObjectHandleInvalid
+            | R::KeyHandleInvalid,
+            _,
+        )
+        | CkError::LibraryLoading(_) => TokenError::Token(e.to_string()),
+        CkError::Pkcs11(_, _) => TokenError::Refused(e.to_string()),
+        _ => TokenError::Token(e.to_string()),
+    }
+}
+
+/// How long a caller waits for a free session before the signature is "unavailable".
+const LEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs a call that may block in the token (a slow or hung device): on a multi-threaded tokio
+/// runtime the worker hands its other tasks on first, so the service keeps answering.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 /// A token: its module, its slot, and a pool of logged-in sessions. When the token fails (it
@@ -101,17 +146,18 @@ struct Lease<'a> {
 }
 
 impl Lease<'_> {
-    /// Runs `f` on the session. Any failure marks the session broken, even "no such key": a
-    /// session whose token went away answers every search with nothing.
+    /// Runs `f` on the session. A token failure marks the session broken, and so does "no
+    /// such key": a session whose token went away answers every search with nothing. A refusal
+    /// of the call itself leaves the session alone.
     fn call<T>(
         &mut self,
         f: impl FnOnce(&Session) -> Result<T, TokenError>,
     ) -> Result<T, TokenError> {
         let result = match self.session.as_ref() {
-            Some(s) => f(s),
+            Some(s) => blocking(|| f(s)),
             None => Err(TokenError::Token("no session".into())),
         };
-        if result.is_err() {
+        if matches!(result, Err(TokenError::Token(_) | TokenError::NoKey(_))) {
             self.broken = true;
         }
         result
@@ -257,7 +303,7 @@ impl Token {
                 });
             }
             if pool.live < self.max_sessions {
-                let s = self.open_session(&mut pool)?;
+                let s = blocking(|| self.open_session(&mut pool))?;
                 pool.live += 1;
                 return Ok(Lease {
                     token: self,
@@ -266,7 +312,14 @@ impl Token {
                     broken: false,
                 });
             }
-            pool = self.freed.wait(pool).unwrap_or_else(|e| e.into_inner());
+            let (next, waited) = self
+                .freed
+                .wait_timeout(pool, LEASE_WAIT)
+                .unwrap_or_else(|e| e.into_inner());
+            pool = next;
+            if waited.timed_out() && pool.idle.is_empty() && pool.live >= self.max_sessions {
+                return Err(TokenError::Token("no session came free in time".into()));
+            }
         }
     }
 
@@ -319,6 +372,10 @@ impl Token {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            // A signing key and nothing else (SoftHSM2 would otherwise let an RSA key decrypt).
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id),
         ];
@@ -450,10 +507,14 @@ fn find_one(s: &Session, class: ObjectClass, label: &str) -> Result<ObjectHandle
             Attribute::Label(label.as_bytes().to_vec()),
         ])
         .map_err(token_error)?;
-    found
-        .first()
-        .copied()
-        .ok_or_else(|| TokenError::NoKey(label.to_string()))
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(TokenError::NoKey(label.to_string())),
+        // Two keys under one label could pair one key's certificate with another's signatures.
+        _ => Err(TokenError::Refused(format!(
+            "more than one key is labelled {label:?}"
+        ))),
+    }
 }
 
 /// The token's key types, with the DER curve OID CKA_EC_PARAMS holds.
@@ -575,9 +636,15 @@ impl Pkcs11Key {
             s.sign(mechanism, handle, data).map_err(token_error)
         });
         result.map_err(|e| {
-            *self.handle.lock().unwrap_or_else(|e| e.into_inner()) = None;
             tracing::warn!(key = %self.label, error = %e, "token signature failed");
-            KeyError::Unavailable
+            match e {
+                // The token refused this signature itself: asking again will not help.
+                TokenError::Refused(_) => KeyError::SigningFailed,
+                _ => {
+                    *self.handle.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    KeyError::Unavailable
+                }
+            }
         })
     }
 }

@@ -167,10 +167,10 @@ pub fn token(cfg: &Config) -> Result<Option<Arc<crate::keys::pkcs11::Token>>, Se
     }
     let pin = match (std::env::var("KYSO_PKCS11_PIN").ok(), &cfg.pkcs11_pin_file) {
         (Some(p), _) if !p.is_empty() => p,
-        (_, Some(f)) => std::fs::read_to_string(f)
-            .map_err(io(f))?
-            .trim_end_matches(['\r', '\n'])
-            .to_string(),
+        (_, Some(f)) => {
+            let text = Zeroizing::new(std::fs::read_to_string(f).map_err(io(f))?);
+            text.trim_end_matches(['\r', '\n']).to_string()
+        }
         _ => {
             return Err(SetupError::TokenConfig(
                 "a token is configured but no user PIN: set KYSO_PKCS11_PIN or pkcs11_pin_file"
@@ -194,7 +194,16 @@ fn seal_key(
 ) -> Result<(Arc<dyn SigningKey>, Vec<u8>), SetupError> {
     if let Some(t) = token(cfg)?.filter(|_| TOKEN_KEYS.contains(&name)) {
         let label = format!("kyso-{name}");
-        let key = t.generate(&label, alg)?;
+        // An init that stopped part-way (its key files not yet written) left its keys in the
+        // token: running it again uses them rather than failing on the label.
+        let key = match t.find_as(&label, Some(alg)) {
+            Ok(k) => {
+                tracing::info!(%label, "using the key already in the token");
+                k
+            }
+            Err(crate::keys::pkcs11::TokenError::NoKey(_)) => t.generate(&label, alg)?,
+            Err(e) => return Err(e.into()),
+        };
         return Ok((Arc::new(key), [TOKEN_MARK, label.as_bytes()].concat()));
     }
     let (key, pkcs8) = SoftwareKey::generate(alg)?;
