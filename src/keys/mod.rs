@@ -135,7 +135,11 @@ impl rcgen::SigningKey for RcgenSigner {
         if self.0.algorithm() == KeyAlgorithm::RsaPssSha256 {
             return Err(rcgen::Error::UnsupportedSignatureAlgorithm);
         }
-        self.0.sign(msg).map_err(|_| rcgen::Error::RingUnspecified)
+        // A key whose token is away says so through rcgen (see `PkiError::from_rcgen`).
+        self.0.sign(msg).map_err(|e| match e {
+            KeyError::Unavailable => rcgen::Error::RemoteKeyError,
+            _ => rcgen::Error::RingUnspecified,
+        })
     }
 }
 

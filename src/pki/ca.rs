@@ -64,7 +64,7 @@ pub fn root_certificate(
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let cert = p
         .self_signed(&RcgenSigner(key))
-        .map_err(|e| PkiError::Encoding(e.to_string()))?;
+        .map_err(PkiError::from_rcgen)?;
     Ok(cert.der().to_vec())
 }
 
@@ -208,7 +208,40 @@ impl IssuingCa {
     ) -> Result<Vec<u8>, PkiError> {
         let cert = params
             .signed_by(public_key, self.issuer())
-            .map_err(|e| PkiError::Encoding(e.to_string()))?;
+            .map_err(PkiError::from_rcgen)?;
         Ok(cert.der().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyAlgorithm, KeyError, SoftwareKey};
+
+    /// A key whose hardware token is away.
+    struct Away(SoftwareKey);
+
+    impl SigningKey for Away {
+        fn algorithm(&self) -> KeyAlgorithm {
+            self.0.algorithm()
+        }
+        fn public_key(&self) -> &[u8] {
+            self.0.public_key()
+        }
+        fn sign(&self, _msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+            Err(KeyError::Unavailable)
+        }
+    }
+
+    #[test]
+    fn a_ca_key_whose_token_is_away_is_said_as_such_not_as_an_encoding_failure() {
+        let now = OffsetDateTime::now_utc();
+        let (key, _) = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+        assert!(root_certificate("Org", Arc::new(key), &[1; 16], now).is_ok());
+        let (key, _) = SoftwareKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+        assert!(matches!(
+            root_certificate("Org", Arc::new(Away(key)), &[1; 16], now),
+            Err(PkiError::KeyUnavailable)
+        ));
     }
 }

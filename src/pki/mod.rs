@@ -52,6 +52,17 @@ pub enum PkiError {
     KeyUnavailable,
 }
 
+impl PkiError {
+    /// An rcgen failure: a signing key whose token is away (see `keys::RcgenSigner`) is
+    /// [`PkiError::KeyUnavailable`], anything else an encoding failure.
+    pub fn from_rcgen(e: rcgen::Error) -> Self {
+        match e {
+            rcgen::Error::RemoteKeyError => PkiError::KeyUnavailable,
+            e => PkiError::Encoding(e.to_string()),
+        }
+    }
+}
+
 /// What every certificate the CA makes refers to: the URLs placed in certificates (AIA, CRL
 /// distribution points, built from the public base URL) and the certificate-policy OIDs.
 #[derive(Clone, Debug)]

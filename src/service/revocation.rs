@@ -640,8 +640,7 @@ impl Service {
                 Scope::UserShard { url: &url }
             },
         };
-        let der = crl::build(&spec, revoked, issuer.signing_key())
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let der = crl::build(&spec, revoked, issuer.signing_key()).map_err(ServiceError::from)?;
         let built = started.elapsed();
         let entry = Entry {
             ca: Some(ca.to_string()),
