@@ -88,6 +88,9 @@ pub struct Config {
     pub pkcs11_module: Option<PathBuf>,
     pub pkcs11_token_label: Option<String>,
     pub pkcs11_pin_file: Option<PathBuf>,
+    /// Sessions kyso opens on the token at most (concurrent token signatures); fewer if the
+    /// token says it has no more room.
+    pub pkcs11_max_sessions: usize,
     /// Milliseconds each such fetch may take.
     pub verification_fetch_timeout_ms: u64,
     /// Largest CRL a shard may grow to at the planned scale, in bytes.
@@ -142,6 +145,7 @@ struct FileConfig {
     pkcs11_module: Option<PathBuf>,
     pkcs11_token_label: Option<String>,
     pkcs11_pin_file: Option<PathBuf>,
+    pkcs11_max_sessions: Option<usize>,
     verification_fetch_timeout_ms: Option<u64>,
     crl_max_bytes: Option<u64>,
     crl_planned_revocations: Option<std::collections::BTreeMap<String, u64>>,
@@ -324,6 +328,7 @@ impl Config {
             pkcs11_pin_file: env("KYSO_PKCS11_PIN_FILE")
                 .map(PathBuf::from)
                 .or(file.pkcs11_pin_file),
+            pkcs11_max_sessions: file.pkcs11_max_sessions.unwrap_or(16),
             verification_fetch: parse_env("KYSO_VERIFICATION_FETCH")?
                 .or(file.verification_fetch)
                 .unwrap_or(false),
@@ -426,6 +431,12 @@ impl Config {
             });
         }
         // Cross-reference streams kyso writes hold 32-bit offsets.
+        if !(1..=1024).contains(&self.pkcs11_max_sessions) {
+            return Err(ConfigError::Invalid {
+                name: "pkcs11_max_sessions",
+                message: "must be 1 to 1024".into(),
+            });
+        }
         if !(1024..=2usize << 30).contains(&self.max_pdf_bytes) {
             return Err(ConfigError::Invalid {
                 name: "max_pdf_bytes",
@@ -556,6 +567,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(CONFIG_FILE), toml).unwrap();
         Config::load(dir.path(), &Overrides::default())
+    }
+
+    #[test]
+    fn token_sessions_and_proxies_are_read_and_checked() {
+        let c = load("pkcs11_max_sessions = 4\ntrusted_proxies = [\"10.0.0.1\", \"::1\"]").unwrap();
+        assert_eq!(c.pkcs11_max_sessions, 4);
+        assert_eq!(c.policy().trusted_proxies.len(), 2);
+        assert_eq!(load("").unwrap().pkcs11_max_sessions, 16);
+        assert!(matches!(
+            load("pkcs11_max_sessions = 0"),
+            Err(ConfigError::Invalid {
+                name: "pkcs11_max_sessions",
+                ..
+            })
+        ));
+        assert!(load("trusted_proxies = [\"not an address\"]").is_err());
     }
 
     #[test]

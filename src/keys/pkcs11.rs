@@ -55,6 +55,9 @@ pub enum TokenError {
     /// again.
     #[error("the token refused the operation: {0}")]
     Refused(String),
+    /// The token has no room for another session (CKR_SESSION_COUNT).
+    #[error("the token has no room for another session")]
+    Busy,
     #[error("the PKCS #11 module {module} did not start ({reason}); is its token store present?")]
     Start { module: String, reason: String },
 }
@@ -111,7 +114,6 @@ pub struct Token {
     module: PathBuf,
     label: String,
     pin: AuthPin,
-    max_sessions: usize,
     pool: Mutex<Pool>,
     freed: Condvar,
     /// Incremented at every reload: object handles from an older generation are stale.
@@ -124,6 +126,8 @@ struct Pool {
     idle: Vec<Session>,
     /// Sessions that exist, idle or leased.
     live: usize,
+    /// How many may exist: `max_sessions`, or fewer when the token said it has no more room.
+    cap: usize,
     /// When the module was last reloaded (a token that is away is not asked for every call).
     reloaded: Option<Instant>,
 }
@@ -224,11 +228,11 @@ impl Token {
             module: module.to_path_buf(),
             label: label.to_string(),
             pin,
-            max_sessions: max_sessions.max(1),
             pool: Mutex::new(Pool {
                 ctx: None,
                 idle: Vec::new(),
                 live: 0,
+                cap: max_sessions.max(1),
                 reloaded: None,
             }),
             freed: Condvar::new(),
@@ -250,7 +254,10 @@ impl Token {
     }
 
     fn new_session(&self, (ctx, slot): &(Pkcs11, Slot)) -> Result<Session, TokenError> {
-        let s = ctx.open_rw_session(*slot).map_err(token_error)?;
+        let s = ctx.open_rw_session(*slot).map_err(|e| match e {
+            CkError::Pkcs11(RvError::SessionCount, _) => TokenError::Busy,
+            e => token_error(e),
+        })?;
         match s.login(UserType::User, Some(&self.pin)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(s),
             Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinInvalid, _)) => {
@@ -302,22 +309,32 @@ impl Token {
                     broken: false,
                 });
             }
-            if pool.live < self.max_sessions {
-                let s = blocking(|| self.open_session(&mut pool))?;
-                pool.live += 1;
-                return Ok(Lease {
-                    token: self,
-                    session: Some(s),
-                    generation: self.generation.load(Ordering::Acquire),
-                    broken: false,
-                });
+            if pool.live < pool.cap {
+                match blocking(|| self.open_session(&mut pool)) {
+                    Ok(s) => {
+                        pool.live += 1;
+                        return Ok(Lease {
+                            token: self,
+                            session: Some(s),
+                            generation: self.generation.load(Ordering::Acquire),
+                            broken: false,
+                        });
+                    }
+                    // A token with fewer sessions than configured: use what it has, and wait
+                    // for one of them like any caller beyond the pool's size.
+                    Err(TokenError::Busy) if pool.live > 0 => {
+                        tracing::warn!(token = %self.label, sessions = pool.live, "the token allows no more sessions; the pool keeps to that");
+                        pool.cap = pool.live;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             let (next, waited) = self
                 .freed
                 .wait_timeout(pool, LEASE_WAIT)
                 .unwrap_or_else(|e| e.into_inner());
             pool = next;
-            if waited.timed_out() && pool.idle.is_empty() && pool.live >= self.max_sessions {
+            if waited.timed_out() && pool.idle.is_empty() && pool.live >= pool.cap {
                 return Err(TokenError::Token("no session came free in time".into()));
             }
         }

@@ -178,8 +178,12 @@ pub fn token(cfg: &Config) -> Result<Option<Arc<crate::keys::pkcs11::Token>>, Se
             ))
         }
     };
-    let t =
-        crate::keys::pkcs11::Token::open(&module, &label, cryptoki::types::AuthPin::new(pin), 16)?;
+    let t = crate::keys::pkcs11::Token::open(
+        &module,
+        &label,
+        cryptoki::types::AuthPin::new(pin),
+        cfg.pkcs11_max_sessions,
+    )?;
     open.insert((module, label), t.clone());
     Ok(Some(t))
 }
