@@ -9,7 +9,6 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use kyso::keys::pkcs11::Token;
 
 use common::SOFTHSM_MODULE as MODULE;
 const PIN: &str = "864213";
@@ -126,13 +125,7 @@ async fn ca_and_tsa_keys_stay_in_the_token_through_init_serve_issue_and_restart(
     drop(server);
 
     // Seen from outside kyso: generated in the token, sensitive, never extractable.
-    let token = Token::open(
-        Path::new(MODULE),
-        "kyso",
-        cryptoki::types::AuthPin::new(PIN.into()),
-        1,
-    )
-    .unwrap();
+    let token = open_softhsm(PIN);
     for label in ["kyso-root", "kyso-government", "kyso-public", "kyso-tsa"] {
         assert_eq!(
             token.find(label).unwrap().protection().unwrap(),

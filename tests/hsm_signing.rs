@@ -13,11 +13,9 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use kyso::keys::pkcs11::Token;
 use kyso::ledger::checkpoint::{self, Verifier};
 use serde_json::{json, Value};
 
-use common::SOFTHSM_MODULE as MODULE;
 use common::*;
 
 const PIN: &str = "531246";
@@ -134,13 +132,7 @@ async fn organization_keys_in_the_token_sign_cades_and_pades_and_survive_a_token
     let (data, admin) = init_in_softhsm(dir.path(), PIN);
     // The OCSP responders' keys are made in the token at init (certified when first used).
     {
-        let token = Token::open(
-            Path::new(MODULE),
-            "kyso",
-            cryptoki::types::AuthPin::new(PIN.into()),
-            1,
-        )
-        .unwrap();
+        let token = open_softhsm(PIN);
         for ca in ["government", "public"] {
             assert!(token.find(&format!("kyso-ocsp-{ca}")).is_ok(), "{ca}");
         }
@@ -363,13 +355,7 @@ async fn organization_keys_in_the_token_sign_cades_and_pades_and_survive_a_token
 
     // Seen from outside kyso: every key kyso made is sensitive and never extractable.
     {
-        let token = Token::open(
-            Path::new(MODULE),
-            "kyso",
-            cryptoki::types::AuthPin::new(PIN.into()),
-            1,
-        )
-        .unwrap();
+        let token = open_softhsm(PIN);
         let mut labels: Vec<String> = [
             "kyso-root",
             "kyso-government",

@@ -434,78 +434,76 @@ fn read_key(
     label: &str,
     algorithm: Option<KeyAlgorithm>,
 ) -> Result<(ObjectHandle, KeyAlgorithm, Vec<u8>), TokenError> {
-    {
-        let private = find_one(s, ObjectClass::PRIVATE_KEY, label)?;
-        let public_handle = find_one(s, ObjectClass::PUBLIC_KEY, label)?;
-        let mut attrs = s
-            .get_attributes(public_handle, &[AttributeType::KeyType])
+    let private = find_one(s, ObjectClass::PRIVATE_KEY, label)?;
+    let public_handle = find_one(s, ObjectClass::PUBLIC_KEY, label)?;
+    let mut attrs = s
+        .get_attributes(public_handle, &[AttributeType::KeyType])
+        .map_err(token_error)?;
+    let key_type = match attrs.pop() {
+        Some(Attribute::KeyType(t)) => t,
+        _ => return Err(TokenError::Token("the key has no CKA_KEY_TYPE".into())),
+    };
+    let (algorithm, public) = if key_type == KeyType::RSA {
+        let attrs = s
+            .get_attributes(
+                public_handle,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            )
             .map_err(token_error)?;
-        let key_type = match attrs.pop() {
-            Some(Attribute::KeyType(t)) => t,
-            _ => return Err(TokenError::Token("the key has no CKA_KEY_TYPE".into())),
+        let (mut n, mut e) = (None, None);
+        for a in attrs {
+            match a {
+                Attribute::Modulus(v) => n = Some(v),
+                Attribute::PublicExponent(v) => e = Some(v),
+                _ => {}
+            }
+        }
+        let (Some(n), Some(e)) = (n, e) else {
+            return Err(TokenError::Token("the RSA key has no modulus".into()));
         };
-        let (algorithm, public) = if key_type == KeyType::RSA {
-            let attrs = s
-                .get_attributes(
-                    public_handle,
-                    &[AttributeType::Modulus, AttributeType::PublicExponent],
-                )
-                .map_err(token_error)?;
-            let (mut n, mut e) = (None, None);
-            for a in attrs {
-                match a {
-                    Attribute::Modulus(v) => n = Some(v),
-                    Attribute::PublicExponent(v) => e = Some(v),
-                    _ => {}
-                }
-            }
-            let (Some(n), Some(e)) = (n, e) else {
-                return Err(TokenError::Token("the RSA key has no modulus".into()));
-            };
-            let alg = match algorithm {
-                None => KeyAlgorithm::RsaPkcs1Sha256,
-                Some(a @ (KeyAlgorithm::RsaPkcs1Sha256 | KeyAlgorithm::RsaPssSha256)) => a,
-                Some(other) => return Err(wrong_type(label, other)),
-            };
-            (alg, rsa_public_key(&n, &e))
-        } else if key_type == KeyType::EC || key_type == KeyType::EC_EDWARDS {
-            let attrs = s
-                .get_attributes(
-                    public_handle,
-                    &[AttributeType::EcParams, AttributeType::EcPoint],
-                )
-                .map_err(token_error)?;
-            let (mut params, mut point) = (None, None);
-            for a in attrs {
-                match a {
-                    Attribute::EcParams(p) => params = Some(p),
-                    Attribute::EcPoint(p) => point = Some(p),
-                    _ => {}
-                }
-            }
-            let alg = [
-                KeyAlgorithm::EcdsaP256,
-                KeyAlgorithm::EcdsaP384,
-                KeyAlgorithm::Ed25519,
-            ]
-            .into_iter()
-            .find(|a| match kind_of(*a) {
-                Kind::Ec(p) | Kind::Edwards(p) => Some(p) == params,
-                Kind::Rsa => false,
-            })
-            .ok_or_else(|| TokenError::Token("the key is not on P-256, P-384 or Ed25519".into()))?;
-            if algorithm.is_some_and(|a| a != alg) {
-                return Err(wrong_type(label, algorithm.unwrap_or(alg)));
-            }
-            let point = point.ok_or_else(|| TokenError::Token("no CKA_EC_POINT".into()))?;
-            (alg, unwrap_point(alg, point))
-        } else {
-            return Err(TokenError::Token(format!(
-                "the key labelled {label:?} is of an unsupported type"
-            )));
+        let alg = match algorithm {
+            None => KeyAlgorithm::RsaPkcs1Sha256,
+            Some(a @ (KeyAlgorithm::RsaPkcs1Sha256 | KeyAlgorithm::RsaPssSha256)) => a,
+            Some(other) => return Err(wrong_type(label, other)),
         };
-        Ok((private, algorithm, public))
-    }
+        (alg, rsa_public_key(&n, &e))
+    } else if key_type == KeyType::EC || key_type == KeyType::EC_EDWARDS {
+        let attrs = s
+            .get_attributes(
+                public_handle,
+                &[AttributeType::EcParams, AttributeType::EcPoint],
+            )
+            .map_err(token_error)?;
+        let (mut params, mut point) = (None, None);
+        for a in attrs {
+            match a {
+                Attribute::EcParams(p) => params = Some(p),
+                Attribute::EcPoint(p) => point = Some(p),
+                _ => {}
+            }
+        }
+        let alg = [
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::Ed25519,
+        ]
+        .into_iter()
+        .find(|a| match kind_of(*a) {
+            Kind::Ec(p) | Kind::Edwards(p) => Some(p) == params,
+            Kind::Rsa => false,
+        })
+        .ok_or_else(|| TokenError::Token("the key is not on P-256, P-384 or Ed25519".into()))?;
+        if algorithm.is_some_and(|a| a != alg) {
+            return Err(wrong_type(label, algorithm.unwrap_or(alg)));
+        }
+        let point = point.ok_or_else(|| TokenError::Token("no CKA_EC_POINT".into()))?;
+        (alg, unwrap_point(alg, point))
+    } else {
+        return Err(TokenError::Token(format!(
+            "the key labelled {label:?} is of an unsupported type"
+        )));
+    };
+    Ok((private, algorithm, public))
 }
 
 /// RSA keys the token makes: 3072 bits (NIST's level through 2030 and beyond).

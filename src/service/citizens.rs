@@ -116,8 +116,8 @@ impl Service {
             ..SubjectRequest::default()
         };
         // What can be checked before anything is written is checked here.
-        crate::pki::profile::ValidatedSubject::check(Profile::Citizen, &subject)?;
-        self.refuse_second_citizen_id(&citizen_id).await?;
+        let checked = crate::pki::profile::ValidatedSubject::check(Profile::Citizen, &subject)?;
+        self.refuse_second_citizen(&checked).await?;
         let existing = self.store.citizen_account(&citizen_id).await?;
         let (account, created) = match existing {
             Some(a) => {
@@ -205,21 +205,6 @@ impl Service {
         }
     }
 
-    /// A CCCD with an active citizen certificate cannot register (the same rule as issuance).
-    async fn refuse_second_citizen_id(&self, citizen_id: &str) -> Result<(), ServiceError> {
-        if self
-            .store
-            .active_citizen_certificate(citizen_id)
-            .await?
-            .is_some()
-        {
-            return Err(ServiceError::Conflict(
-                "an active citizen certificate exists for this CCCD; revoke it first".into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// Logs a citizen in with the CCCD and the PIN of their newest credential. A wrong PIN
     /// counts towards the credential's lock, as a wrong PIN when signing does. An unknown CCCD,
     /// a wrong PIN and a disabled account look the same from outside (the same message, and
@@ -270,9 +255,7 @@ impl Service {
         Actor::from_row(&account)
     }
 
-    /// A citizen's current credential: the one whose certificate is active, else the one of
-    /// the pending request, else the newest (a revoked certificate's, to log in and see it).
-    /// A credential of a rejected request is never current.
+    /// A citizen's current credential (see [`pick_current`]).
     async fn current_credential(
         &self,
         account: i64,
@@ -291,30 +274,19 @@ impl Service {
             .store
             .requests_of(account, super::issuance::MAX_PAGE)
             .await?;
-        let by_id = |id: Option<&String>| {
-            id.and_then(|id| credentials.iter().find(|c| &c.id == id))
-                .cloned()
-        };
-        if let Some(c) = active.iter().find_map(|c| by_id(c.credential_id.as_ref())) {
-            return Ok(Some(c));
-        }
-        if let Some(c) = requests
-            .iter()
-            .filter(|r| r.status == "pending")
-            .find_map(|r| by_id(r.credential_id.as_ref()))
-        {
-            return Ok(Some(c));
-        }
-        let rejected: Vec<&String> = requests
-            .iter()
-            .filter(|r| r.status == "rejected")
-            .filter_map(|r| r.credential_id.as_ref())
-            .collect();
-        Ok(credentials
-            .iter()
-            .filter(|c| !rejected.contains(&&c.id))
-            .max_by_key(|c| c.created_at)
-            .cloned())
+        Ok(pick_current(&credentials, &active, &requests))
+    }
+
+    /// The citizen's current credential and its certificate's serial, if issued (what the
+    /// portal signs and revokes with).
+    pub async fn citizen_credential(
+        &self,
+        actor: &Actor,
+    ) -> Result<Option<(String, Option<String>)>, ServiceError> {
+        Ok(self
+            .current_credential(actor.id)
+            .await?
+            .map(|c| (c.id, c.certificate_serial)))
     }
 
     /// The Argon2id work a PIN check costs, for an answer that must not be quicker.
@@ -354,9 +326,8 @@ impl Service {
                 },
             )
             .await?;
-        let credential = self
-            .current_credential(actor.id)
-            .await?
+        let credentials = self.store.credentials_of(actor.id).await?;
+        let credential = pick_current(&credentials, &certificates, &requests)
             .map(|c| (c.id, c.certificate_serial));
         Ok(CitizenOverview {
             requests,
@@ -381,6 +352,45 @@ impl Service {
         self.check_pin(&credential, pin).await?;
         self.revoke(actor, &serial, "unspecified", None).await
     }
+}
+
+/// A citizen's current credential among `credentials`: the one whose certificate is active
+/// (among `certificates`), else the one of the pending request (among `requests`), else the
+/// newest (a revoked certificate's, to log in and see it). A credential of a rejected request
+/// is never current.
+fn pick_current(
+    credentials: &[crate::store::CredentialRow],
+    certificates: &[CertificateRow],
+    requests: &[RequestRow],
+) -> Option<crate::store::CredentialRow> {
+    let by_id = |id: Option<&String>| {
+        id.and_then(|id| credentials.iter().find(|c| &c.id == id))
+            .cloned()
+    };
+    if let Some(c) = certificates
+        .iter()
+        .filter(|c| c.status == "active")
+        .find_map(|c| by_id(c.credential_id.as_ref()))
+    {
+        return Some(c);
+    }
+    if let Some(c) = requests
+        .iter()
+        .filter(|r| r.status == "pending")
+        .find_map(|r| by_id(r.credential_id.as_ref()))
+    {
+        return Some(c);
+    }
+    let rejected: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.status == "rejected")
+        .filter_map(|r| r.credential_id.as_ref())
+        .collect();
+    credentials
+        .iter()
+        .filter(|c| !rejected.contains(&&c.id))
+        .max_by_key(|c| c.created_at)
+        .cloned()
 }
 
 /// A pending citizen request on the registration desk's queue, with who asked.

@@ -300,7 +300,10 @@ impl Service {
         }
     }
 
-    async fn refuse_second_citizen(&self, subject: &ValidatedSubject) -> Result<(), ServiceError> {
+    pub(super) async fn refuse_second_citizen(
+        &self,
+        subject: &ValidatedSubject,
+    ) -> Result<(), ServiceError> {
         if let Some(cccd) = &subject.citizen_id {
             if let Some(serial) = self.store.active_citizen_certificate(cccd).await? {
                 // The serial is not named: the CCCD may be someone else's.
@@ -376,10 +379,7 @@ impl Service {
             let (spki, payload) = match token {
                 Some(t) => {
                     let label = format!("kyso-{key_id}");
-                    let key = t.generate(&label, alg).map_err(|e| {
-                        tracing::error!(error = %e, "no key could be made in the token");
-                        ServiceError::KeyUnavailable
-                    })?;
+                    let key = t.generate(&label, alg)?;
                     let reference = [keys::pkcs11::REFERENCE, label.as_bytes()].concat();
                     (keys::spki_der(&key), Zeroizing::new(reference))
                 }

@@ -71,6 +71,18 @@ impl From<crate::keys::KeyError> for ServiceError {
     }
 }
 
+impl From<crate::keys::pkcs11::TokenError> for ServiceError {
+    /// A token that refuses the call itself will refuse it again (500, logged); any other
+    /// token failure may pass (503).
+    fn from(e: crate::keys::pkcs11::TokenError) -> Self {
+        tracing::error!(error = %e, "token operation failed");
+        match e {
+            crate::keys::pkcs11::TokenError::Refused(m) => ServiceError::Internal(m),
+            _ => ServiceError::KeyUnavailable,
+        }
+    }
+}
+
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {

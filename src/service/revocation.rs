@@ -417,11 +417,7 @@ impl Service {
             }
         })
         .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?
-        .map_err(|e| {
-            tracing::error!(ca, error = %e, "no OCSP responder key in the token");
-            ServiceError::KeyUnavailable
-        })?;
+        .map_err(|e| ServiceError::Internal(e.to_string()))??;
         Ok(Arc::new(key))
     }
 

@@ -445,11 +445,7 @@ impl Service {
         })?;
         let key = tokio::task::spawn_blocking(move || token.find_as(&label, Some(alg)))
             .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?
-            .map_err(|e| {
-                tracing::error!(credential = %credential.id, error = %e, "credential key not usable in the token");
-                ServiceError::KeyUnavailable
-            })?;
+            .map_err(|e| ServiceError::Internal(e.to_string()))??;
         Ok(Arc::new(key))
     }
 

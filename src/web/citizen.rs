@@ -689,8 +689,8 @@ pub async fn sign(Page(ctx): Page<false>, form: Result<Multipart, MultipartRejec
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     let pin = up.fields.get("pin").cloned().unwrap_or_default();
-    let credential = match ctx.st.service.citizen_overview(&actor).await {
-        Ok(v) => v.credential,
+    let credential = match ctx.st.service.citizen_credential(&actor).await {
+        Ok(c) => c,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
     let Some((credential_id, Some(_))) = credential else {
@@ -855,8 +855,8 @@ pub async fn revoke(Page(ctx): Page<false>, form: Result<Form<Fields>, FormRejec
             "Tick the confirmation box to revoke.",
         )));
     }
-    let credential = match ctx.st.service.citizen_overview(&actor).await {
-        Ok(v) => v.credential,
+    let credential = match ctx.st.service.citizen_credential(&actor).await {
+        Ok(c) => c,
         Err(e) => return ctx.error(PageError::service(l, &e)),
     };
     let Some((credential_id, _)) = credential else {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
 
-use super::page::{esc, local_time, Page, PageError};
+use super::page::{esc, local_time, Ctx, Page, PageError};
 use super::session::see_other;
 use crate::service::Role;
 
@@ -96,19 +96,32 @@ pub async fn queue(Page(ctx): Page<false>) -> Response {
     )
 }
 
-pub async fn approve(
-    Page(ctx): Page<false>,
-    id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
+type PathResult = Result<UrlPath<String>, axum::extract::rejection::PathRejection>;
+
+/// A decision on the request the path names: its form read, its token and the officer's role
+/// checked.
+fn decision(
+    ctx: &Ctx,
+    id: PathResult,
     form: Result<Form<Decision>, FormRejection>,
-) -> Response {
+) -> Result<(String, Decision, crate::service::Actor), PageError> {
     let Ok(UrlPath(id)) = id else {
-        return ctx.error(super::page::not_found(ctx.lang));
+        return Err(super::page::not_found(ctx.lang));
     };
     let Ok(Form(f)) = form else {
-        return ctx.error(super::page::unreadable_form(ctx.lang));
+        return Err(super::page::unreadable_form(ctx.lang));
     };
-    let actor = match ctx.form_by(f.csrf.as_deref(), &DESK_ROLES) {
-        Ok(a) => a,
+    let actor = ctx.form_by(f.csrf.as_deref(), &DESK_ROLES)?;
+    Ok((id, f, actor))
+}
+
+pub async fn approve(
+    Page(ctx): Page<false>,
+    id: PathResult,
+    form: Result<Form<Decision>, FormRejection>,
+) -> Response {
+    let (id, f, actor) = match decision(&ctx, id, form) {
+        Ok(d) => d,
         Err(e) => return ctx.error(e),
     };
     let l = ctx.lang;
@@ -129,17 +142,11 @@ pub async fn approve(
 
 pub async fn reject(
     Page(ctx): Page<false>,
-    id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
+    id: PathResult,
     form: Result<Form<Decision>, FormRejection>,
 ) -> Response {
-    let Ok(UrlPath(id)) = id else {
-        return ctx.error(super::page::not_found(ctx.lang));
-    };
-    let Ok(Form(f)) = form else {
-        return ctx.error(super::page::unreadable_form(ctx.lang));
-    };
-    let actor = match ctx.form_by(f.csrf.as_deref(), &DESK_ROLES) {
-        Ok(a) => a,
+    let (id, f, actor) = match decision(&ctx, id, form) {
+        Ok(d) => d,
         Err(e) => return ctx.error(e),
     };
     let l = ctx.lang;

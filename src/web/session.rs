@@ -54,6 +54,13 @@ pub struct Session {
     seen: Instant,
 }
 
+impl Session {
+    /// The bytes of the signed files it keeps.
+    fn signed_bytes(&self) -> usize {
+        self.signed.iter().map(|f| f.pdf.len()).sum()
+    }
+}
+
 /// The sessions of this process, and the bytes of signed files they keep.
 #[derive(Default)]
 pub struct Sessions {
@@ -108,7 +115,7 @@ impl Sessions {
             }
             Some(_) => {
                 if let Some(s) = map.remove(&id) {
-                    *bytes -= s.signed.iter().map(|f| f.pdf.len()).sum::<usize>();
+                    *bytes -= s.signed_bytes();
                 }
                 Found::Ended
             }
@@ -141,7 +148,7 @@ impl Sessions {
             map.retain(|_, s| {
                 let keep = now - s.seen < IDLE && now - s.created < LIFETIME;
                 if !keep {
-                    *bytes -= s.signed.iter().map(|f| f.pdf.len()).sum::<usize>();
+                    *bytes -= s.signed_bytes();
                 }
                 keep
             });
@@ -157,7 +164,7 @@ impl Sessions {
                     .map(|(k, _)| k.clone());
                 if let Some(k) = victim {
                     if let Some(s) = map.remove(&k) {
-                        *bytes -= s.signed.iter().map(|f| f.pdf.len()).sum::<usize>();
+                        *bytes -= s.signed_bytes();
                     }
                 }
             }
@@ -171,7 +178,7 @@ impl Sessions {
         let mut guard = self.lock();
         let (map, bytes) = &mut *guard;
         if let Some(s) = map.remove(id) {
-            *bytes -= s.signed.iter().map(|f| f.pdf.len()).sum::<usize>();
+            *bytes -= s.signed_bytes();
         }
     }
 

@@ -502,6 +502,18 @@ pub fn init_in_softhsm(dir: &Path, pin: &str) -> (std::path::PathBuf, String) {
     (data, admin)
 }
 
+/// The `kyso` SoftHSM2 token [`init_in_softhsm`] made, opened from the test process (to look at
+/// its keys from outside kyso).
+pub fn open_softhsm(pin: &str) -> std::sync::Arc<kyso::keys::pkcs11::Token> {
+    kyso::keys::pkcs11::Token::open(
+        Path::new(SOFTHSM_MODULE),
+        "kyso",
+        cryptoki::types::AuthPin::new(pin.into()),
+        1,
+    )
+    .unwrap()
+}
+
 /// A SoftHSM2 configuration in `dir` with its own token directory and one fresh token,
 /// `label`, whose user PIN is `pin`; returns the configuration's path (for SOFTHSM2_CONF).
 pub fn softhsm_token(dir: &Path, label: &str, pin: &str) -> std::path::PathBuf {
