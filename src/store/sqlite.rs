@@ -303,7 +303,8 @@ impl NativeWriter {
         // background task, not by this connection's commits.
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
+             PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; \
+             PRAGMA temp_store = MEMORY;"
         ))
         .map_err(native_err)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -372,70 +373,42 @@ impl SqliteRepo {
     }
 }
 
-/// A multi-row insert's text: `head` then `rows` groups of `columns` numbered parameters.
-fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    let mut sql = String::with_capacity(head.len() + rows * columns * 5 + tail.len() + 8);
-    sql.push_str(head);
-    sql.push_str("VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..columns {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("?{}", r * columns + c + 1));
-        }
-        sql.push(')');
-    }
-    sql.push_str(tail);
-    sql
+/// The single-row statements the native writer runs. One row per statement keeps SQLite from
+/// writing a statement journal (a multi-row VALUES or a RETURNING clause makes every page the
+/// statement touches be copied first, BENCHMARKS.md §1j); prepared once, they cost a few
+/// microseconds a row.
+fn insert_text(head: &str, columns: usize, tail: &str) -> String {
+    let marks: Vec<String> = (1..=columns).map(|c| format!("?{c}")).collect();
+    format!("{head}VALUES ({}){tail}", marks.join(","))
 }
 
-/// Inserts certificates in one statement; returns the serials that went in (the others hit
-/// the one-active-citizen index).
-fn insert_certificates_sync(
+/// Inserts one certificate; false if it hit the one-active-citizen index.
+fn insert_certificate_sync(
     conn: &rusqlite::Connection,
-    certs: &[&CertificateRow],
-) -> rusqlite::Result<std::collections::HashSet<String>> {
-    use rusqlite::ToSql;
-    if certs.is_empty() {
-        return Ok(Default::default());
-    }
-    let sql = values_sql(
-        super::sql::INSERT_CERT_HEAD,
-        18,
-        certs.len(),
-        " ON CONFLICT DO NOTHING RETURNING serial",
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(certs.len() * 18);
-    for c in certs {
-        params.extend_from_slice(&[
-            &c.serial,
-            &c.ca,
-            &c.profile,
-            &c.common_name,
-            &c.citizen_id,
-            &c.tax_code,
-            &c.owner_account,
-            &c.request_id,
-            &c.credential_id,
-            &c.status,
-            &c.revocation_reason,
-            &c.revoked_at,
-            &c.not_before,
-            &c.not_after,
-            &c.issued_at,
-            &c.der,
-            &c.crl_shard,
-            &c.invalidity_date,
-        ]);
-    }
-    let rows = stmt.query_map(params.as_slice(), |r| r.get::<_, String>(0))?;
-    rows.collect()
+    c: &CertificateRow,
+) -> rusqlite::Result<bool> {
+    let sql = insert_text(super::sql::INSERT_CERT_HEAD, 18, " ON CONFLICT DO NOTHING");
+    let n = conn.prepare_cached(&sql)?.execute(rusqlite::params![
+        c.serial,
+        c.ca,
+        c.profile,
+        c.common_name,
+        c.citizen_id,
+        c.tax_code,
+        c.owner_account,
+        c.request_id,
+        c.credential_id,
+        c.status,
+        c.revocation_reason,
+        c.revoked_at,
+        c.not_before,
+        c.not_after,
+        c.issued_at,
+        c.der,
+        c.crl_shard,
+        c.invalidity_date,
+    ])?;
+    Ok(n == 1)
 }
 
 /// One ledger entry's cells: index, leaf hash, entry, serial, digest key.
@@ -506,36 +479,21 @@ fn apply_batch_sync(
         }
         Ok(())
     };
-    // Plain issuances: one multi-row INSERT per chunk.
-    let plain: Vec<usize> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, op)| matches!(op, WriteOp::Issue(r) if r.approves_request.is_none()))
-        .map(|(i, _)| i)
-        .collect();
-    for chunk in plain.chunks(sql::ROWS_PER_INSERT) {
-        let certs: Vec<&CertificateRow> = chunk
-            .iter()
-            .filter_map(|i| match &ops[*i] {
-                WriteOp::Issue(rec) => Some(&rec.certificate),
-                _ => None,
-            })
-            .collect();
-        let inserted = insert_certificates_sync(&tx, &certs).map_err(native_err)?;
-        for i in chunk {
-            let WriteOp::Issue(rec) = &ops[*i] else {
-                continue;
-            };
-            let c = &rec.certificate;
-            results[*i] = Some(if inserted.contains(&c.serial) {
-                link(&tx, c)?;
-                Ok(())
-            } else {
-                Err(StoreError::Conflict(
-                    "an active citizen certificate exists for this CCCD",
-                ))
-            });
+    // Plain issuances: one row each.
+    for (i, op) in ops.iter().enumerate() {
+        let WriteOp::Issue(rec) = op else { continue };
+        if rec.approves_request.is_some() {
+            continue;
         }
+        let c = &rec.certificate;
+        results[i] = Some(if insert_certificate_sync(&tx, c).map_err(native_err)? {
+            link(&tx, c)?;
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(
+                "an active citizen certificate exists for this CCCD",
+            ))
+        });
     }
     // Approvals write two rows that must go together: each gets a savepoint.
     for (i, op) in ops.iter().enumerate() {
@@ -550,10 +508,7 @@ fn apply_batch_sync(
             .and_then(|mut s| s.execute(params![id, by, at, c.serial]))
             .map_err(native_err)?
             == 1;
-        let inserted = approved
-            && insert_certificates_sync(&sp, &[c])
-                .map_err(native_err)?
-                .contains(&c.serial);
+        let inserted = approved && insert_certificate_sync(&sp, c).map_err(native_err)?;
         // A savepoint dropped without commit rolls back.
         results[i] = Some(if !approved {
             Err(StoreError::Conflict("request is no longer pending"))
@@ -602,16 +557,15 @@ fn apply_batch_sync(
                 )
             })
             .collect();
-        for chunk in rows.chunks(sql::ROWS_PER_INSERT) {
-            let text = values_sql(sql::INSERT_ENTRIES_HEAD, 6, chunk.len(), "");
-            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 6);
-            for (idx, leaf, entry, serial, digest) in chunk {
-                params.extend_from_slice(&[idx, leaf, entry, serial, digest, &cp.created_at]);
-            }
-            tx.prepare_cached(&text)
-                .and_then(|mut s| s.execute(params.as_slice()))
+        let mut insert_entry = tx
+            .prepare_cached(&insert_text(sql::INSERT_ENTRIES_HEAD, 6, ""))
+            .map_err(native_err)?;
+        for (idx, leaf, entry, serial, digest) in &rows {
+            insert_entry
+                .execute(params![idx, leaf, entry, serial, digest, cp.created_at])
                 .map_err(native_err)?;
         }
+        drop(insert_entry);
         tx.prepare_cached(&positional(sql::INSERT_CHECKPOINT))
             .and_then(|mut s| {
                 s.execute(params![
@@ -623,25 +577,19 @@ fn apply_batch_sync(
                 ])
             })
             .map_err(native_err)?;
-        for chunk in sealed.nodes.chunks(sql::ROWS_PER_INSERT) {
-            let text = values_sql(
+        let mut insert_node = tx
+            .prepare_cached(&insert_text(
                 sql::INSERT_NODES_HEAD,
                 3,
-                chunk.len(),
                 " ON CONFLICT DO NOTHING",
-            );
-            let cells: Vec<(i64, i64, &[u8])> = chunk
-                .iter()
-                .map(|n| (n.level as i64, n.index as i64, &n.hash[..]))
-                .collect();
-            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 3);
-            for (level, idx, hash) in &cells {
-                params.extend_from_slice(&[level, idx, hash]);
-            }
-            tx.prepare_cached(&text)
-                .and_then(|mut s| s.execute(params.as_slice()))
+            ))
+            .map_err(native_err)?;
+        for n in &sealed.nodes {
+            insert_node
+                .execute(params![n.level as i64, n.index as i64, &n.hash[..]])
                 .map_err(native_err)?;
         }
+        drop(insert_node);
     }
     tx.commit().map_err(native_err)?;
     Ok(results
