@@ -8,7 +8,7 @@
 //! (onlyContainsCACerts).
 
 use super::der::{
-    bit_string, generalized_time, oid, push_header, push_x509_time, sequence, tlv, x509_time,
+    bit_string, extension, generalized_time, push_header, push_x509_time, sequence, tlv, x509_time,
 };
 use super::ocsp::signature_algorithm;
 use crate::keys::SigningKey;
@@ -74,15 +74,6 @@ pub fn shard_of(serial_hex: &str, shards: u32) -> u32 {
     let tail = &serial_hex[serial_hex.len().saturating_sub(8)..];
     let v = u32::from_str_radix(tail, 16).unwrap_or(0);
     v % shards.max(1)
-}
-
-fn extension(id: &str, critical: bool, value: Vec<u8>) -> Vec<u8> {
-    let mut parts = vec![oid(id)];
-    if critical {
-        parts.push(vec![0x01, 0x01, 0xff]);
-    }
-    parts.push(tlv(0x04, &value));
-    sequence(&parts)
 }
 
 /// reasonCode extension without its value byte: SEQUENCE { OID 2.5.29.21, OCTET STRING {

@@ -1,5 +1,6 @@
-//! A few DER building blocks for the extensions rcgen does not build itself (certificate
-//! policies with 2.25 UUID arcs, authority information access).
+//! DER building blocks: the subscriber certificates' to-be-signed bytes, CRLs, OCSP, CMS and
+//! the extensions rcgen does not build itself for the CA certificates (certificate policies
+//! with 2.25 UUID arcs, authority information access).
 
 /// Encodes a tag-length-value.
 pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -114,6 +115,17 @@ fn push_base128(out: &mut Vec<u8>, mut v: u128) {
 /// An OID's arcs as u64, for rcgen APIs (only for OIDs whose arcs fit).
 pub fn arcs(dotted: &str) -> Vec<u64> {
     dotted.split('.').map(|a| a.parse().unwrap_or(0)).collect()
+}
+
+/// An X.509 Extension: SEQUENCE { extnID, critical BOOLEAN (only when TRUE, as DER wants),
+/// extnValue OCTET STRING }.
+pub fn extension(id: &str, critical: bool, value: Vec<u8>) -> Vec<u8> {
+    let mut parts = vec![oid(id)];
+    if critical {
+        parts.push(vec![0x01, 0x01, 0xff]);
+    }
+    parts.push(tlv(0x04, &value));
+    sequence(&parts)
 }
 
 /// GeneralName uniformResourceIdentifier [6] IA5String.

@@ -422,7 +422,8 @@ impl Service {
             .get(profile.ca())
             .ok_or_else(|| ServiceError::Internal(format!("CA {} not loaded", profile.ca())))?;
         let t = now();
-        let serial = random_bytes::<16>()?;
+        let unix_ms = (t.unix_timestamp_nanos() / 1_000_000) as u64;
+        let serial = crate::pki::subscriber_serial(unix_ms, random_bytes::<16>()?);
         let crl_shard = crate::pki::crl::shard_of(
             &crate::pki::serial_hex(&serial),
             self.policy.revocation.shards(&ca.name),

@@ -382,32 +382,44 @@ fn insert_text(head: &str, columns: usize, tail: &str) -> String {
     format!("{head}VALUES ({}){tail}", marks.join(","))
 }
 
+/// The three statement texts, built once (the statement cache is keyed by the text, so building
+/// it per row would cost an allocation and a hash each time).
+static INSERT_CERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    insert_text(super::sql::INSERT_CERT_HEAD, 18, " ON CONFLICT DO NOTHING")
+});
+static INSERT_ENTRY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_text(super::sql::INSERT_ENTRIES_HEAD, 6, ""));
+static INSERT_NODE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    insert_text(super::sql::INSERT_NODES_HEAD, 3, " ON CONFLICT DO NOTHING")
+});
+
 /// Inserts one certificate; false if it hit the one-active-citizen index.
 fn insert_certificate_sync(
     conn: &rusqlite::Connection,
     c: &CertificateRow,
 ) -> rusqlite::Result<bool> {
-    let sql = insert_text(super::sql::INSERT_CERT_HEAD, 18, " ON CONFLICT DO NOTHING");
-    let n = conn.prepare_cached(&sql)?.execute(rusqlite::params![
-        c.serial,
-        c.ca,
-        c.profile,
-        c.common_name,
-        c.citizen_id,
-        c.tax_code,
-        c.owner_account,
-        c.request_id,
-        c.credential_id,
-        c.status,
-        c.revocation_reason,
-        c.revoked_at,
-        c.not_before,
-        c.not_after,
-        c.issued_at,
-        c.der,
-        c.crl_shard,
-        c.invalidity_date,
-    ])?;
+    let n = conn
+        .prepare_cached(&INSERT_CERT)?
+        .execute(rusqlite::params![
+            c.serial,
+            c.ca,
+            c.profile,
+            c.common_name,
+            c.citizen_id,
+            c.tax_code,
+            c.owner_account,
+            c.request_id,
+            c.credential_id,
+            c.status,
+            c.revocation_reason,
+            c.revoked_at,
+            c.not_before,
+            c.not_after,
+            c.issued_at,
+            c.der,
+            c.crl_shard,
+            c.invalidity_date,
+        ])?;
     Ok(n == 1)
 }
 
@@ -557,9 +569,7 @@ fn apply_batch_sync(
                 )
             })
             .collect();
-        let mut insert_entry = tx
-            .prepare_cached(&insert_text(sql::INSERT_ENTRIES_HEAD, 6, ""))
-            .map_err(native_err)?;
+        let mut insert_entry = tx.prepare_cached(&INSERT_ENTRY).map_err(native_err)?;
         for (idx, leaf, entry, serial, digest) in &rows {
             insert_entry
                 .execute(params![idx, leaf, entry, serial, digest, cp.created_at])
@@ -577,13 +587,7 @@ fn apply_batch_sync(
                 ])
             })
             .map_err(native_err)?;
-        let mut insert_node = tx
-            .prepare_cached(&insert_text(
-                sql::INSERT_NODES_HEAD,
-                3,
-                " ON CONFLICT DO NOTHING",
-            ))
-            .map_err(native_err)?;
+        let mut insert_node = tx.prepare_cached(&INSERT_NODE).map_err(native_err)?;
         for n in &sealed.nodes {
             insert_node
                 .execute(params![n.level as i64, n.index as i64, &n.hash[..]])
