@@ -79,20 +79,40 @@ fn push_time(out: &mut Vec<u8>, unix: i64, utc_window: bool) {
     out.push(b'Z');
 }
 
+/// A SEQUENCE of already encoded parts, written once into one buffer of the right size.
 pub fn sequence(parts: &[Vec<u8>]) -> Vec<u8> {
-    tlv(0x30, &parts.concat())
+    constructed(0x30, parts)
+}
+
+/// A constructed TLV of already encoded parts (SEQUENCE, SET, a context tag).
+pub fn constructed(tag: u8, parts: &[Vec<u8>]) -> Vec<u8> {
+    let len: usize = parts.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(len + 6);
+    push_header(&mut out, tag, len);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
 }
 
 /// Encodes a dotted OID, arcs up to 128 bits (2.25 UUID OIDs need that).
 pub fn oid(dotted: &str) -> Vec<u8> {
-    let arcs: Vec<u128> = dotted.split('.').map(|a| a.parse().unwrap_or(0)).collect();
-    let mut body = Vec::new();
-    let first = arcs.first().copied().unwrap_or(0) * 40 + arcs.get(1).copied().unwrap_or(0);
-    push_base128(&mut body, first);
-    for arc in arcs.iter().skip(2) {
-        push_base128(&mut body, *arc);
+    let mut arcs = dotted.split('.').map(|a| a.parse::<u128>().unwrap_or(0));
+    let first = arcs.next().unwrap_or(0);
+    let second = arcs.next().unwrap_or(0);
+    let mut out = Vec::with_capacity(dotted.len() + 2);
+    out.extend_from_slice(&[0x06, 0]);
+    push_base128(&mut out, first * 40 + second);
+    for arc in arcs {
+        push_base128(&mut out, arc);
     }
-    tlv(0x06, &body)
+    // OIDs are nearly always below 128 content octets, a one-octet length; else re-encode.
+    let len = out.len() - 2;
+    if len >= 0x80 {
+        return tlv(0x06, &out[2..]);
+    }
+    out[1] = len as u8;
+    out
 }
 
 fn push_base128(out: &mut Vec<u8>, mut v: u128) {
@@ -166,6 +186,15 @@ mod tests {
         assert_eq!(x509_time(t), tlv(0x17, b"261123083005Z"));
         let t = time::macros::datetime!(2050-01-01 00:00:00 UTC).unix_timestamp();
         assert_eq!(x509_time(t), tlv(0x18, b"20500101000000Z"));
+    }
+
+    #[test]
+    fn an_oid_of_more_than_127_octets_takes_the_long_length_form() {
+        let dotted = format!("1.2{}", ".16383".repeat(70));
+        let der = oid(&dotted);
+        assert_eq!(&der[..3], &[0x06, 0x81, 141]);
+        assert_eq!(der.len(), 3 + 141);
+        assert_eq!(&der[3..5], &[0x2a, 0xff]);
     }
 
     #[test]

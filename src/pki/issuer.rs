@@ -27,6 +27,8 @@ pub struct IssuingCa {
     pem: String,
     /// The AlgorithmIdentifier of the CA key's signatures, as certificates carry it.
     signature_algorithm: Vec<u8>,
+    /// The authorityKeyIdentifier extension of the certificates this CA issues.
+    aki_extension: Vec<u8>,
     key: Arc<dyn SigningKey>,
     /// rcgen's view of the CA, for the certificates the CA makes besides subscribers' (TLS).
     issuer: Issuer<'static, RcgenSigner>,
@@ -59,6 +61,7 @@ impl IssuingCa {
         let ca_der = rustls_pki_der(&cert_der);
         let issuer = Issuer::from_ca_cert_der(&ca_der, RcgenSigner(key.clone()))
             .map_err(|e| PkiError::Encoding(e.to_string()))?;
+        let aki_extension = der::extension("2.5.29.35", false, sequence(&[tlv(0x80, &key_id)]));
         Ok(Self {
             name: name.to_string(),
             pem: super::certificate_pem(&cert_der),
@@ -68,6 +71,7 @@ impl IssuingCa {
             not_before,
             not_after,
             signature_algorithm: super::ocsp::signature_algorithm(key.algorithm()),
+            aki_extension,
             key,
             issuer,
         })
@@ -229,6 +233,26 @@ fn positive_integer(bytes: &[u8]) -> Vec<u8> {
     tlv(0x02, &content)
 }
 
+/// The extensions every subscriber certificate carries unchanged, encoded once.
+struct FixedExtensions {
+    key_usage: Vec<u8>,
+    extended_key_usage: Vec<u8>,
+    basic_constraints: Vec<u8>,
+}
+
+static FIXED_EXTENSIONS: std::sync::LazyLock<FixedExtensions> =
+    std::sync::LazyLock::new(|| FixedExtensions {
+        // digitalSignature and contentCommitment: bits 0 and 1, six unused bits.
+        key_usage: der::extension("2.5.29.15", true, vec![0x03, 0x02, 0x06, 0xc0]),
+        extended_key_usage: der::extension(
+            "2.5.29.37",
+            false,
+            sequence(&[oid(OID_EKU_DOCUMENT_SIGNING), oid("1.3.6.1.5.5.7.3.4")]),
+        ),
+        // cA FALSE: an empty BasicConstraints, critical.
+        basic_constraints: der::extension("2.5.29.19", true, vec![0x30, 0x00]),
+    });
+
 /// What a subscriber TBSCertificate holds beyond the request.
 struct TbsFields<'a> {
     dn: &'a [DnAttribute],
@@ -247,11 +271,8 @@ struct TbsFields<'a> {
 /// several times cheaper, since nothing is parsed back or signed with a placeholder.
 fn tbs_certificate(ca: &IssuingCa, req: &SubscriberRequest<'_>, f: &TbsFields<'_>) -> Vec<u8> {
     let ski = ring::digest::digest(&ring::digest::SHA256, req.spki);
-    let mut extensions = vec![der::extension(
-        "2.5.29.35",
-        false,
-        sequence(&[tlv(0x80, &ca.key_id)]),
-    )];
+    let mut extensions = Vec::with_capacity(9);
+    extensions.push(ca.aki_extension.clone());
     if let Some(email) = &req.subject.email {
         extensions.push(der::extension(
             "2.5.29.17",
@@ -259,17 +280,8 @@ fn tbs_certificate(ca: &IssuingCa, req: &SubscriberRequest<'_>, f: &TbsFields<'_
             sequence(&[tlv(0x81, email.as_bytes())]),
         ));
     }
-    // digitalSignature and contentCommitment: bits 0 and 1, six unused bits.
-    extensions.push(der::extension(
-        "2.5.29.15",
-        true,
-        vec![0x03, 0x02, 0x06, 0xc0],
-    ));
-    extensions.push(der::extension(
-        "2.5.29.37",
-        false,
-        sequence(&[oid(OID_EKU_DOCUMENT_SIGNING), oid("1.3.6.1.5.5.7.3.4")]),
-    ));
+    extensions.push(FIXED_EXTENSIONS.key_usage.clone());
+    extensions.push(FIXED_EXTENSIONS.extended_key_usage.clone());
     extensions.push(der::extension(
         "2.5.29.31",
         false,
@@ -283,8 +295,7 @@ fn tbs_certificate(ca: &IssuingCa, req: &SubscriberRequest<'_>, f: &TbsFields<'_
         false,
         tlv(0x04, &ski.as_ref()[..20]),
     ));
-    // cA FALSE: an empty BasicConstraints, critical.
-    extensions.push(der::extension("2.5.29.19", true, vec![0x30, 0x00]));
+    extensions.push(FIXED_EXTENSIONS.basic_constraints.clone());
     extensions.push(der::extension(
         "2.5.29.32",
         false,

@@ -70,45 +70,49 @@ pub fn lint_subscriber(der_bytes: &[u8], e: &Expected<'_>) -> Result<Vec<u8>, Pk
 }
 
 fn lint_subject(cert: &X509Certificate<'_>, expected: &[DnAttribute]) -> Result<(), PkiError> {
-    let mut got = Vec::new();
+    let count_differs = || fail("subject attributes differ from the request");
+    let mut want = expected.iter();
     for rdn in cert.subject().iter() {
         if rdn.iter().count() != 1 {
             return Err(fail("multi-valued RDN in subject"));
         }
         for atv in rdn.iter() {
+            let w = want.next().ok_or_else(count_differs)?;
             let tag = atv.attr_value().header.tag();
             let value = std::str::from_utf8(atv.attr_value().data)
                 .map_err(|_| fail("subject string is not UTF-8"))?;
-            got.push((atv.attr_type().as_bytes().to_vec(), value.to_string(), tag));
+            let want_tag = if w.printable {
+                Tag::PrintableString
+            } else {
+                Tag::Utf8String
+            };
+            if atv.attr_type().as_bytes() != oid_body(w.oid) || value != w.value || tag != want_tag
+            {
+                return Err(fail(format!(
+                    "subject attribute {} differs from the request",
+                    w.oid
+                )));
+            }
         }
     }
-    if got.len() != expected.len() {
-        return Err(fail("subject attributes differ from the request"));
-    }
-    for ((oid, value, tag), want) in got.iter().zip(expected) {
-        let want_tag = if want.printable {
-            Tag::PrintableString
-        } else {
-            Tag::Utf8String
-        };
-        if *oid != oid_body(want.oid) || *value != want.value || *tag != want_tag {
-            return Err(fail(format!(
-                "subject attribute {} differs from the request",
-                want.oid
-            )));
-        }
+    if want.next().is_some() {
+        return Err(count_differs());
     }
     Ok(())
 }
 
 fn lint_extensions(cert: &X509Certificate<'_>, e: &Expected<'_>) -> Result<(), PkiError> {
-    let mut seen = Vec::new();
+    // Extension identifiers compared as their encoded bytes; the dotted form only for errors.
+    let mut seen: Vec<&[u8]> = Vec::with_capacity(10);
     for ext in cert.extensions() {
-        let id = ext.oid.to_id_string();
+        let id = ext.oid.as_bytes();
         if seen.contains(&id) {
-            return Err(fail(format!("duplicate extension {id}")));
+            return Err(fail(format!(
+                "duplicate extension {}",
+                ext.oid.to_id_string()
+            )));
         }
-        seen.push(id.clone());
+        seen.push(id);
         match ext.parsed_extension() {
             ParsedExtension::KeyUsage(ku) => {
                 if !ext.critical
@@ -122,9 +126,11 @@ fn lint_extensions(cert: &X509Certificate<'_>, e: &Expected<'_>) -> Result<(), P
                 }
             }
             ParsedExtension::ExtendedKeyUsage(eku) => {
-                let doc = oid_body(OID_EKU_DOCUMENT_SIGNING);
                 if !eku.email_protection
-                    || !eku.other.iter().any(|o| o.as_bytes() == doc.as_slice())
+                    || !eku
+                        .other
+                        .iter()
+                        .any(|o| o.as_bytes() == OIDS.document_signing.as_slice())
                     || eku.server_auth
                     || eku.any
                 {
@@ -140,20 +146,13 @@ fn lint_extensions(cert: &X509Certificate<'_>, e: &Expected<'_>) -> Result<(), P
                 }
             }
             ParsedExtension::AuthorityInfoAccess(aia) => {
-                let uris: Vec<(String, String)> = aia
-                    .accessdescs
-                    .iter()
-                    .filter_map(|d| match &d.access_location {
-                        GeneralName::URI(u) => {
-                            Some((d.access_method.to_id_string(), u.to_string()))
-                        }
-                        _ => None,
+                let has = |method: &[u8], uri: &str| {
+                    aia.accessdescs.iter().any(|d| {
+                        d.access_method.as_bytes() == method
+                            && matches!(d.access_location, GeneralName::URI(u) if u == uri)
                     })
-                    .collect();
-                let has = |m: &str, u: &str| uris.iter().any(|(a, b)| a == m && b == u);
-                if !has("1.3.6.1.5.5.7.48.1", e.ocsp_url)
-                    || !has("1.3.6.1.5.5.7.48.2", e.ca_issuers_url)
-                {
+                };
+                if !has(&OIDS.ocsp, e.ocsp_url) || !has(&OIDS.ca_issuers, e.ca_issuers_url) {
                     return Err(fail(
                         "authority information access lacks the OCSP or CA-issuers URL",
                     ));
@@ -182,10 +181,36 @@ fn lint_extensions(cert: &X509Certificate<'_>, e: &Expected<'_>) -> Result<(), P
                     return Err(fail("subject alternative name differs from the request"));
                 }
             }
-            _ => return Err(fail(format!("unexpected extension {id}"))),
+            _ => {
+                return Err(fail(format!(
+                    "unexpected extension {}",
+                    ext.oid.to_id_string()
+                )))
+            }
         }
     }
-    for (oid, name) in [
+    for (oid, name) in &OIDS.required {
+        if !seen.contains(&oid.as_slice()) {
+            return Err(fail(format!("missing {name}")));
+        }
+    }
+    if e.email.is_some() && !seen.contains(&OIDS.san.as_slice()) {
+        return Err(fail("missing subject alternative name"));
+    }
+    Ok(())
+}
+
+/// The identifiers the lint compares, encoded once (the content octets of each OID).
+struct LintOids {
+    required: Vec<(Vec<u8>, &'static str)>,
+    san: Vec<u8>,
+    ocsp: Vec<u8>,
+    ca_issuers: Vec<u8>,
+    document_signing: Vec<u8>,
+}
+
+static OIDS: std::sync::LazyLock<LintOids> = std::sync::LazyLock::new(|| LintOids {
+    required: [
         ("2.5.29.15", "key usage"),
         ("2.5.29.37", "extended key usage"),
         ("2.5.29.32", "certificate policies"),
@@ -193,13 +218,12 @@ fn lint_extensions(cert: &X509Certificate<'_>, e: &Expected<'_>) -> Result<(), P
         ("2.5.29.31", "CRL distribution points"),
         ("2.5.29.14", "subject key identifier"),
         ("2.5.29.35", "authority key identifier"),
-    ] {
-        if !seen.iter().any(|s| s == oid) {
-            return Err(fail(format!("missing {name}")));
-        }
-    }
-    if e.email.is_some() && !seen.iter().any(|s| s == "2.5.29.17") {
-        return Err(fail("missing subject alternative name"));
-    }
-    Ok(())
-}
+    ]
+    .into_iter()
+    .map(|(o, name)| (oid_body(o), name))
+    .collect(),
+    san: oid_body("2.5.29.17"),
+    ocsp: oid_body("1.3.6.1.5.5.7.48.1"),
+    ca_issuers: oid_body("1.3.6.1.5.5.7.48.2"),
+    document_signing: oid_body(OID_EKU_DOCUMENT_SIGNING),
+});
