@@ -374,7 +374,7 @@ pub async fn me(Page(ctx): Page<false>, Lenient(q): Lenient<MeQuery>) -> Respons
     ));
     for c in &view.certificates {
         body.push_str(&format!(
-            r#"<li data-serial="{serial}">{serial_label} {serial}: <span class="status {st}">{name}</span>, {valid} {until}</li>"#,
+            r#"<li data-serial="{serial}">{serial_label} <span class="serial">{serial}</span>: <span class="status {st}">{name}</span>, {valid} {until}</li>"#,
             serial = esc(&c.serial),
             serial_label = l.t("Số hiệu", "Serial"),
             st = esc(&c.status),
@@ -877,7 +877,7 @@ pub async fn revoke(Page(ctx): Page<false>, form: Result<Form<Fields>, FormRejec
     {
         Ok(row) => {
             let body = format!(
-                r#"<div class="alert ok" role="status"><p>{} {}.</p></div><p><a href="/me">{}</a></p>"#,
+                r#"<div class="alert ok" role="status"><p>{} <span class="serial">{}</span>.</p></div><p><a href="/me">{}</a></p>"#,
                 l.t("Đã thu hồi chứng thư số", "Revoked certificate"),
                 esc(&row.serial),
                 l.t("Về trang của tôi", "Back to my page"),
