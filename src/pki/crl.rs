@@ -8,7 +8,8 @@
 //! (onlyContainsCACerts).
 
 use super::der::{
-    bit_string, extension, generalized_time, push_header, push_x509_time, sequence, tlv, x509_time,
+    bit_string, extension, generalized_time, push_header, push_x509_time, sequence, tlv,
+    unsigned_integer, x509_time,
 };
 use super::ocsp::signature_algorithm;
 use crate::keys::SigningKey;
@@ -135,16 +136,6 @@ fn push_entry(out: &mut Vec<u8>, scratch: &mut Vec<u8>, r: &Revoked) {
     out.extend_from_slice(scratch);
 }
 
-fn u64_integer(v: u64) -> Vec<u8> {
-    let bytes = v.to_be_bytes();
-    let skip = bytes.iter().take_while(|b| **b == 0).count().min(7);
-    let mut out = bytes[skip..].to_vec();
-    if out[0] & 0x80 != 0 {
-        out.insert(0, 0);
-    }
-    tlv(0x02, &out)
-}
-
 /// Builds and signs a CRL over `revoked` (DER CertificateList). The entries are written into
 /// one buffer as they come, so a shard of a million costs its DER size three times over at the
 /// peak (entries, to-be-signed list, signed list), never a structure per entry.
@@ -178,7 +169,11 @@ pub fn build(
                 false,
                 sequence(&[tlv(0x80, spec.issuer_key_id)]),
             ),
-            extension("2.5.29.20", false, u64_integer(spec.number)),
+            extension(
+                "2.5.29.20",
+                false,
+                unsigned_integer(&spec.number.to_be_bytes()),
+            ),
             extension("2.5.29.28", true, idp),
         ]),
     );

@@ -24,6 +24,22 @@ pub fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     }
 }
 
+/// A non-negative INTEGER of big-endian bytes: leading zero octets dropped (one kept for
+/// zero), one added when the top bit is set (serial numbers, CRL numbers).
+pub fn unsigned_integer(bytes: &[u8]) -> Vec<u8> {
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    let digits = &bytes[start..];
+    let mut content = Vec::with_capacity(digits.len() + 1);
+    if digits.first().is_none_or(|b| b & 0x80 != 0) {
+        content.push(0);
+    }
+    content.extend_from_slice(digits);
+    tlv(0x02, &content)
+}
+
 /// A BIT STRING of whole bytes (no unused bits): how signatures are carried.
 pub fn bit_string(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + 4);
@@ -195,6 +211,15 @@ mod tests {
         assert_eq!(&der[..3], &[0x06, 0x81, 141]);
         assert_eq!(der.len(), 3 + 141);
         assert_eq!(&der[3..5], &[0x2a, 0xff]);
+    }
+
+    #[test]
+    fn unsigned_integers_are_minimal_and_positive() {
+        assert_eq!(unsigned_integer(&[0, 0, 5]), [0x02, 1, 5]);
+        assert_eq!(unsigned_integer(&[0, 0x80, 1]), [0x02, 3, 0, 0x80, 1]);
+        assert_eq!(unsigned_integer(&[0, 0]), [0x02, 1, 0]);
+        assert_eq!(unsigned_integer(&[]), [0x02, 1, 0]);
+        assert_eq!(unsigned_integer(&[0x7f, 0]), [0x02, 2, 0x7f, 0]);
     }
 
     #[test]

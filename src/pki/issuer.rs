@@ -202,7 +202,7 @@ fn is_printable(s: &str) -> bool {
 
 /// A Name: one RDN per attribute, in order; PrintableString where the attribute asks for it
 /// and the value fits, UTF8String otherwise.
-pub(crate) fn name_der(attrs: &[DnAttribute]) -> Vec<u8> {
+fn name_der(attrs: &[DnAttribute]) -> Vec<u8> {
     let rdns: Vec<Vec<u8>> = attrs
         .iter()
         .map(|a| {
@@ -215,22 +215,6 @@ pub(crate) fn name_der(attrs: &[DnAttribute]) -> Vec<u8> {
         })
         .collect();
     sequence(&rdns)
-}
-
-/// A positive DER INTEGER of big-endian bytes: leading zero octets dropped, one added when the
-/// top bit is set.
-fn positive_integer(bytes: &[u8]) -> Vec<u8> {
-    let start = bytes
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
-    let digits = &bytes[start..];
-    let mut content = Vec::with_capacity(digits.len() + 1);
-    if digits.first().is_none_or(|b| b & 0x80 != 0) {
-        content.push(0);
-    }
-    content.extend_from_slice(digits);
-    tlv(0x02, &content)
 }
 
 /// The extensions every subscriber certificate carries unchanged, encoded once.
@@ -308,7 +292,7 @@ fn tbs_certificate(ca: &IssuingCa, req: &SubscriberRequest<'_>, f: &TbsFields<'_
     ));
     sequence(&[
         tlv(0xa0, &[0x02, 0x01, 0x02]),
-        positive_integer(&req.serial),
+        der::unsigned_integer(&req.serial),
         ca.signature_algorithm.clone(),
         ca.subject_raw.clone(),
         sequence(&[
