@@ -701,5 +701,18 @@ mod tests {
             ..req
         };
         assert!(matches!(prepare(&ca, &req, &ctx), Err(PkiError::Lint(_))));
+        // A key that is not one DER element, or has bytes after it, never reaches the encoder.
+        let trailing = [spki.as_slice(), &[0]].concat();
+        for bad in [&spki[..spki.len() - 1], trailing.as_slice(), &[]] {
+            let req = SubscriberRequest {
+                spki: bad,
+                serial: crate::pki::subscriber_serial(1, [1; 16]),
+                ..req
+            };
+            assert!(matches!(
+                prepare(&ca, &req, &ctx),
+                Err(PkiError::UnsupportedKey(_))
+            ));
+        }
     }
 }
