@@ -492,3 +492,61 @@ async fn env_entry_hash(env: &TestEnv, i: u64) -> Value {
     let e = env.get(&format!("/ledger/entries/{i}"), None).await;
     e.json["leaf_hash"].clone()
 }
+
+/// The WAL header's checkpoint sequence number: SQLite adds one each time it starts the WAL
+/// over from its beginning, which it does only after a checkpoint has copied every frame.
+fn wal_resets(db: &std::path::Path) -> u32 {
+    let wal = std::fs::read(db.with_extension("db-wal")).expect("WAL file");
+    u32::from_be_bytes(wal[12..16].try_into().unwrap())
+}
+
+/// A metric's value in the `/metrics` text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from {text}"))
+}
+
+#[tokio::test]
+async fn under_sustained_issuance_the_wal_is_reused_and_the_writer_counts_its_batches() {
+    let env = env(Backend::Sqlite).await;
+    let db = env.dir.path().join("kyso.db");
+    let (_, ra) = env.account("ra").await;
+    let before = String::from_utf8(env.get("/metrics", None).await.bytes).unwrap();
+    let resets_before = wal_resets(&db);
+    // Four clients issue without pause for a while; the other checkpointer (a reader's, every
+    // 2 s) cannot be what resets the WAL several times within it.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(900);
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (app, ra) = (env.app.clone(), ra.clone());
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while std::time::Instant::now() < until {
+                    let body = citizen_body("Dân", &format!("0010{c}{n:07}"), &fresh_csr());
+                    let (status, answer) = request_on(app.clone(), ra.clone(), body).await;
+                    assert_eq!(status, StatusCode::CREATED, "{answer}");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut issued = 0u32;
+    for c in clients {
+        issued += c.await.unwrap();
+    }
+    let resets = wal_resets(&db) - resets_before;
+    assert!(resets >= 3, "WAL started over {resets} times in 900 ms");
+    let after = String::from_utf8(env.get("/metrics", None).await.bytes).unwrap();
+    let ops = metric(&after, "kyso_ledger_batch_ops_total")
+        - metric(&before, "kyso_ledger_batch_ops_total");
+    let batches =
+        metric(&after, "kyso_ledger_batches_total") - metric(&before, "kyso_ledger_batches_total");
+    assert_eq!(ops, f64::from(issued), "one write per issuance");
+    assert!(
+        batches >= 1.0 && batches <= ops,
+        "{batches} batches for {ops} writes"
+    );
+    assert!(metric(&after, "kyso_ledger_writer_busy_seconds_total") > 0.0);
+}

@@ -80,6 +80,31 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "kyso_certificates_revoked_total {}",
         m.revoked.load(Ordering::Relaxed)
     );
+    let w = state.service.writer.stats();
+    for (name, help, v) in [
+        (
+            "kyso_ledger_batches_total",
+            "Transactions of the group-commit writer.",
+            w.batches.load(Ordering::Relaxed),
+        ),
+        (
+            "kyso_ledger_batch_ops_total",
+            "Writes those transactions carried.",
+            w.ops.load(Ordering::Relaxed),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP kyso_ledger_writer_busy_seconds_total Time the writer spent on batches.\n\
+         # TYPE kyso_ledger_writer_busy_seconds_total counter\n\
+         kyso_ledger_writer_busy_seconds_total {:.6}",
+        w.busy_us.load(Ordering::Relaxed) as f64 / 1e6
+    );
     let _ = writeln!(out, "# TYPE kyso_http_responses_total counter");
     for (i, class) in ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"]
         .iter()

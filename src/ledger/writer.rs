@@ -2,6 +2,7 @@
 //! transaction together with their ledger entries and a signed checkpoint, and only then answers
 //! each caller with its receipt. Many concurrent issuances share one fsync.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -35,6 +36,17 @@ type Job = (WriteOp, oneshot::Sender<Result<Receipt, StoreError>>);
 #[derive(Clone)]
 pub struct GroupCommit {
     tx: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
+}
+
+/// What the writer has done since start-up (exposed at `/metrics`): batches per op count tells
+/// how well commits are shared, busy time against wall time how loaded the writer is.
+#[derive(Default)]
+pub struct WriterStats {
+    pub batches: AtomicU64,
+    pub ops: AtomicU64,
+    /// Microseconds spent applying batches (the transaction, its commit and the answers).
+    pub busy_us: AtomicU64,
 }
 
 /// The ledger's identity for checkpoints.
@@ -57,6 +69,7 @@ impl GroupCommit {
         }
         tokio::spawn(index_search(repo.clone()));
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
+        let stats = Arc::new(WriterStats::default());
         tokio::spawn(run(
             repo,
             rx,
@@ -65,8 +78,13 @@ impl GroupCommit {
                 start: 0,
                 pending: None,
             },
+            stats.clone(),
         ));
-        Ok(Self { tx })
+        Ok(Self { tx, stats })
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Returns once the op and its ledger entry are durably committed (or failed).
@@ -104,12 +122,13 @@ impl GroupCommit {
 /// sorted batches touch each index page once for many entries. Searches scan the entries the
 /// index has not reached yet, so a longer interval costs search time, not completeness.
 ///
-/// The indexer's transaction holds the database's write lock, which the group commit waits
-/// for: a batch of 262,144 held it long enough to stall every issuance behind it (p99 103 ms
-/// against 4.4 ms with no indexer at `-c16`, BENCHMARKS.md §1k). Batches of 8,192 with a
-/// pause between them let the group commit in; they still index far faster than entries come.
-const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-const INDEX_BATCH: i64 = 8_192;
+/// Each indexing transaction holds the write lock that the group commit needs, so it is kept
+/// short: on SQLite 2,048 entries take 3–8 ms on the writer's own connection (8,192 took 10–34
+/// ms, and a batch of 262,144 stalled every issuance behind it: p99 103 ms against 4.4 ms with no
+/// indexer at `-c16`, BENCHMARKS.md §1k). With a pause between batches the indexer still runs
+/// many times faster than entries arrive.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const INDEX_BATCH: i64 = 2_048;
 const INDEX_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Keeps the search index (digests, serials) behind the ledger, off the sequencer's commits.
@@ -118,7 +137,13 @@ async fn index_search(repo: Arc<dyn Repository>) {
     loop {
         tick.tick().await;
         loop {
-            match repo.index_search(INDEX_BATCH).await {
+            let t0 = std::time::Instant::now();
+            let done = repo.index_search(INDEX_BATCH).await;
+            if let Ok(n) = &done {
+                let us = t0.elapsed().as_micros() as u64;
+                tracing::debug!(entries = n, us, "search index batch");
+            }
+            match done {
                 Ok(n) if n == INDEX_BATCH => tokio::time::sleep(INDEX_PAUSE).await,
                 Ok(_) => break,
                 Err(e) => {
@@ -217,9 +242,17 @@ impl Sealer for Sequencer {
     }
 }
 
-async fn run(repo: Arc<dyn Repository>, mut rx: mpsc::Receiver<Job>, mut seq: Sequencer) {
+async fn run(
+    repo: Arc<dyn Repository>,
+    mut rx: mpsc::Receiver<Job>,
+    mut seq: Sequencer,
+    stats: Arc<WriterStats>,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let t0 = std::time::Instant::now();
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.ops.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let (ops, waiters): (Vec<WriteOp>, Vec<_>) = jobs.drain(..).unzip();
         seq.pending = None;
         match repo.apply_batch(&ops, &mut seq).await {
@@ -260,5 +293,9 @@ async fn run(repo: Arc<dyn Repository>, mut rx: mpsc::Receiver<Job>, mut seq: Se
                 }
             }
         }
+        repo.after_batch().await;
+        stats
+            .busy_us
+            .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 }

@@ -215,7 +215,7 @@ pub const PDF_JOBS: usize = 4;
 /// The service: policy over pki and store.
 pub struct Service {
     pub store: Arc<dyn Repository>,
-    writer: GroupCommit,
+    pub(crate) writer: GroupCommit,
     ledger_key: String,
     pub cas: Authorities,
     kek: Arc<Kek>,

@@ -64,6 +64,14 @@ impl PgRepo {
     ) -> Option<Result<Vec<Result<(), StoreError>>, StoreError>> {
         None
     }
+
+    /// PostgreSQL needs nothing between batches.
+    async fn after_batch_natively(&self) {}
+
+    /// PostgreSQL indexes through sqlx (see `impl_repository!`).
+    async fn index_search_natively(&self, _limit: i64) -> Option<Result<i64, StoreError>> {
+        None
+    }
 }
 
 super::sql::impl_repository!(

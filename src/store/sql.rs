@@ -87,12 +87,38 @@ pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_i
 pub const CREDENTIAL_COLUMNS: &str =
     "id, owner_account, algorithm, sealed_key, certificate_serial, created_at, failed_pins";
 
+/// Ledger entries the search index has not reached: index, digest key, serial.
+pub type UnindexedRow = (i64, Option<i64>, Option<String>);
+
+pub const UNINDEXED: &str =
+    "SELECT idx, digest_key, serial FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2";
+pub const SET_INDEXED_UPTO: &str = "UPDATE ledger_index_state SET upto = $1 WHERE name = 'search'";
+
+/// The (search key, entry index) pairs of `rows`, sorted so the index pages fill in order.
+pub fn search_keys(rows: &[UnindexedRow]) -> Vec<(i64, i64)> {
+    let mut keys: Vec<(i64, i64)> = Vec::with_capacity(rows.len() * 2);
+    for (idx, digest, serial) in rows {
+        if let Some(k) = digest {
+            keys.push((*k, *idx));
+        }
+        if let Some(s) = serial {
+            keys.push((super::serial_key(s), *idx));
+        }
+    }
+    keys.sort_unstable();
+    keys
+}
+
 /// Implements [`super::Repository`] for a struct with `pool` (reads) and `writer` (a one-connection
 /// pool for the group-commit writer) fields of type `sqlx::Pool<$db>`.
 macro_rules! impl_repository {
     ($repo:ty, $db:ty, begin = $begin:expr, lock = $lock:expr, notify = $notify:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::Repository for $repo {
+            async fn after_batch(&self) {
+                self.after_batch_natively().await
+            }
+
             async fn apply_batch(
                 &self,
                 ops: &[$crate::store::WriteOp],
@@ -316,32 +342,22 @@ macro_rules! impl_repository {
             }
 
             async fn index_search(&self, limit: i64) -> Result<i64, $crate::store::StoreError> {
+                if let Some(done) = self.index_search_natively(limit).await {
+                    return done;
+                }
                 let mut tx = self.writer.begin_with($begin).await?;
                 // The UPDATE takes the row (PostgreSQL) so two nodes do not index the same range.
                 let (upto,): (i64,) = sqlx::query_as(
                     "UPDATE ledger_index_state SET upto = upto WHERE name = 'search' RETURNING upto",
                 )
                 .fetch_one(&mut *tx).await?;
-                let rows: Vec<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
-                    "SELECT idx, digest_key, serial FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
-                )
-                .bind(upto).bind(limit)
-                .fetch_all(&mut *tx).await?;
+                let rows: Vec<$crate::store::sql::UnindexedRow> =
+                    sqlx::query_as($crate::store::sql::UNINDEXED).bind(upto).bind(limit).fetch_all(&mut *tx).await?;
                 let Some(last) = rows.last().map(|r| r.0) else {
                     tx.rollback().await?;
                     return Ok(0);
                 };
-                let mut keys: Vec<(i64, i64)> = Vec::with_capacity(rows.len() * 2);
-                for (idx, digest, serial) in &rows {
-                    if let Some(k) = digest {
-                        keys.push((*k, *idx));
-                    }
-                    if let Some(s) = serial {
-                        keys.push(($crate::store::serial_key(s), *idx));
-                    }
-                }
-                // Sorted, so the index pages fill in order.
-                keys.sort_unstable();
+                let keys = $crate::store::sql::search_keys(&rows);
                 for chunk in keys.chunks(4096) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO ledger_search (key, idx) ");
                     qb.push_values(chunk, |mut b, (k, idx)| {
@@ -350,7 +366,7 @@ macro_rules! impl_repository {
                     qb.push(" ON CONFLICT DO NOTHING");
                     qb.build().execute(&mut *tx).await?;
                 }
-                sqlx::query("UPDATE ledger_index_state SET upto = $1 WHERE name = 'search'")
+                sqlx::query($crate::store::sql::SET_INDEXED_UPTO)
                     .bind(last + 1)
                     .execute(&mut *tx).await?;
                 tx.commit().await?;

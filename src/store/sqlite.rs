@@ -292,7 +292,11 @@ impl SqliteRepo {
 /// The group-commit writer's native connection to a database file: a batch runs as plain
 /// SQLite calls on the writer task's own thread, one hop in all instead of one through sqlx's
 /// worker per statement (BENCHMARKS.md "Where the time goes").
-pub(super) struct NativeWriter(Mutex<rusqlite::Connection>);
+pub(super) struct NativeWriter {
+    conn: Mutex<rusqlite::Connection>,
+    /// When the writer next copies the WAL into the database file itself.
+    next_checkpoint: Mutex<std::time::Instant>,
+}
 
 impl NativeWriter {
     fn open(file: &std::path::Path) -> Result<Self, StoreError> {
@@ -308,9 +312,110 @@ impl NativeWriter {
         ))
         .map_err(native_err)?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Self(Mutex::new(conn)))
+        Ok(Self {
+            conn: Mutex::new(conn),
+            next_checkpoint: Mutex::new(std::time::Instant::now() + WRITER_CHECKPOINT_EVERY),
+        })
+    }
+
+    /// Copies the WAL into the database file if it is due. The writer is the only connection
+    /// that appends, and between its batches no frame is being added, so this checkpoint
+    /// reaches the WAL's end (unless a reader still needs an older snapshot) and the next batch
+    /// writes the WAL from its start again. A checkpoint on another connection never catches
+    /// up under steady load: the WAL then grows without bound, and every commit's fdatasync
+    /// also writes the file's new size.
+    fn checkpoint_if_due(&self) {
+        let now = std::time::Instant::now();
+        {
+            let Ok(mut next) = self.next_checkpoint.lock() else {
+                return;
+            };
+            if now < *next {
+                return;
+            }
+            *next = now + WRITER_CHECKPOINT_EVERY;
+        }
+        let Ok(conn) = self.conn.lock() else {
+            return;
+        };
+        let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        });
+        match r {
+            Ok((busy, log, done)) => tracing::debug!(
+                busy,
+                log,
+                done,
+                us = now.elapsed().as_micros() as u64,
+                "writer checkpoint"
+            ),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
     }
 }
+
+impl NativeWriter {
+    /// Indexes up to `limit` entries the search index has not reached, in one transaction; 0
+    /// when there are none or another connection holds the write lock (the indexer comes back).
+    fn index_search(&self, limit: i64) -> Result<i64, StoreError> {
+        use rusqlite::params;
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| native_err("writer connection poisoned"))?;
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                return Ok(0)
+            }
+            Err(e) => return Err(native_err(e)),
+        };
+        let upto: i64 = tx
+            .query_row(
+                "SELECT upto FROM ledger_index_state WHERE name = 'search'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(native_err)?;
+        let rows: Vec<super::sql::UnindexedRow> = tx
+            .prepare_cached(&positional(super::sql::UNINDEXED))
+            .and_then(|mut s| {
+                s.query_map(params![upto, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect()
+            })
+            .map_err(native_err)?;
+        let Some(last) = rows.last().map(|r| r.0) else {
+            return Ok(0);
+        };
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO ledger_search (key, idx) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
+                .map_err(native_err)?;
+            for (key, idx) in super::sql::search_keys(&rows) {
+                insert.execute(params![key, idx]).map_err(native_err)?;
+            }
+        }
+        tx.execute(&positional(super::sql::SET_INDEXED_UPTO), params![last + 1])
+            .map_err(native_err)?;
+        tx.commit().map_err(native_err)?;
+        Ok(rows.len() as i64)
+    }
+}
+
+/// How often the writer copies the WAL into the database file. Each checkpoint takes about
+/// 3 ms for the ~2,900 frames 100 ms of full-speed issuance appends, and keeps the WAL at a
+/// few MB (BENCHMARKS.md §1l).
+const WRITER_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// How long a batch waits for another connection's write transaction (a console command, the
 /// search indexer) to end.
@@ -326,7 +431,7 @@ impl NativeWriter {
     /// Runs the batch if the write lock is free now (BEGIN IMMEDIATE does not wait: waiting here
     /// would block the thread that the lock's holder may need).
     fn attempt(&self, ops: &[WriteOp], sealer: &mut dyn Sealer) -> Attempt {
-        let mut conn = match self.0.lock() {
+        let mut conn = match self.conn.lock() {
             Ok(c) => c,
             Err(_) => return Attempt::Done(Err(native_err("writer connection poisoned"))),
         };
@@ -343,7 +448,35 @@ impl NativeWriter {
     }
 }
 
+/// Runs `f` on this thread; on a multi-threaded runtime the worker first hands its other
+/// tasks to another thread, so a blocking SQLite call does not hold them up.
+fn blocking_here<R>(f: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 impl SqliteRepo {
+    /// The writer's checkpoint, on the writer's thread (see [`NativeWriter::checkpoint_if_due`]).
+    async fn after_batch_natively(&self) {
+        if let Some(writer) = self.native_writer.as_ref() {
+            blocking_here(|| writer.checkpoint_if_due())
+        }
+    }
+
+    /// The search indexer's batch on the writer's own connection: it takes turns with the
+    /// group commit's batches on one lock instead of polling SQLite's write lock, which the
+    /// group commit holds nearly all the time under load (the indexer then starved, and once it
+    /// got the lock held it for a whole large batch).
+    async fn index_search_natively(&self, limit: i64) -> Option<Result<i64, StoreError>> {
+        let writer = self.native_writer.as_ref()?;
+        Some(blocking_here(|| writer.index_search(limit)))
+    }
+
     /// Applies a batch on the native writer, if there is one: on the calling worker thread,
     /// which the runtime hands its other tasks off from while the batch commits. While another
     /// connection holds the write lock, it waits asynchronously and tries again.
@@ -353,16 +486,9 @@ impl SqliteRepo {
         sealer: &mut dyn Sealer,
     ) -> Option<Result<Vec<Result<(), StoreError>>, StoreError>> {
         let writer = self.native_writer.as_ref()?;
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let deadline = std::time::Instant::now() + BUSY_WAIT;
         loop {
-            let attempt = if multi_thread {
-                tokio::task::block_in_place(|| writer.attempt(ops, sealer))
-            } else {
-                writer.attempt(ops, sealer)
-            };
-            match attempt {
+            match blocking_here(|| writer.attempt(ops, sealer)) {
                 Attempt::Done(r) => return Some(r),
                 Attempt::Busy if std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(2)).await
@@ -541,17 +667,21 @@ fn apply_batch_sync(
         .collect();
     if !ok.is_empty() {
         let entries: Vec<&[u8]> = ok.iter().map(|i| ops[*i].ledger_entry()).collect();
+        // Prepared once: parsing this SELECT anew every batch showed in the profile at `-c16`.
         let base = tx
-            .query_row(sql::LATEST_CHECKPOINT, [], |r| {
-                Ok(CheckpointRow {
-                    size: r.get(0)?,
-                    root: r.get(1)?,
-                    note: r.get(2)?,
-                    compact: r.get(3)?,
-                    created_at: r.get(4)?,
+            .prepare_cached(sql::LATEST_CHECKPOINT)
+            .and_then(|mut s| {
+                s.query_row([], |r| {
+                    Ok(CheckpointRow {
+                        size: r.get(0)?,
+                        root: r.get(1)?,
+                        note: r.get(2)?,
+                        compact: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
                 })
+                .optional()
             })
-            .optional()
             .map_err(native_err)?;
         let sealed = sealer.seal(base.as_ref(), &entries)?;
         let (leaves, cp) = (&sealed.leaves, &sealed.checkpoint);
