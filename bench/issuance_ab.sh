@@ -2,7 +2,8 @@
 # Issuance A/B of two kyso builds on this machine, alternating so that both see the same noise:
 # for each round and each binary, a fresh data dir, `kyso serve --plain-http`, one sanity
 # request, then wrk with bench/issue.lua (the body of bench/issuance.sh). Prints ok/s and the
-# server's cores per run, then the medians.
+# server's cores per run, then the medians. Rounds alternate the order (A B, then B A) and each
+# run's data is deleted and synced away before the next.
 #
 #   A=/tmp/kyso-base B=target/release/kyso bash bench/issuance_ab.sh
 #
@@ -37,6 +38,10 @@ one_run() {
     t1=$(date +%s%N)
     c1=$(awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$SERVER_PID/stat")
     stop_server "$SERVER_PID"
+    # The next run must not pay for this one's writeback: the data goes, and what is dirty is
+    # flushed before the next server starts.
+    rm -rf "$dir"
+    sync
     local ok bad
     ok=$(bench_field "$dir.wrk" ok_per_s)
     bad=$(bench_field "$dir.wrk" bad)
@@ -48,9 +53,16 @@ one_run() {
 
 RES_A=()
 RES_B=()
+# The order alternates (A B, B A, A B, ...): with a fixed order the second run of a round was
+# slower in every round of an A/A test (the same binary as A and B: 2-10 %, BENCHMARKS.md §1l).
 for ((r = 1; r <= ROUNDS; r++)); do
-    one_run A "$r"
-    one_run B "$r"
+    if ((r % 2)); then
+        one_run A "$r"
+        one_run B "$r"
+    else
+        one_run B "$r"
+        one_run A "$r"
+    fi
 done
 echo "median A ($A): $(median "${RES_A[@]}")/s"
 echo "median B ($B): $(median "${RES_B[@]}")/s"

@@ -549,4 +549,26 @@ async fn under_sustained_issuance_the_wal_is_reused_and_the_writer_counts_its_ba
         "{batches} batches for {ops} writes"
     );
     assert!(metric(&after, "kyso_ledger_writer_busy_seconds_total") > 0.0);
+    // Every commit writes a checkpoint row; keyed by the rowid it adds no second B-tree page.
+    let db = rusqlite::Connection::open(&db).unwrap();
+    let indexes: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger_checkpoints'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 0);
+    let (rows, latest): (i64, i64) = db
+        .query_row(
+            "SELECT count(*), max(size) FROM ledger_checkpoints",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        rows as f64 >= batches,
+        "{rows} checkpoints for {batches} batches"
+    );
+    assert_eq!(latest as u64, env.ledger_size().await);
 }
