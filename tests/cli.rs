@@ -276,6 +276,9 @@ async fn serve_initializes_an_empty_data_dir_and_answers_over_tls() {
     let base = format!("https://localhost:{port}");
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
+    // No transparent huge pages for the server (they kept freed memory resident, main.rs).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.0.id())).unwrap();
+    assert!(status.contains("THP_enabled:\t0"), "{status}");
     let acct: serde_json::Value = client
         .post(format!("{base}/api/v1/accounts"))
         .bearer_auth(&token)
