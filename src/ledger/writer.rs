@@ -139,13 +139,15 @@ async fn index_search(repo: Arc<dyn Repository>) {
         loop {
             let t0 = std::time::Instant::now();
             let done = repo.index_search(INDEX_BATCH).await;
-            if let Ok(n) = &done {
-                let us = t0.elapsed().as_micros() as u64;
-                tracing::debug!(entries = n, us, "search index batch");
-            }
+            let us = t0.elapsed().as_micros() as u64;
             match done {
-                Ok(n) if n == INDEX_BATCH => tokio::time::sleep(INDEX_PAUSE).await,
-                Ok(_) => break,
+                Ok(n) => {
+                    tracing::debug!(entries = n, us, "search index batch");
+                    if n < INDEX_BATCH {
+                        break;
+                    }
+                    tokio::time::sleep(INDEX_PAUSE).await
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "search indexing failed; retrying");
                     break;
