@@ -80,7 +80,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "kyso_certificates_revoked_total {}",
         m.revoked.load(Ordering::Relaxed)
     );
-    let w = state.service.writer.stats();
+    let w = state.service.writer_stats();
     for (name, help, v) in [
         (
             "kyso_ledger_batches_total",

@@ -215,7 +215,7 @@ pub const PDF_JOBS: usize = 4;
 /// The service: policy over pki and store.
 pub struct Service {
     pub store: Arc<dyn Repository>,
-    pub(crate) writer: GroupCommit,
+    writer: GroupCommit,
     ledger_key: String,
     pub cas: Authorities,
     kek: Arc<Kek>,
@@ -298,6 +298,11 @@ impl Service {
     /// The newest signed checkpoint, if anything was recorded yet.
     pub async fn latest_checkpoint(&self) -> Result<Option<String>, ServiceError> {
         Ok(self.store.latest_checkpoint().await?.map(|c| c.note))
+    }
+
+    /// The group-commit writer's counters (for `/metrics`).
+    pub fn writer_stats(&self) -> &crate::ledger::writer::WriterStats {
+        self.writer.stats()
     }
 
     /// Whether the database answers (for /readyz).

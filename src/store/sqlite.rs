@@ -318,23 +318,28 @@ impl NativeWriter {
         })
     }
 
-    /// Copies the WAL into the database file if it is due. The writer is the only connection
+    /// Whether the writer's next checkpoint is due; if so, the one after is scheduled. Checked
+    /// before the writer's thread is handed over to blocking work, which most batches skip.
+    fn checkpoint_due(&self) -> bool {
+        let now = std::time::Instant::now();
+        let Ok(mut next) = self.next_checkpoint.lock() else {
+            return false;
+        };
+        if now < *next {
+            return false;
+        }
+        *next = now + WRITER_CHECKPOINT_EVERY;
+        true
+    }
+
+    /// Copies the WAL into the database file. The writer is the only connection
     /// that appends, and between its batches no frame is being added, so this checkpoint
     /// reaches the WAL's end (unless a reader still needs an older snapshot) and the next batch
     /// writes the WAL from its start again. A checkpoint on another connection never catches
     /// up under steady load: the WAL then grows without bound, and every commit's fdatasync
     /// also writes the file's new size.
-    fn checkpoint_if_due(&self) {
+    fn checkpoint(&self) {
         let now = std::time::Instant::now();
-        {
-            let Ok(mut next) = self.next_checkpoint.lock() else {
-                return;
-            };
-            if now < *next {
-                return;
-            }
-            *next = now + WRITER_CHECKPOINT_EVERY;
-        }
         let Ok(conn) = self.conn.lock() else {
             return;
         };
@@ -356,9 +361,7 @@ impl NativeWriter {
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
-}
 
-impl NativeWriter {
     /// Indexes up to `limit` entries the search index has not reached, in one transaction; 0
     /// when there are none or another connection holds the write lock (the indexer comes back).
     fn index_search(&self, limit: i64) -> Result<i64, StoreError> {
@@ -461,10 +464,11 @@ fn blocking_here<R>(f: impl FnOnce() -> R) -> R {
 }
 
 impl SqliteRepo {
-    /// The writer's checkpoint, on the writer's thread (see [`NativeWriter::checkpoint_if_due`]).
+    /// The writer's checkpoint when it is due, on the writer's thread (see
+    /// [`NativeWriter::checkpoint`]).
     async fn after_batch_natively(&self) {
-        if let Some(writer) = self.native_writer.as_ref() {
-            blocking_here(|| writer.checkpoint_if_due())
+        if let Some(writer) = self.native_writer.as_ref().filter(|w| w.checkpoint_due()) {
+            blocking_here(|| writer.checkpoint())
         }
     }
 
