@@ -3,7 +3,7 @@
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use super::StoreError;
+use super::{CertificateRow, CredentialRow, StoreError};
 
 pub struct PgRepo {
     pool: PgPool,
@@ -83,6 +83,14 @@ super::sql::impl_repository!(
 );
 
 impl PgRepo {
+    async fn certificate_row(&self, serial: &str) -> Result<Option<CertificateRow>, StoreError> {
+        certificate_sqlx(&self.pool, serial).await
+    }
+
+    async fn credential_row(&self, id: &str) -> Result<Option<CredentialRow>, StoreError> {
+        credential_sqlx(&self.pool, id).await
+    }
+
     async fn revoked_rows(
         &self,
         ca: &str,

@@ -78,6 +78,11 @@ pub fn found(
         .collect()
 }
 
+/// One certificate by its serial.
+pub static CERTIFICATE_BY_SERIAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {CERT_COLUMNS} FROM certificates WHERE serial = $1")
+});
+
 pub const ACCOUNT_COLUMNS: &str =
     "id, name, role, organization, citizen_id, disabled, created_at, contact";
 
@@ -86,6 +91,11 @@ pub const REQUEST_COLUMNS: &str = "id, profile, subject_json, spki, credential_i
 
 pub const CREDENTIAL_COLUMNS: &str =
     "id, owner_account, algorithm, sealed_key, certificate_serial, created_at, failed_pins";
+
+/// One credential by its id.
+pub static CREDENTIAL_BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1")
+});
 
 /// Ledger entries the search index has not reached: index, digest key, serial.
 pub type UnindexedRow = (i64, Option<i64>, Option<String>);
@@ -483,8 +493,7 @@ macro_rules! impl_repository {
                 &self,
                 serial: &str,
             ) -> Result<Option<$crate::store::CertificateRow>, $crate::store::StoreError> {
-                let q = format!("SELECT {} FROM certificates WHERE serial = $1", $crate::store::sql::CERT_COLUMNS);
-                Ok(sqlx::query_as(&q).bind(serial).fetch_optional(&self.pool).await?)
+                self.certificate_row(serial).await
             }
 
             async fn list_certificates(
@@ -623,8 +632,7 @@ macro_rules! impl_repository {
                 &self,
                 id: &str,
             ) -> Result<Option<$crate::store::CredentialRow>, $crate::store::StoreError> {
-                let q = format!("SELECT {} FROM credentials WHERE id = $1", $crate::store::sql::CREDENTIAL_COLUMNS);
-                Ok(sqlx::query_as(&q).bind(id).fetch_optional(&self.pool).await?)
+                self.credential_row(id).await
             }
 
             async fn credentials_of(
@@ -762,6 +770,28 @@ macro_rules! impl_repository {
             });
             qb.push(" ON CONFLICT DO NOTHING RETURNING serial");
             Ok(qb.build_query_scalar::<String>().fetch_all(exec).await?.into_iter().collect())
+        }
+
+        /// One certificate by serial, through sqlx.
+        async fn certificate_sqlx(
+            pool: &sqlx::Pool<$db>,
+            serial: &str,
+        ) -> Result<Option<$crate::store::CertificateRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as($crate::store::sql::CERTIFICATE_BY_SERIAL.as_str())
+                .bind(serial)
+                .fetch_optional(pool)
+                .await?)
+        }
+
+        /// One credential by id, through sqlx.
+        async fn credential_sqlx(
+            pool: &sqlx::Pool<$db>,
+            id: &str,
+        ) -> Result<Option<$crate::store::CredentialRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as($crate::store::sql::CREDENTIAL_BY_ID.as_str())
+                .bind(id)
+                .fetch_optional(pool)
+                .await?)
         }
 
         /// Reads stored nodes in one query: a UNION ALL of one range per part.

@@ -8,7 +8,9 @@ use sqlx::SqlitePool;
 
 use std::sync::{Arc, Mutex};
 
-use super::{CertificateRow, CheckpointRow, ScannedEntry, Sealer, StoreError, WriteOp};
+use super::{
+    CertificateRow, CheckpointRow, CredentialRow, ScannedEntry, Sealer, StoreError, WriteOp,
+};
 use crate::ledger::nodes::{NodeRange, StoredNode};
 
 /// Page cache of the writer connection.
@@ -139,6 +141,54 @@ impl SqliteRepo {
         .await
     }
 
+    /// One certificate by serial: a point read on the calling thread (see
+    /// [`NativeReaders::point_read`]).
+    async fn certificate_row(&self, serial: &str) -> Result<Option<CertificateRow>, StoreError> {
+        let Some(native) = &self.native else {
+            return certificate_sqlx(&self.pool, serial).await;
+        };
+        native.point_read(&CERTIFICATE_BY_SERIAL, serial, |r| {
+            Ok(CertificateRow {
+                serial: r.get(0)?,
+                ca: r.get(1)?,
+                profile: r.get(2)?,
+                common_name: r.get(3)?,
+                citizen_id: r.get(4)?,
+                tax_code: r.get(5)?,
+                owner_account: r.get(6)?,
+                request_id: r.get(7)?,
+                credential_id: r.get(8)?,
+                status: r.get(9)?,
+                revocation_reason: r.get(10)?,
+                revoked_at: r.get(11)?,
+                not_before: r.get(12)?,
+                not_after: r.get(13)?,
+                issued_at: r.get(14)?,
+                der: r.get(15)?,
+                crl_shard: r.get(16)?,
+                invalidity_date: r.get(17)?,
+            })
+        })
+    }
+
+    /// One credential by id: a point read on the calling thread.
+    async fn credential_row(&self, id: &str) -> Result<Option<CredentialRow>, StoreError> {
+        let Some(native) = &self.native else {
+            return credential_sqlx(&self.pool, id).await;
+        };
+        native.point_read(&CREDENTIAL_BY_ID, id, |r| {
+            Ok(CredentialRow {
+                id: r.get(0)?,
+                owner_account: r.get(1)?,
+                algorithm: r.get(2)?,
+                sealed_key: r.get(3)?,
+                certificate_serial: r.get(4)?,
+                created_at: r.get(5)?,
+                failed_pins: r.get(6)?,
+            })
+        })
+    }
+
     /// Runs `f` on a blocking thread with a native read-only connection from a small pool.
     async fn with_native<R, F>(&self, f: F) -> Result<R, StoreError>
     where
@@ -149,39 +199,75 @@ impl SqliteRepo {
             .native
             .clone()
             .ok_or_else(|| native_err("no database file"))?;
-        tokio::task::spawn_blocking(move || {
-            let conn = match native
-                .idle
-                .lock()
-                .map_err(|_| native_err("pool poisoned"))?
-                .pop()
-            {
-                Some(c) => c,
-                None => {
-                    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    rusqlite::Connection::open_with_flags(&native.file, flags)
-                        .map_err(native_err)?
-                }
-            };
-            let result = f(&conn).map_err(native_err);
-            if let Ok(mut idle) = native.idle.lock() {
-                if idle.len() < NATIVE_IDLE {
-                    idle.push(conn);
-                }
-            }
-            result
-        })
-        .await
-        .map_err(|_| native_err("native read task failed"))?
+        tokio::task::spawn_blocking(move || native.with_connection(f))
+            .await
+            .map_err(|_| native_err("native read task failed"))?
     }
 }
+
+/// The point reads of the signing path in SQLite's spelling, built once (the statement cache
+/// is keyed by the text).
+static CERTIFICATE_BY_SERIAL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| positional(&super::sql::CERTIFICATE_BY_SERIAL));
+static CREDENTIAL_BY_ID: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| positional(&super::sql::CREDENTIAL_BY_ID));
 
 /// Native read-only connections to the database file.
 struct NativeReaders {
     file: std::path::PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
 }
+
+impl NativeReaders {
+    /// Runs `f` with a connection from the pool (a new one when none is idle), on this thread.
+    fn with_connection<R>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let pooled = self
+            .idle
+            .lock()
+            .map_err(|_| native_err("pool poisoned"))?
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let c =
+                    rusqlite::Connection::open_with_flags(&self.file, flags).map_err(native_err)?;
+                // A reader never waits long: WAL readers are blocked only while the WAL is
+                // being recovered or restarted.
+                c.busy_timeout(NATIVE_BUSY).map_err(native_err)?;
+                c
+            }
+        };
+        let result = f(&conn).map_err(native_err);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < NATIVE_IDLE {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    /// One row by its primary key, read on the calling thread instead of a blocking thread or
+    /// sqlx's worker: a B-tree lookup in pages the connection or the OS already caches takes
+    /// microseconds, where handing the query to another thread and back cost the signing path
+    /// 0.1–0.3 ms each on this machine (BENCHMARKS.md §10e).
+    fn point_read<R>(
+        &self,
+        sql: &str,
+        key: &str,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+    ) -> Result<Option<R>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.with_connection(|conn| conn.prepare_cached(sql)?.query_row([key], row).optional())
+    }
+}
+
+/// How long a native reader waits for a lock before it fails.
+const NATIVE_BUSY: Duration = Duration::from_millis(100);
 
 /// Idle native connections kept.
 const NATIVE_IDLE: usize = 4;
