@@ -3,6 +3,8 @@
 
 /// HTTP: routing, authentication, request parsing, the one error map.
 pub mod api;
+/// Blocking work from async code, on the calling thread.
+pub mod blocking;
 /// The command line (one file per command group).
 pub mod cli;
 /// Typed configuration, checked at start-up.

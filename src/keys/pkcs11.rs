@@ -95,17 +95,6 @@ fn token_error(e: CkError) -> TokenError {
 /// How long a caller waits for a free session before the signature is "unavailable".
 const LEASE_WAIT: Duration = Duration::from_secs(10);
 
-/// Runs a call that may block in the token (a slow or hung device): on a multi-threaded tokio
-/// runtime the worker hands its other tasks on first, so the service keeps answering.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
-
 /// A token: its module, its slot, and a pool of logged-in sessions. When the token fails (it
 /// was removed, or its sessions broke), the idle sessions are dropped and, once no session is
 /// out, the module is finalized and loaded again: many modules (SoftHSM2 among them) find a
@@ -158,7 +147,7 @@ impl Lease<'_> {
         f: impl FnOnce(&Session) -> Result<T, TokenError>,
     ) -> Result<T, TokenError> {
         let result = match self.session.as_ref() {
-            Some(s) => blocking(|| f(s)),
+            Some(s) => crate::blocking::here(|| f(s)),
             None => Err(TokenError::Token("no session".into())),
         };
         if matches!(result, Err(TokenError::Token(_) | TokenError::NoKey(_))) {
@@ -310,7 +299,7 @@ impl Token {
                 });
             }
             if pool.live < pool.cap {
-                match blocking(|| self.open_session(&mut pool)) {
+                match crate::blocking::here(|| self.open_session(&mut pool)) {
                     Ok(s) => {
                         pool.live += 1;
                         return Ok(Lease {

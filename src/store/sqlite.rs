@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use super::{
     CertificateRow, CheckpointRow, CredentialRow, ScannedEntry, Sealer, StoreError, WriteOp,
 };
+use crate::blocking::here as blocking_here;
 use crate::ledger::nodes::{NodeRange, StoredNode};
 
 /// Page cache of the writer connection.
@@ -534,18 +535,6 @@ impl NativeWriter {
             Err(e) => return Attempt::Done(Err(native_err(e))),
         };
         Attempt::Done(apply_batch_sync(tx, ops, sealer))
-    }
-}
-
-/// Runs `f` on this thread; on a multi-threaded runtime the worker first hands its other
-/// tasks to another thread, so a blocking SQLite call does not hold them up.
-fn blocking_here<R>(f: impl FnOnce() -> R) -> R {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_thread {
-        tokio::task::block_in_place(f)
-    } else {
-        f()
     }
 }
 
