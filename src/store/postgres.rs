@@ -84,11 +84,11 @@ super::sql::impl_repository!(
 
 impl PgRepo {
     async fn certificate_row(&self, serial: &str) -> Result<Option<CertificateRow>, StoreError> {
-        certificate_sqlx(&self.pool, serial).await
+        row_by_key(&self.pool, &super::sql::CERTIFICATE_BY_SERIAL, serial).await
     }
 
     async fn credential_row(&self, id: &str) -> Result<Option<CredentialRow>, StoreError> {
-        credential_sqlx(&self.pool, id).await
+        row_by_key(&self.pool, &super::sql::CREDENTIAL_BY_ID, id).await
     }
 
     async fn revoked_rows(

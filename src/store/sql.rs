@@ -772,26 +772,16 @@ macro_rules! impl_repository {
             Ok(qb.build_query_scalar::<String>().fetch_all(exec).await?.into_iter().collect())
         }
 
-        /// One certificate by serial, through sqlx.
-        async fn certificate_sqlx(
+        /// One row by its key (`sql` has one parameter), through sqlx.
+        async fn row_by_key<T>(
             pool: &sqlx::Pool<$db>,
-            serial: &str,
-        ) -> Result<Option<$crate::store::CertificateRow>, $crate::store::StoreError> {
-            Ok(sqlx::query_as($crate::store::sql::CERTIFICATE_BY_SERIAL.as_str())
-                .bind(serial)
-                .fetch_optional(pool)
-                .await?)
-        }
-
-        /// One credential by id, through sqlx.
-        async fn credential_sqlx(
-            pool: &sqlx::Pool<$db>,
-            id: &str,
-        ) -> Result<Option<$crate::store::CredentialRow>, $crate::store::StoreError> {
-            Ok(sqlx::query_as($crate::store::sql::CREDENTIAL_BY_ID.as_str())
-                .bind(id)
-                .fetch_optional(pool)
-                .await?)
+            sql: &str,
+            key: &str,
+        ) -> Result<Option<T>, $crate::store::StoreError>
+        where
+            T: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+        {
+            Ok(sqlx::query_as(sql).bind(key).fetch_optional(pool).await?)
         }
 
         /// Reads stored nodes in one query: a UNION ALL of one range per part.

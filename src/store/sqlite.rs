@@ -146,7 +146,7 @@ impl SqliteRepo {
     /// [`NativeReaders::point_read`]).
     async fn certificate_row(&self, serial: &str) -> Result<Option<CertificateRow>, StoreError> {
         let Some(native) = &self.native else {
-            return certificate_sqlx(&self.pool, serial).await;
+            return row_by_key(&self.pool, &super::sql::CERTIFICATE_BY_SERIAL, serial).await;
         };
         native.point_read(&CERTIFICATE_BY_SERIAL, serial, |r| {
             Ok(CertificateRow {
@@ -175,7 +175,7 @@ impl SqliteRepo {
     /// One credential by id: a point read on the calling thread.
     async fn credential_row(&self, id: &str) -> Result<Option<CredentialRow>, StoreError> {
         let Some(native) = &self.native else {
-            return credential_sqlx(&self.pool, id).await;
+            return row_by_key(&self.pool, &super::sql::CREDENTIAL_BY_ID, id).await;
         };
         native.point_read(&CREDENTIAL_BY_ID, id, |r| {
             Ok(CredentialRow {
