@@ -148,7 +148,7 @@ impl SqliteRepo {
         let Some(native) = &self.native else {
             return row_by_key(&self.pool, &super::sql::CERTIFICATE_BY_SERIAL, serial).await;
         };
-        native.point_read(&CERTIFICATE_BY_SERIAL, serial, |r| {
+        native.point_read(&NATIVE_CERTIFICATE_BY_SERIAL, serial, |r| {
             Ok(CertificateRow {
                 serial: r.get(0)?,
                 ca: r.get(1)?,
@@ -177,7 +177,7 @@ impl SqliteRepo {
         let Some(native) = &self.native else {
             return row_by_key(&self.pool, &super::sql::CREDENTIAL_BY_ID, id).await;
         };
-        native.point_read(&CREDENTIAL_BY_ID, id, |r| {
+        native.point_read(&NATIVE_CREDENTIAL_BY_ID, id, |r| {
             Ok(CredentialRow {
                 id: r.get(0)?,
                 owner_account: r.get(1)?,
@@ -208,9 +208,9 @@ impl SqliteRepo {
 
 /// The point reads of the signing path in SQLite's spelling, built once (the statement cache
 /// is keyed by the text).
-static CERTIFICATE_BY_SERIAL: std::sync::LazyLock<String> =
+static NATIVE_CERTIFICATE_BY_SERIAL: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| positional(&super::sql::CERTIFICATE_BY_SERIAL));
-static CREDENTIAL_BY_ID: std::sync::LazyLock<String> =
+static NATIVE_CREDENTIAL_BY_ID: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| positional(&super::sql::CREDENTIAL_BY_ID));
 
 /// Native read-only connections to the database file.
@@ -809,4 +809,88 @@ fn apply_batch_sync(
         .into_iter()
         .map(|r| r.unwrap_or(Err(StoreError::Conflict("operation not applied"))))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Repository;
+
+    /// Every column distinct, every optional one set, so a column read into the wrong field
+    /// shows.
+    fn certificate() -> CertificateRow {
+        CertificateRow {
+            serial: "0123abcd".into(),
+            ca: "government".into(),
+            profile: "personal".into(),
+            common_name: "Nguyễn Văn A".into(),
+            citizen_id: Some("001099012345".into()),
+            tax_code: Some("0101234567".into()),
+            owner_account: Some(7),
+            request_id: Some("req_1".into()),
+            credential_id: Some("cred_1".into()),
+            status: "revoked".into(),
+            revocation_reason: Some("keyCompromise".into()),
+            revoked_at: Some(1_700_000_300),
+            not_before: 1_700_000_000,
+            not_after: 1_800_000_000,
+            issued_at: 1_700_000_100,
+            der: vec![0x30, 0x03, 0x02, 0x01, 0x05],
+            crl_shard: 3,
+            invalidity_date: Some(1_700_000_200),
+        }
+    }
+
+    #[tokio::test]
+    async fn point_reads_give_what_sqlx_reads_and_none_for_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kyso.db");
+        let repo = SqliteRepo::open(&format!("sqlite:{}", file.display()))
+            .await
+            .unwrap();
+        assert!(repo.native.is_some(), "a database file gets native readers");
+        let cert = certificate();
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        assert!(insert_certificate_sync(&conn, &cert).unwrap());
+        drop(conn);
+        let cred = CredentialRow {
+            id: "cred_1".into(),
+            owner_account: 7,
+            algorithm: "ecdsa-p256".into(),
+            sealed_key: vec![1, 2, 3, 4],
+            certificate_serial: Some("0123abcd".into()),
+            created_at: 1_700_000_050,
+            failed_pins: 2,
+        };
+        repo.create_credential(&cred).await.unwrap();
+        // A new credential starts with no wrong PINs; two, as wrong PINs would count them.
+        sqlx::query("UPDATE credentials SET failed_pins = 2 WHERE id = 'cred_1'")
+            .execute(&repo.pool)
+            .await
+            .unwrap();
+
+        let native = repo.certificate_row(&cert.serial).await.unwrap().unwrap();
+        let via_sqlx: CertificateRow = row_by_key(
+            &repo.pool,
+            &super::super::sql::CERTIFICATE_BY_SERIAL,
+            &cert.serial,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(format!("{native:?}"), format!("{cert:?}"));
+        assert_eq!(format!("{via_sqlx:?}"), format!("{cert:?}"));
+
+        let native = repo.credential_row("cred_1").await.unwrap().unwrap();
+        let via_sqlx: CredentialRow =
+            row_by_key(&repo.pool, &super::super::sql::CREDENTIAL_BY_ID, "cred_1")
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(format!("{native:?}"), format!("{cred:?}"));
+        assert_eq!(format!("{via_sqlx:?}"), format!("{cred:?}"));
+
+        assert!(repo.certificate_row("ffff").await.unwrap().is_none());
+        assert!(repo.credential_row("cred_none").await.unwrap().is_none());
+    }
 }
