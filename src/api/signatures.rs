@@ -698,12 +698,11 @@ pub(super) async fn read_pdf(
         .signing_digest(actor, credential_id, None)
         .await?;
     let mut ctx = ring::digest::Context::new(digest.ring());
-    // Room for the new revision too, so the buffer is not copied when it is appended.
     let bytes = read_body(
         headers,
         body,
         state.service.policy.max_pdf_bytes,
-        256 << 10,
+        crate::service::pades::REVISION_ROOM,
         |chunk| ctx.update(chunk),
     )
     .await?;

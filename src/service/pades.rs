@@ -213,6 +213,19 @@ pub struct PdfBytes {
     pub hashed: Option<Box<ring::digest::Context>>,
 }
 
+/// Spare capacity a PDF's buffer is read into, so that appending a signature's revision
+/// (dictionary, reserved CMS, xref; an appearance with its image) does not copy the file.
+pub const REVISION_ROOM: usize = 256 << 10;
+
+impl PdfBytes {
+    /// A copy of `pdf` in a buffer with [`REVISION_ROOM`] to spare, not yet hashed.
+    pub fn copied(pdf: &[u8]) -> Self {
+        let mut bytes = Vec::with_capacity(pdf.len() + REVISION_ROOM);
+        bytes.extend_from_slice(pdf);
+        bytes.into()
+    }
+}
+
 impl From<Vec<u8>> for PdfBytes {
     fn from(bytes: Vec<u8>) -> Self {
         Self {
