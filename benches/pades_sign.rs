@@ -5,7 +5,7 @@
 //! signed PDF is released.
 //!
 //! ```sh
-//! cargo bench --bench pades_sign -- PDF [--rounds N] [--out FILE]
+//! cargo bench --bench pades_sign -- PDF [--rounds N] [--out FILE] [--out-engine FILE]
 //! ```
 //!
 //! A real data dir (`kyso init`) on the embedded SQLite default in a temporary directory; a
@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 
 use kyso::config::{Config, Overrides};
 use kyso::keys::SigningKey;
-use kyso::pki::cms::{self, DigestAlgorithm, SignedAttributes};
+use kyso::pki::cms::{self, SignedAttributes};
 use kyso::pki::pdf;
 use kyso::pki::profile::SubjectRequest;
 use kyso::service::accounts::AccountSpec;
 use kyso::service::issuance::{IssueOutcome, IssueRequest, KeySpec};
-use kyso::service::pades::{PadesLevel, PdfBytes, PdfOptions, PdfSignRequest};
+use kyso::service::pades::{cms_reserve, PadesLevel, PdfBytes, PdfOptions, PdfSignRequest};
 use kyso::service::signing::Activation;
 use kyso::service::{setup, Actor, Role, Service};
 use zeroize::Zeroizing;
@@ -181,20 +181,21 @@ fn sign_engine(pdf: PdfBytes, c: &Credential) -> Vec<u8> {
         reason: None,
         location: None,
         name: Some("Nguyễn Văn Bench".into()),
-        reserve: c.certificate.len() + chain.iter().map(|d| d.len()).sum::<usize>() + 2048,
+        reserve: cms_reserve(&c.certificate, &chain),
         appearance: None,
         certify: None,
     };
+    let digest_alg = cms::native_digest(c.key.algorithm());
     let prepared = pdf::prepare(pdf.bytes, &info, "Signature1").expect("revision");
     let digest = {
         let [first, second] = prepared.signed_ranges();
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut ctx = ring::digest::Context::new(digest_alg.ring());
         ctx.update(first);
         ctx.update(second);
         ctx.finish()
     };
     let attrs = SignedAttributes::for_content(
-        DigestAlgorithm::Sha256,
+        digest_alg,
         digest.as_ref(),
         None,
         &c.certificate,

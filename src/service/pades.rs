@@ -217,6 +217,12 @@ pub struct PdfBytes {
 /// (dictionary, reserved CMS, xref; an appearance with its image) does not copy the file.
 pub const REVISION_ROOM: usize = 256 << 10;
 
+/// Bytes to reserve in a PDF for a CAdES signature's CMS without a time-stamp: the signer's
+/// certificate and chain, the signed attributes and the signature.
+pub fn cms_reserve(certificate: &[u8], chain: &[impl AsRef<[u8]>]) -> usize {
+    certificate.len() + chain.iter().map(|c| c.as_ref().len()).sum::<usize>() + 2048
+}
+
 impl PdfBytes {
     /// A copy of `pdf` in a buffer with [`REVISION_ROOM`] to spare, not yet hashed.
     pub fn copied(pdf: &[u8]) -> Self {
@@ -335,12 +341,10 @@ impl Service {
             visible,
             certify,
         } = options;
-        let chain_len: usize = self.chain_of(certificate)?.iter().map(|c| c.len()).sum();
-        // Room for the CMS: certificates, attributes and signature, and a time-stamp token
-        // (with its own TSA certificate and chain) when asked for.
-        let reserve = certificate.der.len()
-            + chain_len
-            + 2048
+        let chain = self.chain_of(certificate)?;
+        // Room for the CMS, and a time-stamp token (with its own TSA certificate and chain)
+        // when asked for.
+        let reserve = cms_reserve(&certificate.der, &chain)
             + if level >= PadesLevel::BT {
                 self.time_stamp_reserve()
             } else {
