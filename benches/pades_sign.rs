@@ -34,7 +34,9 @@ use kyso::pki::pdf;
 use kyso::pki::profile::SubjectRequest;
 use kyso::service::accounts::AccountSpec;
 use kyso::service::issuance::{IssueOutcome, IssueRequest, KeySpec};
-use kyso::service::pades::{cms_reserve, PadesLevel, PdfBytes, PdfOptions, PdfSignRequest};
+use kyso::service::pades::{
+    cms_reserve, prepare_pdf, PadesLevel, PdfBytes, PdfOptions, PdfSignRequest,
+};
 use kyso::service::signing::Activation;
 use kyso::service::{setup, Actor, Role, Service};
 use zeroize::Zeroizing;
@@ -186,22 +188,11 @@ fn sign_engine(pdf: PdfBytes, c: &Credential) -> Vec<u8> {
         certify: None,
     };
     let digest_alg = cms::native_digest(c.key.algorithm());
-    let prepared = pdf::prepare(pdf.bytes, &info, "Signature1").expect("revision");
-    let digest = {
-        let [first, second] = prepared.signed_ranges();
-        let mut ctx = ring::digest::Context::new(digest_alg.ring());
-        ctx.update(first);
-        ctx.update(second);
-        ctx.finish()
-    };
-    let attrs = SignedAttributes::for_content(
-        digest_alg,
-        digest.as_ref(),
-        None,
-        &c.certificate,
-        cms::ID_DATA,
-    )
-    .expect("signed attributes");
+    let (prepared, digest) =
+        prepare_pdf(pdf, &info, "Signature1", digest_alg).expect("revision and hash");
+    let attrs =
+        SignedAttributes::for_content(digest_alg, &digest, None, &c.certificate, cms::ID_DATA)
+            .expect("signed attributes");
     let signature = c.key.sign(&attrs.der).expect("signature");
     let der = cms::assemble(
         &attrs,

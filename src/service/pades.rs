@@ -242,8 +242,9 @@ impl From<Vec<u8>> for PdfBytes {
 }
 
 /// Appends a signature revision to a PDF and hashes its byte ranges (call it on the blocking
-/// pool: a file may be up to `max_pdf_bytes`).
-fn prepare_pdf(
+/// pool: a file may be up to `max_pdf_bytes`). Public for `benches/pades_sign.rs`, which times
+/// the signing engine with this same step.
+pub fn prepare_pdf(
     pdf: PdfBytes,
     info: &pdf::SignatureInfo,
     field: &str,
