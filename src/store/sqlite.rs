@@ -17,7 +17,8 @@ use crate::ledger::nodes::{NodeRange, StoredNode};
 /// Page cache of the writer connection.
 const WRITER_CACHE_KIB: u32 = 32 * 1024;
 
-/// How often the background task copies the WAL into the database file. Less often means fewer,
+/// How often the background task copies the WAL into the database file when there is no native
+/// writer (which keeps its own schedule, [`WRITER_CHECKPOINT_EVERY`]). Less often means fewer,
 /// larger copies; at 2 s instead of 250 ms a second issuance round on a grown database ran 21 %
 /// faster (BENCHMARKS.md §1f). The likely reason: an ext4 fsync of the WAL also waits for the
 /// database file's dirty pages that the copies leave behind.
@@ -61,12 +62,18 @@ impl SqliteRepo {
             .max_lifetime(None)
             .connect_with(writer_opts)
             .await?;
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        tokio::spawn(checkpoint_wal(pool.clone(), stopped));
         let native_writer = match file_path(url).filter(|p| p.exists()) {
             Some(file) => Some(NativeWriter::open(&file)?),
             None => None,
         };
+        // The native writer checkpoints on its own schedule; a second, timed one would start
+        // the WAL over under it.
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(checkpoint_wal(
+            pool.clone(),
+            stopped,
+            native_writer.is_none(),
+        ));
         Ok(Self {
             pool,
             writer,
@@ -292,14 +299,19 @@ fn file_path(url: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Copies committed WAL frames into the database file, on a reader connection, so the writer's
-/// commits never wait for it. PASSIVE never blocks readers or the writer; the WAL is reused
-/// from its start once every frame is copied.
-async fn checkpoint_wal(pool: SqlitePool, mut stop: tokio::sync::oneshot::Receiver<()>) {
+/// commits never wait for it (when `periodic`: the sqlx writer; the native writer has its own
+/// schedule). PASSIVE never blocks readers or the writer; the WAL is reused from its start once
+/// every frame is copied. On stop, a last full checkpoint either way.
+async fn checkpoint_wal(
+    pool: SqlitePool,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    periodic: bool,
+) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = tick.tick() => {
+            _ = tick.tick(), if periodic => {
                 if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
                     tracing::warn!(error = %e, "WAL checkpoint failed");
                 }
@@ -382,7 +394,34 @@ impl SqliteRepo {
 pub(super) struct NativeWriter {
     conn: Mutex<rusqlite::Connection>,
     /// When the writer next copies the WAL into the database file itself.
-    next_checkpoint: Mutex<std::time::Instant>,
+    checkpoints: Mutex<WalSchedule>,
+}
+
+/// The writer's checkpoint schedule: the earliest time of the next one, and the writes
+/// committed since the last.
+struct WalSchedule {
+    not_before: std::time::Instant,
+    writes: usize,
+}
+
+impl WalSchedule {
+    fn new(now: std::time::Instant) -> Self {
+        Self {
+            not_before: now + WRITER_CHECKPOINT_EVERY,
+            writes: 0,
+        }
+    }
+
+    /// Whether a checkpoint is due at `now`: [`WRITER_CHECKPOINT_EVERY`] has passed and at
+    /// least [`WRITER_CHECKPOINT_WRITES`] writes were committed since the last one; if so, the
+    /// schedule starts again from `now`.
+    fn due(&mut self, now: std::time::Instant) -> bool {
+        if now < self.not_before || self.writes < WRITER_CHECKPOINT_WRITES {
+            return false;
+        }
+        *self = Self::new(now);
+        true
+    }
 }
 
 impl NativeWriter {
@@ -401,22 +440,23 @@ impl NativeWriter {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(conn),
-            next_checkpoint: Mutex::new(std::time::Instant::now() + WRITER_CHECKPOINT_EVERY),
+            checkpoints: Mutex::new(WalSchedule::new(std::time::Instant::now())),
         })
     }
 
-    /// Whether the writer's next checkpoint is due; if so, the one after is scheduled. Checked
-    /// before the writer's thread is handed over to blocking work, which most batches skip.
+    /// Whether the writer's next checkpoint is due (see [`WalSchedule::due`]). Checked before
+    /// the writer's thread is handed over to blocking work, which most batches skip.
     fn checkpoint_due(&self) -> bool {
-        let now = std::time::Instant::now();
-        let Ok(mut next) = self.next_checkpoint.lock() else {
-            return false;
-        };
-        if now < *next {
-            return false;
+        self.checkpoints
+            .lock()
+            .is_ok_and(|mut s| s.due(std::time::Instant::now()))
+    }
+
+    /// Counts a committed batch's writes towards the next checkpoint.
+    fn committed(&self, writes: usize) {
+        if let Ok(mut due) = self.checkpoints.lock() {
+            due.writes += writes;
         }
-        *next = now + WRITER_CHECKPOINT_EVERY;
-        true
     }
 
     /// Copies the WAL into the database file. The writer is the only connection
@@ -507,6 +547,14 @@ impl NativeWriter {
 /// few MB (BENCHMARKS.md §1l).
 const WRITER_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// Fewest writes between two checkpoints. A checkpoint that copies the whole WAL makes the
+/// next commit start the WAL over, and SQLite syncs the new WAL header before the commit's own
+/// frames: a second fdatasync on that commit's path. Under load 100 ms holds thousands of
+/// writes; at a few signatures a second, checkpointing every 100 ms made nearly every commit
+/// pay that second fdatasync. With this floor the WAL holds at most about 512 writes' frames
+/// (2–3 pages each: a few MB) before it is copied, and the restart is paid once per 512.
+const WRITER_CHECKPOINT_WRITES: usize = 512;
+
 /// How long a batch waits for another connection's write transaction (a console command, the
 /// search indexer) to end.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
@@ -534,7 +582,11 @@ impl NativeWriter {
             }
             Err(e) => return Attempt::Done(Err(native_err(e))),
         };
-        Attempt::Done(apply_batch_sync(tx, ops, sealer))
+        let done = apply_batch_sync(tx, ops, sealer);
+        if done.is_ok() {
+            self.committed(ops.len());
+        }
+        Attempt::Done(done)
     }
 }
 
@@ -892,5 +944,26 @@ mod tests {
 
         assert!(repo.certificate_row("ffff").await.unwrap().is_none());
         assert!(repo.credential_row("cred_none").await.unwrap().is_none());
+    }
+
+    #[test]
+    fn checkpoints_wait_for_both_the_interval_and_enough_writes() {
+        use super::{WalSchedule, WRITER_CHECKPOINT_EVERY, WRITER_CHECKPOINT_WRITES};
+        let t0 = std::time::Instant::now();
+        let later = t0 + WRITER_CHECKPOINT_EVERY;
+        let mut s = WalSchedule::new(t0);
+        // Enough writes, too early.
+        s.writes = WRITER_CHECKPOINT_WRITES;
+        assert!(!s.due(t0));
+        // Late enough, too few writes: a few signatures a second do not start the WAL over.
+        s.writes = WRITER_CHECKPOINT_WRITES - 1;
+        assert!(!s.due(later + std::time::Duration::from_secs(60)));
+        // Both: due once, then the count and the interval start again.
+        s.writes += 1;
+        assert!(s.due(later));
+        assert_eq!(s.writes, 0);
+        s.writes = WRITER_CHECKPOINT_WRITES;
+        assert!(!s.due(later));
+        assert!(s.due(later + WRITER_CHECKPOINT_EVERY));
     }
 }
