@@ -516,16 +516,17 @@ async fn under_sustained_issuance_the_wal_is_reused_and_the_writer_counts_its_ba
     let resets_before = wal_resets(&db);
     // Four clients issue without pause, 1,700 certificates in all: the writer copies the WAL
     // into the database after every 512 writes (and 100 ms), and the next commit starts it over.
+    const PER_CLIENT: u32 = 425;
     let clients: Vec<_> = (0..4)
         .map(|c| {
             let (app, ra) = (env.app.clone(), ra.clone());
             tokio::spawn(async move {
-                for n in 0..425u32 {
+                for n in 0..PER_CLIENT {
                     let body = citizen_body("Dân", &format!("0010{c}{n:07}"), &fresh_csr());
                     let (status, answer) = request_on(app.clone(), ra.clone(), body).await;
                     assert_eq!(status, StatusCode::CREATED, "{answer}");
                 }
-                425u32
+                PER_CLIENT
             })
         })
         .collect();
